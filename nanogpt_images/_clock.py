@@ -1,0 +1,50 @@
+"""Time behind one small protocol, so tests can control all of it.
+
+Every wait in the library (retry backoff, refresh interval) and every
+freshness decision goes through a :class:`Clock`.  Production code uses
+:data:`SYSTEM_CLOCK`; tests inject ``nanogpt_images.testing.FakeClock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol, runtime_checkable
+
+__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Monotonic time for deadlines, wall time for timestamps, and sleep."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back; only differences mean anything."""
+        ...
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch, for timestamps and HTTP dates."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+        ...
+
+
+class SystemClock:
+    """The real clock: :func:`time.monotonic`, :func:`time.time`, :func:`asyncio.sleep`."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+SYSTEM_CLOCK: Clock = SystemClock()

@@ -1,0 +1,413 @@
+"""Reading and writing the catalog: one cattrs converter, tolerant and lossless.
+
+:func:`make_converter` builds the converter; hooks are registered here and
+nowhere else.  Every class with an ``extras`` field is structured by a hook
+that the factory generates from its attrs fields: for each key of the raw
+object it either fills the typed field, or (for a key the class does not
+know, or a value that does not fit the field exactly) keeps the raw value in
+``extras``.  The unstructure hook writes the typed fields and then ``extras``
+over them, so ``dump_catalog(parse_catalog(x)) == x``.
+
+Reading never fails on a value: a field that does not fit reads ``None`` (or
+the typed shape that fits, e.g. the ``values`` of an enum descriptor where a
+list was expected).  Only the envelope can fail, with :class:`DecodeError`.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias, Union, get_args, get_origin
+
+import attrs
+import cattrs
+
+from ._errors import DecodeError
+from ._models import Catalog, CatalogMeta, ImageModel, Pricing, RejectedEntry
+
+__all__ = ["dump_catalog", "make_converter", "parse_catalog"]
+
+#: A reader turns one raw JSON value into ``(typed value, exact)``; ``exact``
+#: is true when unstructuring the typed value gives back the raw value.
+Reader: TypeAlias = Callable[[Any], tuple[Any, bool]]
+ReaderFactory: TypeAlias = Callable[[cattrs.Converter], Reader]
+
+_EXCERPT = 200
+
+
+def parse_catalog(data: bytes | str | Mapping[str, Any]) -> Catalog:
+    """Read a ``GET /api/v1/image-models`` body into a :class:`Catalog`.
+
+    Entries that cannot be models (not an object, no string ``id``, a repeated
+    ``id``) go to ``Catalog.rejected`` with their position and the reason; the
+    rest load.  Raises :class:`DecodeError` when the body is not JSON, not an
+    object, or has no ``data`` list.  A ``Mapping`` is copied, never kept.
+    """
+    if isinstance(data, bytes | bytearray | memoryview | str):
+        tree = _loads(data)
+    elif isinstance(data, Mapping):
+        tree = _copy_json(data)
+    else:
+        raise TypeError(f"parse_catalog() takes bytes, str or a Mapping, not {type(data).__name__}")
+    return _CONVERTER.structure(tree, Catalog)  # type: ignore[no-any-return]
+
+
+def dump_catalog(catalog: Catalog) -> dict[str, Any]:
+    """A plain, JSON-ready ``dict`` of ``catalog``, equal to the body it was parsed from."""
+    return _CONVERTER.unstructure(catalog)  # type: ignore[no-any-return]
+
+
+def make_converter() -> cattrs.Converter:
+    """A converter that reads and writes every catalog class, extras included."""
+    converter = cattrs.Converter()
+    converter.register_structure_hook_factory(
+        _has_extras, lambda cls: _make_structure(converter, cls)
+    )
+    converter.register_unstructure_hook_factory(
+        _has_extras, lambda cls: _make_unstructure(converter, cls)
+    )
+    converter.register_structure_hook(Catalog, lambda tree, _: _structure_catalog(converter, tree))
+    converter.register_unstructure_hook(
+        Catalog, lambda catalog: _unstructure_catalog(converter, catalog)
+    )
+    return converter
+
+
+# -- the envelope -----------------------------------------------------------
+
+
+def _loads(body: bytes | bytearray | memoryview | str) -> Any:
+    text = body if isinstance(body, str) else bytes(body).decode("utf-8", errors="strict")
+    try:
+        return json.loads(text)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise DecodeError(_not_json_reason(text, exc), [str(exc)]) from exc
+    except RecursionError as exc:
+        raise DecodeError("the body nests too deeply to be a catalog", [str(exc)]) from exc
+
+
+def _not_json_reason(text: str, exc: ValueError) -> str:
+    stripped = text.lstrip()
+    excerpt = " ".join(stripped[:_EXCERPT].split())
+    if not stripped:
+        return "expected a JSON catalog, got an empty body"
+    if stripped.startswith("<"):
+        return f"expected a JSON catalog, got an HTML or XML page: {excerpt!r}"
+    return f"expected a JSON catalog, got invalid JSON ({exc}): {excerpt!r}"
+
+
+def _structure_catalog(converter: cattrs.Converter, tree: Any) -> Catalog:
+    if not isinstance(tree, dict):
+        raise DecodeError(
+            f"expected a JSON object with a 'data' list, got {_kind(tree)}",
+            [f"$: expected an object, found {_kind(tree)}"],
+        )
+    if "data" not in tree:
+        keys = ", ".join(sorted(map(str, tree))[:10]) or "none"
+        raise DecodeError(
+            f"expected a 'data' list of models; the object has no 'data' key (keys: {keys})",
+            ["$.data: missing"],
+        )
+    entries = tree["data"]
+    if not isinstance(entries, list):
+        raise DecodeError(
+            f"expected 'data' to be a list of models, got {_kind(entries)}",
+            [f"$.data: expected a list, found {_kind(entries)}"],
+        )
+    models, rejected = _structure_entries(converter.get_structure_hook(ImageModel), entries)
+    meta, meta_exact = _nested_reader(converter.get_structure_hook(CatalogMeta))(tree.get("meta"))
+    object_, object_exact = _read_str(tree.get("object"))
+    extras = {
+        key: value
+        for key, value in tree.items()
+        if key not in _CATALOG_KEYS
+        or (key == "meta" and not meta_exact)
+        or (key == "object" and not object_exact)
+    }
+    return Catalog(
+        models=tuple(models), meta=meta, object=object_, rejected=tuple(rejected), extras=extras
+    )
+
+
+_CATALOG_KEYS = frozenset({"object", "data", "meta"})
+
+
+def _structure_entries(
+    structure: Callable[[Any, Any], ImageModel], entries: list[Any]
+) -> tuple[list[ImageModel], list[RejectedEntry]]:
+    models: list[ImageModel] = []
+    rejected: list[RejectedEntry] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        if type(entry) is not dict:
+            rejected.append(
+                RejectedEntry(index, entry, f"expected an object, found {_kind(entry)}")
+            )
+            continue
+        model_id = entry.get("id")
+        if type(model_id) is not str or not model_id:
+            reason = (
+                "no 'id'" if model_id is None else f"'id' is not a non-empty string: {model_id!r}"
+            )
+            rejected.append(RejectedEntry(index, entry, reason))
+        elif model_id in seen:
+            rejected.append(RejectedEntry(index, entry, f"repeats the id {model_id!r}"))
+        else:
+            seen.add(model_id)
+            models.append(structure(entry, ImageModel))
+    return models, rejected
+
+
+def _unstructure_catalog(converter: cattrs.Converter, catalog: Catalog) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if catalog.object is not None:
+        out["object"] = catalog.object
+    data: list[Any] = [converter.unstructure(model) for model in catalog.models]
+    for entry in sorted(catalog.rejected, key=lambda entry: entry.index):
+        data.insert(entry.index, entry.raw)
+    out["data"] = data
+    if catalog.meta is not None:
+        out["meta"] = converter.unstructure(catalog.meta)
+    out.update(catalog.extras)
+    return out
+
+
+# -- the generated hooks ----------------------------------------------------
+
+
+def _has_extras(cls: Any) -> bool:
+    return attrs.has(cls) and cls is not Catalog and "extras" in attrs.fields_dict(cls)
+
+
+def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[Any, Any], Any]:
+    attrs.resolve_types(cls)
+    readers: dict[str, Reader] = {
+        field.name: _reader_for(converter, field.type, _OVERRIDES.get((cls, field.name)))
+        for field in attrs.fields(cls)
+        if field.name != "extras"
+    }
+
+    def structure(raw: dict[str, Any], _: Any = None) -> Any:
+        kwargs: dict[str, Any] = {}
+        extras: dict[str, Any] = {}
+        for key, value in raw.items():
+            reader = readers.get(key)
+            if reader is None:
+                extras[key] = value
+                continue
+            typed, exact = reader(value)
+            if typed is not None:
+                kwargs[key] = typed
+            if not exact:
+                extras[key] = value
+        return cls(**kwargs, extras=extras)
+
+    return structure
+
+
+def _make_unstructure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[Any], Any]:
+    names = tuple(field.name for field in attrs.fields(cls) if field.name != "extras")
+
+    def unstructure(obj: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        extras = obj.extras
+        for name in names:
+            value = getattr(obj, name)
+            if value is not None and name not in extras:
+                out[name] = _dump_value(converter, value)
+        out.update(extras)
+        return out
+
+    return unstructure
+
+
+def _dump_value(converter: cattrs.Converter, value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_dump_value(converter, item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _dump_value(converter, item) for key, item in value.items()}
+    if attrs.has(type(value)):
+        return converter.unstructure(value)
+    return value
+
+
+def _reader_for(
+    converter: cattrs.Converter, annotation: Any, override: ReaderFactory | None
+) -> Reader:
+    if override is not None:
+        return override(converter)
+    target = annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"no reader for {annotation!r}: add one to _OVERRIDES")
+        (target,) = args
+    if target in _SCALAR_READERS:
+        return _SCALAR_READERS[target]
+    if attrs.has(target):
+        return _lazy_nested_reader(converter, target)
+    raise TypeError(f"no reader for {annotation!r}: add one to _OVERRIDES")
+
+
+def _lazy_nested_reader(converter: cattrs.Converter, cls: type[Any]) -> Reader:
+    """A nested reader that looks its hook up on first use, so classes may nest themselves."""
+    reader: Reader | None = None
+
+    def read(value: Any) -> tuple[Any, bool]:
+        nonlocal reader
+        if reader is None:
+            reader = _nested_reader(converter.get_structure_hook(cls))
+        return reader(value)
+
+    return read
+
+
+def _nested_reader(hook: Callable[[Any, Any], Any]) -> Reader:
+    def read(value: Any) -> tuple[Any, bool]:
+        if type(value) is dict:
+            return hook(value, None), True
+        return None, False
+
+    return read
+
+
+# -- readers for one value --------------------------------------------------
+
+
+def _read_str(value: Any) -> tuple[str | None, bool]:
+    if type(value) is str:
+        return value, True
+    return None, False
+
+
+def _read_int(value: Any) -> tuple[int | None, bool]:
+    kind = type(value)
+    if kind is int:
+        return value, True
+    if kind is float and value.is_integer():
+        return int(value), False
+    if kind is str and value.strip().lstrip("+-").isdigit():
+        return int(value), False
+    if kind is dict and value.get("type") == "range" and type(value.get("max")) is int:
+        return value["max"], False
+    return None, False
+
+
+def _read_bool(value: Any) -> tuple[bool | None, bool]:
+    if type(value) is bool:
+        return value, True
+    if type(value) is str and value.lower() in ("true", "false"):
+        return value.lower() == "true", False
+    return None, False
+
+
+def _read_str_tuple(value: Any) -> tuple[tuple[str, ...] | None, bool]:
+    if type(value) is list:
+        strings = tuple(item for item in value if type(item) is str)
+        return strings, len(strings) == len(value)
+    if type(value) is dict and value.get("type") == "enum":
+        return _read_str_tuple(value.get("values"))[0], False
+    if type(value) is str:
+        return (value,), False
+    return None, False
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _read_price_map(value: Any) -> tuple[Mapping[str, float] | None, bool]:
+    if type(value) is not dict:
+        return None, False
+    if all(_is_number(price) for price in value.values()):
+        return types.MappingProxyType(value), True
+    return types.MappingProxyType({k: v for k, v in value.items() if _is_number(v)}), False
+
+
+def _read_per_image(value: Any) -> tuple[Mapping[str, float] | float | None, bool]:
+    if _is_number(value):
+        return value, True
+    return _read_price_map(value)
+
+
+def _read_by_speed(value: Any) -> tuple[Mapping[str, Mapping[str, float]] | None, bool]:
+    if type(value) is not dict:
+        return None, False
+    exact = True
+    speeds: dict[str, Mapping[str, float]] = {}
+    for speed, prices in value.items():
+        typed, fits = _read_price_map(prices)
+        exact = exact and fits
+        if typed is not None:
+            speeds[speed] = typed
+    return types.MappingProxyType(speeds), exact
+
+
+def _model_pricing_reader(converter: cattrs.Converter) -> Reader:
+    """Pricing as an object; a bare number or a list of price lines reads as the shape that fits."""
+    read_object = _nested_reader(converter.get_structure_hook(Pricing))
+
+    def read(value: Any) -> tuple[Pricing | None, bool]:
+        if type(value) is dict:
+            return read_object(value)
+        return _read_odd_pricing(value), False
+
+    return read
+
+
+def _read_odd_pricing(value: Any) -> Pricing | None:
+    if _is_number(value):
+        return Pricing(per_image=value)
+    if type(value) is list:
+        lines = [line for line in value if type(line) is dict]
+        per_image = {
+            line["resolution"]: line["cost_usd"]
+            for line in lines
+            if type(line.get("resolution")) is str and _is_number(line.get("cost_usd"))
+        }
+        currencies = {line.get("currency") for line in lines} - {None}
+        currency = currencies.pop() if len(currencies) == 1 else None
+        if per_image:
+            return Pricing(
+                currency=currency if type(currency) is str else None, per_image=per_image
+            )
+    return None
+
+
+_SCALAR_READERS: dict[Any, Reader] = {
+    str: _read_str,
+    int: _read_int,
+    bool: _read_bool,
+    tuple[str, ...]: _read_str_tuple,
+}
+
+#: Fields whose type is a union the generic readers do not cover.
+_OVERRIDES: dict[tuple[type[Any], str], ReaderFactory] = {
+    (Pricing, "per_image"): lambda _: _read_per_image,
+    (Pricing, "by_rendering_speed"): lambda _: _read_by_speed,
+    (ImageModel, "pricing"): _model_pricing_reader,
+}
+
+
+# -- helpers ----------------------------------------------------------------
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of a JSON-like tree, as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {key: _copy_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy_json(item) for item in value]
+    return value
+
+
+_CONVERTER = make_converter()

@@ -1,0 +1,168 @@
+"""The exception tree of nanogpt_images.
+
+Every error the library raises is a :class:`NanoGPTError`; errors that are
+"really" a builtin kind also inherit it, so ``except ValueError`` and
+``except TimeoutError`` keep working::
+
+    NanoGPTError
+    ├── TransportError                 could not get an answer (DNS, refused, reset)
+    │   └── RequestTimeoutError        also a builtin TimeoutError
+    ├── APIStatusError                 the server said no: .status .code .message .request_id .body
+    │   ├── AuthenticationError        401
+    │   ├── PermissionDeniedError      403
+    │   ├── NotFoundError              404
+    │   ├── RateLimitError             429, .retry_after (seconds or None)
+    │   └── ServerError                5xx
+    ├── DecodeError                    the answer was not a catalog: .errors
+    ├── ModelNotFoundError             also a LookupError: .model_id .suggestions
+    ├── ParameterValidationError       also a ValueError: .problems
+    └── SessionClosedError             used after close()
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._models import ValidationProblem
+
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "DecodeError",
+    "ModelNotFoundError",
+    "NanoGPTError",
+    "NotFoundError",
+    "ParameterValidationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "ServerError",
+    "SessionClosedError",
+    "TransportError",
+]
+
+
+class NanoGPTError(Exception):
+    """Root of every error raised by nanogpt_images."""
+
+
+class TransportError(NanoGPTError):
+    """No HTTP answer could be had: DNS failure, refused or reset connection."""
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """The request did not complete within the configured timeout."""
+
+
+class APIStatusError(NanoGPTError):
+    """NanoGPT answered with an error status.
+
+    ``code`` and ``message`` are read from whichever error envelope the body
+    used; ``body`` is a bounded excerpt of the raw body, never the whole of it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: str = "",
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.body = body
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        text = f"HTTP {self.status}"
+        if self.code:
+            text += f" ({self.code})"
+        if self.message:
+            text += f": {self.message}"
+        if self.request_id:
+            text += f" [request id {self.request_id}]"
+        return text
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key was missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key is valid but may not use this resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the URL does not exist (check ``base_url``)."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; ``retry_after`` is the server's wait in seconds, if it gave one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 429,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status, code=code, request_id=request_id, body=body)
+
+    def _describe(self) -> str:
+        text = super()._describe()
+        if self.retry_after is not None:
+            text += f"; retry after {self.retry_after:g} s"
+        return text
+
+
+class ServerError(APIStatusError):
+    """5xx: NanoGPT (or a proxy in front of it) failed."""
+
+
+class DecodeError(NanoGPTError):
+    """The body was not a catalog: not JSON, not an object, or no ``data`` list.
+
+    ``errors`` holds one readable line per problem found.
+    """
+
+    def __init__(self, message: str, errors: Sequence[str] = ()) -> None:
+        self.errors = tuple(errors)
+        super().__init__(message)
+
+
+class ModelNotFoundError(NanoGPTError, LookupError):
+    """No model has this id; ``suggestions`` lists up to three close ids."""
+
+    def __init__(self, model_id: str, suggestions: Sequence[str] = ()) -> None:
+        self.model_id = model_id
+        self.suggestions = tuple(suggestions)
+        text = f"no image model with id {model_id!r}"
+        if self.suggestions:
+            text += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
+        super().__init__(text)
+
+
+class ParameterValidationError(NanoGPTError, ValueError):
+    """A generation request does not fit the model; ``problems`` lists every problem found."""
+
+    def __init__(self, model_id: str, problems: Sequence[ValidationProblem]) -> None:
+        self.model_id = model_id
+        self.problems = tuple(problems)
+        lines = [f"invalid request for {model_id}:"]
+        lines += [f"- {p.message}" for p in self.problems]
+        super().__init__("\n".join(lines) if len(self.problems) != 1 else self.problems[0].message)
+
+
+class SessionClosedError(NanoGPTError, RuntimeError):
+    """The session was used after ``close()``."""

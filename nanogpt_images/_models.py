@@ -1,0 +1,296 @@
+"""The catalog as frozen, slotted attrs classes.
+
+Each class keeps the keys it does not know in ``extras``, and also the raw
+value of a known key whose value did not fit the typed field exactly (a
+``null``, a string where a number was expected, a typed descriptor where a
+list was expected...).  The typed field then holds the best reading of it, or
+``None``.  :func:`nanogpt_images.dump_catalog` writes ``extras`` back over the
+typed fields, which is what makes the round trip lossless.
+
+No I/O and no JSON here; reading and writing live in ``_converter``, the
+request checks in ``_validation``, prices in ``_pricing``, queries in
+``_queries``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import _pricing, _validation
+from ._errors import ModelNotFoundError
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from ._queries import SortKey
+
+__all__ = [
+    "Architecture",
+    "Capabilities",
+    "Catalog",
+    "CatalogMeta",
+    "ImageModel",
+    "InputImageConstraints",
+    "InputImageLimits",
+    "Pricing",
+    "RejectedEntry",
+    "SupportedParameters",
+    "ValidationProblem",
+]
+
+Extras = dict[str, Any]
+
+
+@attrs.frozen(hash=False)
+class CatalogMeta:
+    """The ``meta`` block: the server's count and when it generated the list."""
+
+    count: int | None = None
+    generated_at: str | None = None
+    extras: Extras = attrs.Factory(dict)
+
+
+@attrs.frozen(hash=False)
+class Architecture:
+    """What goes in and comes out, e.g. ``modality="text->image"``."""
+
+    modality: str | None = None
+    input_modalities: tuple[str, ...] | None = None
+    output_modalities: tuple[str, ...] | None = None
+    extras: Extras = attrs.Factory(dict)
+
+
+@attrs.frozen(hash=False)
+class Pricing:
+    """USD prices as the server gives them; shapes vary by model.
+
+    ``per_image`` maps an opaque resolution key (``1024x1024``, ``1024*1024``,
+    ``1k``, ``16:9``, ``auto``...) to the price of one image, or is a single
+    number for every resolution.  ``by_rendering_speed`` nests such maps by
+    speed tier; ``lora`` holds the prices with a LoRA add-on.
+    """
+
+    currency: str | None = None
+    per_image: Mapping[str, float] | float | None = None
+    by_rendering_speed: Mapping[str, Mapping[str, float]] | None = None
+    lora: Pricing | None = None
+    extras: Extras = attrs.Factory(dict)
+
+
+@attrs.frozen(hash=False)
+class Capabilities:
+    """Feature flags.  Flags the library does not name stay in ``extras``."""
+
+    image_generation: bool | None = None
+    image_to_image: bool | None = None
+    inpainting: bool | None = None
+    nsfw: bool | None = None
+    extras: Extras = attrs.Factory(dict)
+
+    def flag(self, name: str) -> bool | None:
+        """The flag ``name``, known or not; ``None`` when absent or not a boolean."""
+        value = getattr(self, name, None) if name in _CAPABILITY_FIELDS else self.extras.get(name)
+        return value if isinstance(value, bool) else None
+
+
+_CAPABILITY_FIELDS = frozenset({"image_generation", "image_to_image", "inpainting", "nsfw"})
+
+
+@attrs.frozen(hash=False)
+class InputImageLimits:
+    """Limits on input images from one source (``route`` checks or ``provider`` docs)."""
+
+    min_width: int | None = None
+    min_height: int | None = None
+    max_width: int | None = None
+    max_height: int | None = None
+    max_bytes: int | None = None
+    formats: tuple[str, ...] | None = None
+    source: str | None = None
+    note: str | None = None
+    extras: Extras = attrs.Factory(dict)
+
+
+@attrs.frozen(hash=False)
+class InputImageConstraints:
+    """``supported_parameters.input_image_constraints`` (real, undocumented)."""
+
+    max_items: int | None = None
+    route: InputImageLimits | None = None
+    provider: InputImageLimits | None = None
+    extras: Extras = attrs.Factory(dict)
+
+
+@attrs.frozen(hash=False)
+class SupportedParameters:
+    """What a generation request may ask for.
+
+    Typed ``{"type": "enum" | "range" | "boolean"}`` descriptors under other
+    names (``quality``, ``n``, ``seed``...) stay in ``extras`` as sent;
+    :meth:`ImageModel.validate` reads them from there.
+    """
+
+    resolutions: tuple[str, ...] | None = None
+    max_images: int | None = None
+    max_output_images: int | None = None
+    max_input_images: int | None = None
+    fixed_image_count: int | None = None
+    rendering_speed: tuple[str, ...] | None = None
+    input_image_constraints: InputImageConstraints | None = None
+    extras: Extras = attrs.Factory(dict)
+
+
+@attrs.frozen(hash=False)
+class ImageModel:
+    """One image model of the catalog."""
+
+    id: str
+    object: str | None = None
+    created: int | None = None
+    owned_by: str | None = None
+    name: str | None = None
+    description: str | None = None
+    architecture: Architecture | None = None
+    pricing: Pricing | None = None
+    capabilities: Capabilities | None = None
+    supported_parameters: SupportedParameters | None = None
+    icon_url: str | None = None
+    tags: tuple[str, ...] | None = None
+    category: str | None = None
+    extras: Extras = attrs.Factory(dict)
+
+    @property
+    def display_name(self) -> str:
+        """``name`` when the server gave one, else ``id``."""
+        return self.name or self.id
+
+    @property
+    def resolutions(self) -> tuple[str, ...] | None:
+        """The resolutions a request may name; ``None`` when the model does not say."""
+        return _validation.allowed_resolutions(self)
+
+    @property
+    def max_n(self) -> int | None:
+        """The largest ``n`` a request may ask for; ``None`` when the model does not say."""
+        return _validation.max_n(self)
+
+    @property
+    def accepts_image_input(self) -> bool:
+        """Whether the model takes input images, reconciling every source the server gives."""
+        return _validation.accepts_image_input(self)
+
+    def validate(self, **params: Any) -> dict[str, Any]:
+        """Check a generation request; return the normalised params.
+
+        Raises :class:`ParameterValidationError` listing every problem at once.
+        Parameters the model does not describe pass through unchanged.
+        """
+        return _validation.validate(self, params)
+
+    def price(self, resolution: str | None = None, n: int = 1) -> Decimal | None:
+        """USD cost of ``n`` images at ``resolution``; the lowest price when no resolution.
+
+        ``None`` when the pricing data gives no honest answer.
+        """
+        return _pricing.price(self, resolution, n)
+
+
+@attrs.frozen
+class RejectedEntry:
+    """An entry of ``data`` that could not be read as a model, kept as sent."""
+
+    index: int
+    raw: Any
+    reason: str
+
+
+@attrs.frozen
+class ValidationProblem:
+    """One thing wrong with a generation request."""
+
+    parameter: str
+    value: Any
+    message: str
+    allowed: tuple[Any, ...] | None = None
+    suggestion: Any = None
+
+
+@attrs.frozen(hash=False, repr=False)
+class Catalog:
+    """The image-model list: ordered, indexed by id, with what could not be read."""
+
+    models: tuple[ImageModel, ...] = ()
+    meta: CatalogMeta | None = None
+    object: str | None = None
+    rejected: tuple[RejectedEntry, ...] = ()
+    extras: Extras = attrs.Factory(dict)
+    _index: Mapping[str, ImageModel] = attrs.field(init=False, eq=False)
+
+    @_index.default
+    def _build_index(self) -> Mapping[str, ImageModel]:
+        return {model.id: model for model in self.models}
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __iter__(self) -> Iterator[ImageModel]:
+        return iter(self.models)
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._index
+
+    def __getitem__(self, model_id: str) -> ImageModel:
+        try:
+            return self._index[model_id]
+        except KeyError:
+            raise ModelNotFoundError(model_id, self.suggest(model_id)) from None
+
+    def __repr__(self) -> str:
+        generated = self.meta.generated_at if self.meta else None
+        return (
+            f"Catalog(models={len(self.models)}, rejected={len(self.rejected)}, "
+            f"generated_at={generated!r})"
+        )
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every model id, in catalog order."""
+        return tuple(self._index)
+
+    def get(self, model_id: str, default: ImageModel | None = None) -> ImageModel | None:
+        """The model with this id, or ``default``."""
+        return self._index.get(model_id, default)
+
+    def suggest(self, model_id: str, limit: int = 3) -> tuple[str, ...]:
+        """Up to ``limit`` ids close to ``model_id`` (case-insensitive), closest first."""
+        return suggest(model_id, self._index, limit)
+
+    def filter(self, *, sort: SortKey | None = None, **filters: Any) -> tuple[ImageModel, ...]:
+        """Models matching every filter, in catalog order (or by ``sort``).
+
+        See :func:`nanogpt_images.ImageModelsSession.find` for the filters.
+        """
+        from ._queries import filter_models
+
+        return filter_models(self.models, sort=sort, **filters)
+
+    def cheapest(self, **filters: Any) -> ImageModel | None:
+        """The lowest-priced model matching ``filters``; ``None`` when none has a price."""
+        from ._queries import cheapest
+
+        return cheapest(self.models, **filters)
+
+
+def suggest(
+    word: str, candidates: Mapping[str, Any] | tuple[str, ...], limit: int = 3
+) -> tuple[str, ...]:
+    """Up to ``limit`` close matches of ``word`` among ``candidates``, ignoring case."""
+    folded: dict[str, str] = {}
+    for candidate in candidates:
+        folded.setdefault(candidate.casefold(), candidate)
+    matches = difflib.get_close_matches(word.casefold(), folded, n=limit, cutoff=0.6)
+    return tuple(folded[match] for match in matches)
