@@ -50,7 +50,7 @@ def parse_catalog(data: bytes | str | Mapping[str, Any]) -> Catalog:
         tree = _copy_json(data)
     else:
         raise TypeError(f"parse_catalog() takes bytes, str or a Mapping, not {type(data).__name__}")
-    return _CONVERTER.structure(tree, Catalog)  # type: ignore[no-any-return]
+    return _CONVERTER.structure(tree, Catalog)
 
 
 def dump_catalog(catalog: Catalog) -> dict[str, Any]:

@@ -240,7 +240,7 @@ class Catalog:
     def __iter__(self) -> Iterator[ImageModel]:
         return iter(self.models)
 
-    def __contains__(self, model_id: object) -> bool:
+    def __contains__(self, model_id: Any) -> bool:
         return model_id in self._index
 
     def __getitem__(self, model_id: str) -> ImageModel:

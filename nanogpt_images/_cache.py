@@ -1,0 +1,352 @@
+"""The catalog cache: freshness, single-flight fetches, stale serving, stats.
+
+Rules (architecture section 7):
+
+- A copy is *fresh* for ``ttl`` seconds after it was fetched or renewed by a
+  304.  Fresh copies live in a :class:`cachetools.TLRUCache` timed by the
+  injected clock; each entry carries its own lifetime, so a copy loaded from
+  disk is fresh only for what is left of its ``ttl``.  The warm read path
+  compares the clock with the same deadline instead of calling the cache's
+  lookup (which costs several dict reads); both use ``now < expires``.
+- Concurrent readers of an empty or too-old cache share one fetch task; a
+  reader that is cancelled never cancels it (:func:`asyncio.shield`), and a
+  failed fetch is never cached.
+- Past ``ttl`` reads get the stale copy at once and start one background
+  refresh, no more often than the failure backoff allows.  A stale copy is
+  served for up to ``max_stale`` seconds past its expiry; after that readers
+  wait for a fetch and get its error.
+- A fetched catalog that looks broken (empty, or under half the models of the
+  current one) is refused: the old copy and its validators stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+import cachetools
+
+from ._converter import parse_catalog
+from ._diff import CatalogChange, diff_catalogs
+from ._errors import DecodeError, NanoGPTError, RateLimitError, SessionClosedError
+from ._models import Catalog
+from ._store import Store, StoredResponse
+from ._transport import FetchResult, Validators
+
+if TYPE_CHECKING:
+    from ._clock import Clock
+
+__all__ = ["CacheStats", "CatalogCache", "Source"]
+
+log = logging.getLogger("nanogpt_images")
+
+Source = Literal["network", "not_modified", "disk", "stale"]
+Fetch = Callable[[Validators | None], Awaitable[FetchResult]]
+
+#: The first backoff after a failure; it doubles up to the cap.
+BACKOFF_START = 1.0
+
+
+@attrs.frozen
+class CacheStats:
+    """A snapshot of what the cache has done.
+
+    ``source`` says where the current copy came from: ``"network"`` (a 200),
+    ``"not_modified"`` (renewed by a 304), ``"disk"`` (loaded from
+    ``cache_path``, not yet refreshed) or ``"stale"`` (past its TTL, refresh
+    pending or failed); ``None`` before the first copy.  ``age`` is seconds
+    since the copy was fetched or renewed.
+    """
+
+    hits: int = 0
+    misses: int = 0
+    fetches: int = 0
+    not_modified: int = 0
+    errors: int = 0
+    refused_refreshes: int = 0
+    age: float | None = None
+    source: Source | None = None
+    last_error: str | None = None
+
+
+@attrs.frozen
+class _Entry:
+    catalog: Catalog
+    validators: Validators
+    source: Source
+    fetched_at: float  # wall clock, for the store and for age
+    renewed_at: float  # monotonic
+    expires_at: float  # monotonic
+    body: bytes | None = attrs.field(default=None, repr=False)
+
+
+class CatalogCache:
+    """The catalog in memory, kept fresh by ``fetch``; see the module docstring."""
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        clock: Clock,
+        ttl: float,
+        max_stale: float,
+        backoff_cap: float,
+        detailed: bool = True,
+        store: Store | None = None,
+        on_change: Callable[[CatalogChange], None] | None = None,
+    ) -> None:
+        self._fetch_response = fetch
+        self._clock = clock
+        self._monotonic = clock.monotonic
+        self._ttl = ttl
+        self._max_stale = max_stale
+        self._backoff_cap = backoff_cap
+        self._detailed = detailed
+        self._store = store
+        self._on_change = on_change
+        self._fresh: cachetools.TLRUCache[bool, _Entry] = cachetools.TLRUCache(
+            maxsize=2, ttu=_entry_deadline, timer=clock.monotonic
+        )
+        self._good: _Entry | None = None
+        # The warm path: the current catalog and the deadline it is fresh until.
+        self._catalog: Catalog | None = None
+        self._fresh_until = -math.inf
+        self._inflight: asyncio.Task[Catalog] | None = None
+        self._failures = 0
+        self._retry_at = -math.inf
+        self._closed = False
+        self._hits = 0
+        self._misses = 0
+        self._fetches = 0
+        self._not_modified = 0
+        self._errors = 0
+        self._refused = 0
+        self._last_error: str | None = None
+
+    # -- reading --------------------------------------------------------------
+
+    def peek(self) -> Catalog | None:
+        """The catalog if it is fresh right now, else ``None``; never waits."""
+        if self._monotonic() < self._fresh_until:
+            self._hits += 1
+            return self._catalog
+        return None
+
+    async def get(self) -> Catalog:
+        """The catalog; waits only when no copy is usable (none, or past ``max_stale``)."""
+        catalog = self.peek()
+        if catalog is not None:
+            return catalog
+        if self._closed:
+            raise SessionClosedError("the session is closed; open a new ImageModelsSession")
+        good = self._good
+        if good is not None and self._detailed in self._fresh:
+            self._hits += 1
+            return good.catalog
+        if good is not None and self._monotonic() <= good.expires_at + self._max_stale:
+            self._hits += 1
+            self.refresh_soon()
+            return good.catalog
+        self._misses += 1
+        return await self.refresh()
+
+    async def refresh(self) -> Catalog:
+        """Fetch now, joining a fetch already in flight; return the resulting catalog."""
+        if self._closed:
+            raise SessionClosedError("the session is closed; open a new ImageModelsSession")
+        return await asyncio.shield(self._start_fetch())
+
+    def refresh_soon(self) -> None:
+        """Start a background fetch unless one is running or the backoff says wait."""
+        if self._inflight is None and not self._closed and self._monotonic() >= self._retry_at:
+            self._start_fetch()
+
+    def next_delay(self, interval: float) -> float:
+        """How long the refresher should wait: ``interval``, or the backoff after failures."""
+        if self._failures == 0:
+            return interval
+        return max(self._retry_at - self._monotonic(), 0.0)
+
+    @property
+    def has_copy(self) -> bool:
+        """Whether any copy (fresh or stale) is held."""
+        return self._good is not None
+
+    def stats(self) -> CacheStats:
+        """A snapshot of the counters and the state of the current copy."""
+        good = self._good
+        source: Source | None = None
+        age = None
+        if good is not None:
+            age = max(self._monotonic() - good.renewed_at, 0.0)
+            source = good.source if self._detailed in self._fresh else "stale"
+        return CacheStats(
+            hits=self._hits,
+            misses=self._misses,
+            fetches=self._fetches,
+            not_modified=self._not_modified,
+            errors=self._errors,
+            refused_refreshes=self._refused,
+            age=age,
+            source=source,
+            last_error=self._last_error,
+        )
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def load(self) -> bool:
+        """Load the stored copy, if the store has a usable one; ``True`` when it did."""
+        if self._store is None:
+            return False
+        stored = await self._store.load()
+        if stored is None:
+            return False
+        if stored.detailed != self._detailed:
+            log.warning(
+                "ignoring the stored catalog: it was fetched with detailed=%s", stored.detailed
+            )
+            return False
+        try:
+            catalog = parse_catalog(stored.body)
+        except DecodeError as exc:
+            log.warning("ignoring the stored catalog: %s", exc)
+            return False
+        age = max(self._clock.time() - stored.fetched_at, 0.0)
+        self._install(
+            catalog,
+            Validators(etag=stored.etag, last_modified=stored.last_modified),
+            source="disk",
+            body=stored.body,
+            fetched_at=stored.fetched_at,
+            lifetime=self._ttl - age,
+        )
+        return True
+
+    async def close(self) -> None:
+        """Stop the fetch in flight, if any; later reads raise :class:`SessionClosedError`."""
+        self._closed = True
+        self._fresh_until = -math.inf
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, NanoGPTError):
+                await task
+
+    # -- fetching -------------------------------------------------------------
+
+    def _start_fetch(self) -> asyncio.Task[Catalog]:
+        if self._inflight is None:
+            task = asyncio.get_running_loop().create_task(self._fetch())
+            task.add_done_callback(self._fetch_done)
+            self._inflight = task
+        return self._inflight
+
+    def _fetch_done(self, task: asyncio.Task[Catalog]) -> None:
+        if self._inflight is task:
+            self._inflight = None
+        if not task.cancelled():
+            task.exception()  # retrieved here, so nobody's absence makes asyncio log it
+
+    async def _fetch(self) -> Catalog:
+        self._fetches += 1
+        good = self._good
+        try:
+            response = await self._fetch_response(good.validators if good else None)
+            if response.not_modified and good is not None:
+                self._not_modified += 1
+                catalog = good.catalog
+                self._install(catalog, good.validators, source="not_modified", body=good.body)
+            else:
+                catalog = parse_catalog(response.body or b"")
+                if good is not None and _looks_broken(good.catalog, catalog):
+                    self._refuse(good.catalog, catalog)
+                    return good.catalog
+                self._install(catalog, response.validators, source="network", body=response.body)
+        except NanoGPTError as exc:
+            self._fail(exc)
+            raise
+        self._failures = 0
+        self._retry_at = -math.inf
+        if good is not None and self._on_change is not None and catalog is not good.catalog:
+            change = diff_catalogs(good.catalog, catalog)
+            if change:
+                self._on_change(change)
+        await self._save()
+        return catalog
+
+    def _install(
+        self,
+        catalog: Catalog,
+        validators: Validators,
+        *,
+        source: Source,
+        body: bytes | None,
+        fetched_at: float | None = None,
+        lifetime: float | None = None,
+    ) -> None:
+        with self._fresh.timer as now:
+            entry = _Entry(
+                catalog=catalog,
+                validators=validators,
+                source=source,
+                fetched_at=self._clock.time() if fetched_at is None else fetched_at,
+                renewed_at=now,
+                expires_at=now + (self._ttl if lifetime is None else lifetime),
+                body=body if self._store is not None else None,
+            )
+            self._fresh[self._detailed] = entry
+        self._good = entry
+        self._catalog = catalog
+        self._fresh_until = entry.expires_at
+
+    async def _save(self) -> None:
+        good = self._good
+        if self._store is None or good is None or good.body is None:
+            return
+        stored = StoredResponse(
+            body=good.body,
+            detailed=self._detailed,
+            fetched_at=good.fetched_at,
+            etag=good.validators.etag,
+            last_modified=good.validators.last_modified,
+        )
+        try:
+            await self._store.save(stored)
+        except OSError as exc:
+            log.warning("could not save the catalog to %r: %s", self._store, exc)
+
+    def _refuse(self, kept: Catalog, fetched: Catalog) -> None:
+        self._refused += 1
+        reason = (
+            f"refused a catalog of {len(fetched)} models that would replace {len(kept)}; "
+            "keeping the current copy and trying again later"
+        )
+        log.warning("%s", reason)
+        self._last_error = reason
+        self._back_off(None)
+
+    def _fail(self, exc: NanoGPTError) -> None:
+        self._errors += 1
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        self._back_off(exc.retry_after if isinstance(exc, RateLimitError) else None)
+
+    def _back_off(self, retry_after: float | None) -> None:
+        self._failures += 1
+        delay = min(BACKOFF_START * 2 ** (self._failures - 1), self._backoff_cap)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        self._retry_at = self._monotonic() + delay
+
+
+def _entry_deadline(_key: bool, entry: _Entry, _now: float) -> float:
+    return entry.expires_at
+
+
+def _looks_broken(current: Catalog, fetched: Catalog) -> bool:
+    """An empty list, or under half the models, replacing a good catalog is refused."""
+    return len(current) > 0 and (len(fetched) == 0 or len(fetched) * 2 < len(current))

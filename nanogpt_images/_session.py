@@ -1,0 +1,268 @@
+"""``ImageModelsSession``: the public face that wires transport, cache and refresher."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Self
+
+from ._cache import CacheStats, CatalogCache
+from ._clock import SYSTEM_CLOCK, Clock
+from ._errors import SessionClosedError
+from ._refresher import Refresher
+from ._store import FileStore, Store
+from ._transport import FetchResult, Transport, Validators, resolve_api_key, resolve_base_url
+
+if TYPE_CHECKING:
+    import os
+    from types import TracebackType
+
+    import aiohttp
+
+    from ._diff import CatalogChange
+    from ._models import Catalog, ImageModel
+    from ._queries import SortKey
+
+__all__ = ["ImageModelsSession"]
+
+log = logging.getLogger("nanogpt_images")
+
+ChangeCallback = Callable[["CatalogChange"], Awaitable[None] | None]
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ImageModelsSession:
+    """NanoGPT's image-model catalog, cached in memory and refreshed in the background.
+
+    Use it as ``async with ImageModelsSession() as session:`` or call
+    :meth:`start` and :meth:`close`.  Constructing it does no I/O and needs no
+    running loop; a read before :meth:`start` starts it (closing stays your
+    job).  Reads of a fresh copy return at once; a stale copy is served while
+    a background refresh runs; through an outage the last good copy is served
+    for up to ``max_stale`` seconds past its expiry.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        detailed: bool = True,
+        ttl: float = 300.0,
+        refresh_interval: float | None = 240.0,
+        max_stale: float = 86400.0,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        max_retry_after: float = 60.0,
+        auth_header: str = "authorization",
+        allow_insecure_http: bool = False,
+        max_response_bytes: int = 32 * 2**20,
+        http_session: aiohttp.ClientSession | None = None,
+        cache_path: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        store: Store | None = None,
+    ) -> None:
+        _check_durations(ttl=ttl, refresh_interval=refresh_interval, max_stale=max_stale)
+        if cache_path is not None and store is not None:
+            raise ValueError("pass cache_path or store, not both (cache_path is a FileStore)")
+        self._clock = clock or SYSTEM_CLOCK
+        self._detailed = detailed
+        self._transport = Transport(
+            api_key=resolve_api_key(api_key),
+            base_url=resolve_base_url(base_url),
+            auth_header=auth_header,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_after=max_retry_after,
+            allow_insecure_http=allow_insecure_http,
+            max_response_bytes=max_response_bytes,
+            http_session=http_session,
+            clock=self._clock,
+        )
+        self._cache = CatalogCache(
+            self._fetch,
+            clock=self._clock,
+            ttl=ttl,
+            max_stale=max_stale,
+            backoff_cap=refresh_interval or ttl,
+            detailed=detailed,
+            store=FileStore(cache_path) if cache_path is not None else store,
+            on_change=self._notify,
+        )
+        self._refresher = (
+            Refresher(self._cache, clock=self._clock, interval=refresh_interval)
+            if refresh_interval is not None
+            else None
+        )
+        self._subscribers: list[ChangeCallback] = []
+        self._callback_tasks: set[asyncio.Task[None]] = set()
+        self._state = _State.UNOPENED
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._opened: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"ImageModelsSession(url={self._transport.url!r}, detailed={self._detailed}, "
+            f"state={self._state.value!r})"
+        )
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Load the stored copy (with ``cache_path``) and start the background refresh.
+
+        Idempotent; concurrent callers wait for the first one.
+        """
+        if self._state is _State.CLOSED:
+            raise SessionClosedError("the session is closed; open a new ImageModelsSession")
+        if self._opened is not None:
+            self._check_loop()
+            await asyncio.shield(self._opened)
+            return
+        self._loop = asyncio.get_running_loop()
+        self._opened = self._loop.create_future()
+        self._state = _State.OPEN
+        try:
+            loaded = await self._cache.load()
+            if self._refresher is not None:
+                self._refresher.start(immediately=loaded or not self._cache.has_copy)
+            elif loaded:
+                self._cache.refresh_soon()
+        finally:
+            self._opened.set_result(None)
+
+    async def close(self) -> None:
+        """Stop the background refresh, cancel what is in flight, close owned connections.
+
+        Idempotent.  Nothing the session started outlives this call.
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        if self._refresher is not None:
+            await self._refresher.stop()
+        await self._cache.close()
+        tasks = list(self._callback_tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._transport.close()
+
+    # -- reading ------------------------------------------------------------
+
+    async def catalog(self) -> Catalog:
+        """The current catalog; waits only when nothing usable is cached."""
+        catalog = self._cache.peek()
+        if catalog is not None:
+            return catalog
+        await self._ensure_open()
+        return await self._cache.get()
+
+    async def get_model(self, model_id: str) -> ImageModel:
+        """The model with this id; raises :class:`ModelNotFoundError` with close ids."""
+        catalog = self._cache.peek()
+        if catalog is None:
+            catalog = await self.catalog()
+        return catalog[model_id]
+
+    async def find(self, *, sort: SortKey | None = None, **filters: Any) -> tuple[ImageModel, ...]:
+        """Models matching every filter, in catalog order or by ``sort``.
+
+        Filters: ``capability`` (a flag name or several, all required),
+        ``input_modality``, ``output_modality``, ``resolution``, ``max_price``
+        (at ``resolution``, or the cheapest one), ``owned_by``, ``tag``,
+        ``text`` (case-insensitive, in id, name or description).  An unknown
+        filter is a :class:`TypeError`.
+        """
+        catalog = await self.catalog()
+        return catalog.filter(sort=sort, **filters)
+
+    async def refresh(self) -> Catalog:
+        """Fetch now (joining a fetch in flight) and return the resulting catalog."""
+        await self._ensure_open()
+        return await self._cache.refresh()
+
+    def stats(self) -> CacheStats:
+        """A snapshot of the cache's counters and the current copy's age and source."""
+        return self._cache.stats()
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        """Call ``callback`` (sync or async) with each :class:`CatalogChange` a refresh finds.
+
+        Not called for the first load.  Returns a function that unsubscribes.
+        A callback that raises is logged and does not affect the others.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # -- internals ----------------------------------------------------------
+
+    async def _ensure_open(self) -> None:
+        if self._state is not _State.OPEN:
+            await self.start()
+        else:
+            self._check_loop()
+
+    def _check_loop(self) -> None:
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError(
+                "this ImageModelsSession was started in another event loop; "
+                "create one session per event loop"
+            )
+
+    async def _fetch(self, validators: Validators | None) -> FetchResult:
+        return await self._transport.fetch(detailed=self._detailed, validators=validators)
+
+    def _notify(self, change: CatalogChange) -> None:
+        for callback in list(self._subscribers):
+            try:
+                result = callback(change)
+            except Exception:
+                log.exception("a catalog change subscriber raised")
+                continue
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                self._callback_tasks.add(task)
+                task.add_done_callback(self._callback_done)
+
+    def _callback_done(self, task: asyncio.Task[None]) -> None:
+        self._callback_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a catalog change subscriber raised", exc_info=task.exception())
+
+
+def _check_durations(*, ttl: float, refresh_interval: float | None, max_stale: float) -> None:
+    if not ttl > 0:
+        raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+    if refresh_interval is not None and not refresh_interval > 0:
+        raise ValueError(
+            "refresh_interval must be a positive number of seconds or None, "
+            f"got {refresh_interval!r}"
+        )
+    if not max_stale >= 0:
+        raise ValueError(f"max_stale must be zero or more seconds, got {max_stale!r}")

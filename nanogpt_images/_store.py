@@ -1,0 +1,123 @@
+"""Persistence of the last good response, so a restarted process answers at once.
+
+A :class:`Store` keeps one :class:`StoredResponse`.  :class:`FileStore`
+writes it atomically (a temporary file, then :func:`os.replace`); another
+store (Redis, a database) only needs ``load`` and ``save``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+__all__ = ["FileStore", "Store", "StoredResponse"]
+
+log = logging.getLogger("nanogpt_images")
+
+_FORMAT = "nanogpt-images/cache/1"
+
+
+@attrs.frozen
+class StoredResponse:
+    """A good catalog body with what is needed to revalidate and age it."""
+
+    body: bytes = attrs.field(repr=lambda body: f"<{len(body)} bytes>")
+    detailed: bool
+    fetched_at: float
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where the last good response lives between runs."""
+
+    async def load(self) -> StoredResponse | None:
+        """The saved response, or ``None`` when there is none usable."""
+        ...
+
+    async def save(self, response: StoredResponse) -> None:
+        """Replace the saved response."""
+        ...
+
+
+class FileStore:
+    """A :class:`Store` in one JSON file, replaced atomically on every save."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"FileStore({str(self.path)!r})"
+
+    async def load(self) -> StoredResponse | None:
+        return await asyncio.to_thread(self._load)
+
+    async def save(self, response: StoredResponse) -> None:
+        await asyncio.to_thread(self._save, response)
+
+    def _load(self) -> StoredResponse | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("ignoring the catalog cache file %s: %s", self.path, exc)
+            return None
+        try:
+            return _decode(json.loads(raw))
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning(
+                "ignoring the catalog cache file %s: not a %s file (%s)", self.path, _FORMAT, exc
+            )
+            return None
+
+    def _save(self, response: StoredResponse) -> None:
+        document = {
+            "format": _FORMAT,
+            "detailed": response.detailed,
+            "fetched_at": response.fetched_at,
+            "etag": response.etag,
+            "last_modified": response.last_modified,
+            "body": base64.b64encode(response.body).decode("ascii"),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                json.dump(document, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+
+def _decode(document: Any) -> StoredResponse:
+    if not isinstance(document, dict) or document.get("format") != _FORMAT:
+        raise ValueError("unknown format")
+    fetched_at = document["fetched_at"]
+    if not isinstance(fetched_at, int | float) or isinstance(fetched_at, bool):
+        raise TypeError("fetched_at is not a number")
+    return StoredResponse(
+        body=base64.b64decode(document["body"], validate=True),
+        detailed=bool(document["detailed"]),
+        fetched_at=float(fetched_at),
+        etag=_optional_str(document.get("etag")),
+        last_modified=_optional_str(document.get("last_modified")),
+    )
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string or null, found {type(value).__name__}")

@@ -1,0 +1,448 @@
+"""FakeNanoGPT: a real aiohttp server on 127.0.0.1 that plays NanoGPT's catalog route.
+
+Tests talk to it over loopback exactly as the SDK talks to NanoGPT, so what
+the tests exercise is the real HTTP path. Faults are queued: each knob adds
+"next response" actions that the following requests consume in order; once
+the queue is empty the server answers normally again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import hashlib
+import json
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from email.utils import formatdate, parsedate_to_datetime
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import attrs
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["FakeNanoGPT", "Fault", "RecordedRequest"]
+
+CATALOG_PATH = "/api/v1/image-models"
+BASIC_FIELDS = ("id", "object", "created", "owned_by")
+MASKED_HEADERS = frozenset({"authorization", "x-api-key"})
+
+Fault = Literal[
+    "malformed_json", "truncated_json", "html_200", "json_array", "drop_connection", "oversized"
+]
+"""What :meth:`FakeNanoGPT.fault_next` can serve instead of the catalog."""
+
+_Action = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_REQUEST_ID = web.RequestKey("fake_request_id", str)
+
+
+@attrs.frozen
+class RecordedRequest:
+    """One request the fake server received.
+
+    Header names are lower-case; ``authorization`` and ``x-api-key`` values
+    are masked as ``'***'`` so a log of requests never holds a key.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+
+
+class FakeNanoGPT:
+    """A local NanoGPT stand-in serving ``GET /api/v1/image-models`` on 127.0.0.1, port 0.
+
+    ``catalog`` defaults to the bundled sample catalog. ``etag`` turns
+    ``ETag``/``Last-Modified`` and 304 answers on; ``require_key`` makes
+    requests without that key (Bearer or ``x-api-key``) get a 401.
+    """
+
+    def __init__(
+        self,
+        catalog: Mapping[str, Any] | None = None,
+        *,
+        etag: bool = True,
+        require_key: str | None = None,
+    ) -> None:
+        if catalog is None:
+            from ._sample import sample_catalog
+
+            catalog = sample_catalog()
+        self.etag = etag
+        self.require_key = require_key
+        self.requests: list[RecordedRequest] = []
+        self._catalog: dict[str, Any] = copy.deepcopy(dict(catalog))
+        self._modified = int(time.time())
+        self._bodies: dict[bool, bytes] = {}
+        self._actions: deque[_Action] = deque()
+        self._delay = 0.0
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
+        self._url: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start listening on a free loopback port; ``.url`` is valid afterwards."""
+        if self._runner is not None:
+            return
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.on_response_prepare.append(_stamp_request_id)
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runner = runner
+        self._closing = asyncio.Event()
+        host, port = runner.addresses[0][:2]
+        self._url = f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        """Stop the server and drop its connections. Idempotent."""
+        runner, self._runner = self._runner, None
+        if self._closing is not None:
+            self._closing.set()
+        if runner is not None:
+            await runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        """Base URL such as ``http://127.0.0.1:54321``; pass it as ``base_url``."""
+        if self._url is None:
+            raise RuntimeError("FakeNanoGPT is not started; use 'async with' or await start()")
+        return self._url
+
+    @property
+    def request_count(self) -> int:
+        """How many requests arrived, on any path."""
+        return len(self.requests)
+
+    # -- the catalog -------------------------------------------------------------
+
+    @property
+    def catalog(self) -> dict[str, Any]:
+        """A copy of the catalog being served (``detailed=true`` form)."""
+        return copy.deepcopy(self._catalog)
+
+    def set_catalog(self, catalog: Mapping[str, Any]) -> None:
+        """Serve this catalog from now on, verbatim (``meta.count`` is not touched)."""
+        self._catalog = copy.deepcopy(dict(catalog))
+        self._changed()
+
+    def add_model(self, model: Mapping[str, Any]) -> None:
+        """Append a model to ``data`` (``meta.count`` follows)."""
+        self._models().append(copy.deepcopy(dict(model)))
+        self._changed()
+
+    def remove_model(self, model_id: str) -> None:
+        """Remove the model with this id; ``KeyError`` if there is none."""
+        models = self._models()
+        models.remove(self._find(model_id))
+        self._changed()
+
+    def update_model(self, model_id: str, **fields: Any) -> None:
+        """Set top-level fields of one model, e.g. ``update_model("flux-pro", name="Flux")``."""
+        self._find(model_id).update(copy.deepcopy(fields))
+        self._changed()
+
+    # -- faults and delays -------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 500,
+        *,
+        body: Mapping[str, Any] | str | bytes | None = None,
+        retry_after: str | float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``n`` requests with ``status``.
+
+        ``body`` defaults to an OpenAI-style ``{"error": {...}}`` envelope; a
+        dict is sent as JSON, a str as text (HTML if it starts with ``<``).
+        ``retry_after`` becomes the ``Retry-After`` header (seconds or an HTTP date).
+        """
+        extra = dict(headers or {})
+        if retry_after is not None:
+            extra["Retry-After"] = (
+                retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
+            )
+        payload = _error_envelope(status) if body is None else body
+        self.respond_next(status, payload, headers=extra, n=n)
+
+    def respond_next(
+        self,
+        status: int,
+        body: Mapping[str, Any] | list[Any] | str | bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        n: int = 1,
+    ) -> None:
+        """Answer the next ``n`` requests with exactly this status and body (any bytes)."""
+        raw, content_type = _encode(body)
+        all_headers = {"Content-Type": content_type, **(headers or {})}
+
+        async def respond(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=status, body=raw, headers=all_headers)
+
+        self._queue(n, respond)
+
+    def fault_next(self, kind: Fault, n: int = 1, *, size: int = 33 * 2**20) -> None:
+        """Serve a broken answer to the next ``n`` requests.
+
+        ``malformed_json``: invalid JSON with status 200; ``truncated_json``:
+        the catalog cut in half (complete HTTP message); ``html_200``: an HTML
+        error page with status 200; ``json_array``: the ``data`` list without
+        its object envelope; ``drop_connection``: half the body, then the
+        connection is closed; ``oversized``: ``size`` bytes, chunked, no
+        ``Content-Length``.
+        """
+        faults: dict[str, _Action] = {
+            "malformed_json": self._malformed_json,
+            "truncated_json": self._truncated_json,
+            "html_200": _html_200,
+            "json_array": self._json_array,
+            "drop_connection": self._drop_connection,
+            "oversized": lambda request: _oversized(request, size),
+        }
+        if kind not in faults:
+            raise ValueError(f"unknown fault {kind!r}; choose one of {sorted(faults)}")
+        self._queue(n, faults[kind])
+
+    def redirect_next(self, location: str, *, status: int = 302, n: int = 1) -> None:
+        """Answer the next ``n`` requests with a redirect to ``location``."""
+
+        async def redirect(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=status, headers={"Location": location})
+
+        self._queue(n, redirect)
+
+    def delay(self, seconds: float) -> None:
+        """Wait ``seconds`` of real time before every answer; ``delay(0)`` turns it off."""
+        self._delay = max(0.0, seconds)
+
+    def clear_requests(self) -> None:
+        """Forget the request log."""
+        self.requests.clear()
+
+    # -- serving -----------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self._record(request)
+        if self._delay and self._closing is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self._delay)
+        if self._actions:
+            return await self._actions.popleft()(request)
+        if request.method != "GET" or request.path != CATALOG_PATH:
+            return _json_response(404, _error_envelope(404))
+        if self.require_key is not None and _presented_key(request) != self.require_key:
+            return _json_response(401, _error_envelope(401, "Invalid API key", "invalid_api_key"))
+        detailed = request.query.get("detailed", "true").lower() != "false"
+        return self._serve_catalog(request, detailed)
+
+    def _serve_catalog(self, request: web.Request, detailed: bool) -> web.StreamResponse:
+        body = self._body(detailed)
+        headers: dict[str, str] = {}
+        if self.etag:
+            tag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+            headers = {"ETag": tag, "Last-Modified": formatdate(self._modified, usegmt=True)}
+            if _not_modified(request, tag, self._modified):
+                return web.Response(status=304, headers=headers)
+        response = web.Response(body=body, content_type="application/json", headers=headers)
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            response.enable_compression()
+        return response
+
+    def _body(self, detailed: bool) -> bytes:
+        if detailed not in self._bodies:
+            self._bodies[detailed] = json.dumps(
+                self._catalog if detailed else _basic(self._catalog)
+            ).encode()
+        return self._bodies[detailed]
+
+    async def _malformed_json(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=b'{"object": "list", "data": [{"id": "broken",, }', content_type="application/json"
+        )
+
+    async def _truncated_json(self, request: web.Request) -> web.StreamResponse:
+        body = self._body(True)
+        return web.Response(body=body[: len(body) // 2], content_type="application/json")
+
+    async def _json_array(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=json.dumps(self._catalog.get("data", [])).encode(),
+            content_type="application/json",
+        )
+
+    async def _drop_connection(self, request: web.Request) -> web.StreamResponse:
+        body = self._body(True)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body[: len(body) // 2])
+        if request.transport is not None:
+            request.transport.close()
+        return response
+
+    # -- bookkeeping -------------------------------------------------------------
+
+    def _record(self, request: web.Request) -> None:
+        headers = {
+            name.lower(): "***" if name.lower() in MASKED_HEADERS else value
+            for name, value in request.headers.items()
+        }
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query.items()),
+                headers=headers,
+            )
+        )
+        request[_REQUEST_ID] = f"fake-req-{len(self.requests)}"
+
+    def _queue(self, n: int, action: _Action) -> None:
+        if n < 0:
+            raise ValueError(f"n must be 0 or more, not {n}")
+        self._actions.extend([action] * n)
+
+    def _models(self) -> list[Any]:
+        data = self._catalog.setdefault("data", [])
+        if not isinstance(data, list):
+            raise TypeError("the catalog's 'data' is not a list; use set_catalog() instead")
+        return data
+
+    def _find(self, model_id: str) -> dict[str, Any]:
+        for model in self._models():
+            if isinstance(model, dict) and model.get("id") == model_id:
+                return model
+        raise KeyError(model_id)
+
+    def _changed(self) -> None:
+        """Bump Last-Modified by at least one second so every change gets its own date."""
+        meta = self._catalog.get("meta")
+        data = self._catalog.get("data")
+        if isinstance(meta, dict) and "count" in meta and isinstance(data, list):
+            meta["count"] = len(data)
+        self._modified = max(int(time.time()), self._modified + 1)
+        self._bodies.clear()
+
+
+def _basic(catalog: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``detailed=false`` shape: same envelope, models cut to their identifiers."""
+    data = catalog.get("data")
+    if not isinstance(data, list):
+        return dict(catalog)
+    items = [{k: m[k] for k in BASIC_FIELDS if k in m} if isinstance(m, dict) else m for m in data]
+    return {**catalog, "data": items}
+
+
+def _presented_key(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def _not_modified(request: web.Request, etag: str, modified: int) -> bool:
+    """RFC 9110: If-None-Match wins; If-Modified-Since counts only without it."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return "*" in tags or etag in tags
+    since = request.headers.get("If-Modified-Since")
+    if since is None:
+        return False
+    try:
+        return parsedate_to_datetime(since).timestamp() >= modified
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
+async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("X-Request-ID", request.get(_REQUEST_ID, "fake-req-0"))
+
+
+def _error_envelope(
+    status: int, message: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    phrase = _phrase(status)
+    kinds = {401: "authentication_error", 403: "permission_denied_error"}
+    kinds |= {404: "not_found_error", 429: "rate_limit_error"}
+    kind = kinds.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {
+        "error": {
+            "message": message or phrase,
+            "type": kind,
+            "code": code or phrase.lower().replace(" ", "_").replace("-", "_"),
+        }
+    }
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"Status {status}"
+
+
+def _encode(body: Mapping[str, Any] | list[Any] | str | bytes) -> tuple[bytes, str]:
+    if isinstance(body, bytes):
+        return body, "application/octet-stream"
+    if isinstance(body, str):
+        kind = "text/html" if body.lstrip().startswith("<") else "text/plain"
+        return body.encode(), f"{kind}; charset=utf-8"
+    return json.dumps(body).encode(), "application/json"
+
+
+def _json_response(status: int, payload: Mapping[str, Any]) -> web.Response:
+    return web.Response(
+        status=status, body=json.dumps(payload).encode(), content_type="application/json"
+    )
+
+
+async def _html_200(request: web.Request) -> web.StreamResponse:
+    page = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+    page += "<body><h1>502 Bad Gateway</h1><p>cloudflare</p></body></html>"
+    return web.Response(text=page, content_type="text/html")
+
+
+async def _oversized(request: web.Request, size: int) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    head = b'{"object": "list", "data": [], "padding": "'
+    sent = len(head)
+    chunk = b"x" * 65536
+    with contextlib.suppress(ConnectionError):  # the client may hang up once it has seen enough
+        await response.write(head)
+        while sent < size - 2:
+            part = chunk[: size - 2 - sent]
+            await response.write(part)
+            sent += len(part)
+        await response.write(b'"}')
+        await response.write_eof()
+    return response
