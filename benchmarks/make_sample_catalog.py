@@ -49,11 +49,17 @@ NEWEST_IDS = [
     "openai/gpt-image-2.5/flare/edit",
 ]
 
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 # Ids seen live (public probes of /v1/images/generations, July 2026, and the fact sheet).
-REAL_IDS = """
+REAL_IDS = _words("""
 step-image-edit-2 hidream-i1-fast Cropper proteus fal-ai/krea-2/turbo auto-image-selection
-pruna-ai/p-image/upscale rev-animated prunaai:1@1 Upscaler fluently-xl pruna-ai/p-image/text-to-image
-minimax-image-01 boltning dreamshaper-xl dreamshaper-v1 fast-sdxl cyberrealistic-pony-v9
+pruna-ai/p-image/upscale rev-animated prunaai:1@1 Upscaler fluently-xl
+pruna-ai/p-image/text-to-image minimax-image-01 boltning dreamshaper-xl dreamshaper-v1
+fast-sdxl cyberrealistic-pony-v9
 stoiqo-new-reality atomix-xl pixelwave miusmius-xl 2dn-pony-v2 crystal-clear-xlightning
 aniflatmix-anime pruna-ai/p-image/text-to-image-lora animagine-xl-31 infinite-illustrious
 hassaku-hentai stable-diffusion-xl-turbo nsfw-gen-illustrious wai-illustrious-sdxl
@@ -96,7 +102,7 @@ luma/agent/uni-1/v1 recraft-ai/recraft-v4.1/text-to-vector ideogram-v3-quality n
 flux-realism bytedance/seedream-v5.0-pro fal-ai/sensenova-u1-infographic
 gpt-image-1 gpt-image-1.5 nano-banana-pro nano-banana-pro-ultra midjourney/text-to-image
 higgsfield-soul
-""".split()
+""")
 
 # Observed charges for a 1024x1024-class image (USD), July 2026.
 OBSERVED_PRICES = {
@@ -175,7 +181,12 @@ OWNERS: list[tuple[str, str, str, str]] = [
     (r"^(stable-diffusion|sd3|playground)", "stability", "Stability.svg", "Stability AI"),
     (r"^(sam3|birefnet|bernini|boogu|fal-ai/|seedvr|background-remover)", "fal", "Fal.svg", "Fal"),
     (r"^(runware:|persona:|ideogram:|civitai:|rundiffusion:)", "runware", "Runware.svg", "Runware"),
-    (r"^(auto-image|Cropper|Upscaler|custom-civitai|ghiblify)", "nanogpt", "NanoGPT.svg", "NanoGPT"),
+    (
+        r"^(auto-image|Cropper|Upscaler|custom-civitai|ghiblify)",
+        "nanogpt",
+        "NanoGPT.svg",
+        "NanoGPT",
+    ),
 ]
 COMMUNITY = ("civitai", "Civitai.svg", "Civitai community")
 
@@ -208,7 +219,14 @@ SIZES_SDXL = ["1024x1024", "832x1216", "1216x832", "896x1152", "1152x896"]
 SIZES_OPENAI = ["1024x1024", "1536x1024", "1024x1536"]
 SIZES_RECRAFT = ["1024x1024", "1365x1024", "1024x1365", "1536x1024", "1024x1536", "1820x1024"]
 SIZES_STAR = ["1024x1024", "1376x768", "768x1376", "1184x896"]
-SIZES_FAL = ["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"]
+SIZES_FAL = [
+    "square_hd",
+    "square",
+    "portrait_4_3",
+    "portrait_16_9",
+    "landscape_4_3",
+    "landscape_16_9",
+]
 ASPECTS = ["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9"]
 TIERS = ["1k", "2k", "4k"]
 
@@ -230,11 +248,20 @@ FIXED_IMAGE_COUNT = {
     "background-remover": 1,
 }
 RENDERING_SPEED = {"ideogram-v3-generate-transparent", "ideogram/v4/fast"}
-BARE_NUMBER_PRICE = {"Cropper": 0.005, "Upscaler": 0.01, "background-remover": 0.008, "seedvr2-image": 0.02}
+BARE_NUMBER_PRICE = {
+    "Cropper": 0.005,
+    "Upscaler": 0.01,
+    "background-remover": 0.008,
+    "seedvr2-image": 0.02,
+}
 CURRENCY_ONLY_PRICE = {"auto-image-selection", "custom-civitai", "luma/agent/uni-1/v1"}
 PARTIAL_PRICE = {"hidream", "cogview-4", "playground-v25"}  # some listed sizes have no price
 STAR_PRICE_KEYS = re.compile(r"^(pruna-ai/|wavespeed-ai/|wan)")
-MODEL_LABELS = {"flux-2-pro": "FLUX.2 [pro]", "nano-banana-2": "Nano Banana 2", "qwen-image-3": "New"}
+MODEL_LABELS = {
+    "flux-2-pro": "FLUX.2 [pro]",
+    "nano-banana-2": "Nano Banana 2",
+    "qwen-image-3": "New",
+}
 EXTRA_CAPABILITIES = {
     "Upscaler": {"upscaling": True},
     "clarity-ai-crystal-upscaler": {"upscaling": True},
@@ -308,8 +335,12 @@ def _model_ids(rng: random.Random) -> list[str]:
     for model_id in [*NEWEST_IDS, *REAL_IDS]:
         if model_id not in ids:
             ids.append(model_id)
-    candidates = [f"{p}/{f}/{v}" for p, families in GENERATED_FAMILIES for f in families
-                  for v in GENERATED_VARIANTS]
+    candidates = [
+        f"{p}/{f}/{v}"
+        for p, families in GENERATED_FAMILIES
+        for f in families
+        for v in GENERATED_VARIANTS
+    ]
     candidates += GENERATED_AIR
     rng.shuffle(candidates)
     for model_id in candidates:
@@ -427,7 +458,9 @@ def _resolutions_and_pricing(
     elif model_id == "nano-banana-2-lite":
         resolutions, prices = ["1k"], {"1k": base, "auto": base}  # as observed
     elif owned_by == "openai":
-        resolutions = ["1024x1024", "1024x1792", "1792x1024"] if "dall-e" in model_id else SIZES_OPENAI
+        resolutions = (
+            ["1024x1024", "1024x1792", "1792x1024"] if "dall-e" in model_id else SIZES_OPENAI
+        )
         prices = _scaled(rng, resolutions, base)
         auto_priced = True
     elif (owned_by == "google" and "imagen" in model_id) or owned_by in {"ideogram", "midjourney"}:
@@ -441,7 +474,11 @@ def _resolutions_and_pricing(
         resolutions = [*ASPECTS[:7], "1k", "2k"]
         prices = {**dict.fromkeys(ASPECTS[:7], base), "1k": _round(base / 2), "2k": base}
         auto_priced = True
-    elif owned_by in {"fal", "lodestones"} or model_id in {"flux-lora", "flux-realism", "fast-sdxl"}:
+    elif owned_by in {"fal", "lodestones"} or model_id in {
+        "flux-lora",
+        "flux-realism",
+        "fast-sdxl",
+    }:
         resolutions = SIZES_FAL
         prices = dict.fromkeys(SIZES_FAL, base)
     elif owned_by == "recraft":
@@ -551,7 +588,11 @@ def _add_typed_descriptors(model_id: str, params: dict[str, Any]) -> None:
     elif model_id in {"nvidia/cosmos-3-super/text-to-image", "sam3-image"}:
         params["seed"] = {"type": "boolean"}
     elif model_id == "gpt-image-1.5":
-        params["quality"] = {"type": "enum", "values": ["low", "medium", "high"], "default": "medium"}
+        params["quality"] = {
+            "type": "enum",
+            "values": ["low", "medium", "high"],
+            "default": "medium",
+        }
 
 
 def _add_conflicts(model_id: str, params: dict[str, Any], capabilities: dict[str, Any]) -> None:
@@ -587,14 +628,37 @@ def _round(value: float) -> float:
 
 
 _TOKENS = {
-    "gpt": "GPT", "xl": "XL", "sdxl": "SDXL", "flux": "FLUX", "ai": "AI", "sd3": "SD3",
-    "o1": "O1", "i1": "I1", "e1": "E1", "vto": "VTO", "sam3": "SAM 3", "4o": "4o",
+    "gpt": "GPT",
+    "xl": "XL",
+    "sdxl": "SDXL",
+    "flux": "FLUX",
+    "ai": "AI",
+    "sd3": "SD3",
+    "o1": "O1",
+    "i1": "I1",
+    "e1": "E1",
+    "vto": "VTO",
+    "sam3": "SAM 3",
+    "4o": "4o",
 }
 
 
 _ORG_PREFIXES = {
-    "openai", "nvidia", "fal-ai", "wavespeed-ai", "pruna-ai", "bytedance", "microsoft", "xai",
-    "recraft-ai", "luma", "imagineart", "ideogram-ai", "black-forest-labs", "google", "tencent",
+    "openai",
+    "nvidia",
+    "fal-ai",
+    "wavespeed-ai",
+    "pruna-ai",
+    "bytedance",
+    "microsoft",
+    "xai",
+    "recraft-ai",
+    "luma",
+    "imagineart",
+    "ideogram-ai",
+    "black-forest-labs",
+    "google",
+    "tencent",
 }
 
 
@@ -602,10 +666,8 @@ def _display_name(model_id: str) -> str:
     segments = [s for s in model_id.split("/") if s != "text-to-image"]
     if len(segments) > 1 and segments[0] in _ORG_PREFIXES:
         segments = segments[1:]
-    words = []
-    for token in re.split(r"[/\-_:@]+", "/".join(segments)):
-        if token:
-            words.append(_TOKENS.get(token.lower(), token if token[:1].isdigit() else token.title()))
+    tokens = [t for t in re.split(r"[/\-_:@]+", "/".join(segments)) if t]
+    words = [_TOKENS.get(t.lower(), t if t[:1].isdigit() else t.title()) for t in tokens]
     return " ".join(words)
 
 

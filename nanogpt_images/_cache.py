@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -34,7 +34,7 @@ import cachetools
 from ._converter import parse_catalog
 from ._diff import CatalogChange, diff_catalogs
 from ._errors import DecodeError, NanoGPTError, RateLimitError, SessionClosedError
-from ._models import Catalog
+from ._models import Catalog, ImageModel
 from ._store import Store, StoredResponse
 from ._transport import FetchResult, Validators
 
@@ -115,6 +115,7 @@ class CatalogCache:
         self._good: _Entry | None = None
         # The warm path: the current catalog and the deadline it is fresh until.
         self._catalog: Catalog | None = None
+        self._models: Mapping[str, ImageModel] = {}
         self._fresh_until = -math.inf
         self._inflight: asyncio.Task[Catalog] | None = None
         self._failures = 0
@@ -129,6 +130,16 @@ class CatalogCache:
         self._last_error: str | None = None
 
     # -- reading --------------------------------------------------------------
+
+    def peek_model(self, model_id: str) -> ImageModel | None:
+        """The model with this id if the catalog is fresh right now and has it, else ``None``.
+
+        This is the warm read path of ``get_model``: one clock read, one dict read.
+        """
+        if self._monotonic() < self._fresh_until:
+            self._hits += 1
+            return self._models.get(model_id)
+        return None
 
     def peek(self) -> Catalog | None:
         """The catalog if it is fresh right now, else ``None``; never waits."""
@@ -302,6 +313,7 @@ class CatalogCache:
             self._fresh[self._detailed] = entry
         self._good = entry
         self._catalog = catalog
+        self._models = catalog._index  # the dict itself: a proxy costs a third more per read
         self._fresh_until = entry.expires_at
 
     async def _save(self) -> None:

@@ -15,6 +15,7 @@ request checks in ``_validation``, prices in ``_pricing``, queries in
 from __future__ import annotations
 
 import difflib
+import types
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -179,6 +180,11 @@ class ImageModel:
         return _validation.max_n(self)
 
     @property
+    def max_input_images(self) -> int | None:
+        """How many input images a request may carry; ``None`` when the numbers do not say."""
+        return _validation.max_input_images(self)
+
+    @property
     def accepts_image_input(self) -> bool:
         """Whether the model takes input images, reconciling every source the server gives."""
         return _validation.accepts_image_input(self)
@@ -210,13 +216,20 @@ class RejectedEntry:
 
 @attrs.frozen
 class ValidationProblem:
-    """One thing wrong with a generation request."""
+    """One thing wrong with a generation request.
+
+    ``message`` is fit to show an end user; ``allowed`` lists the values the
+    model accepts, ``minimum``/``maximum`` bound a number, and ``suggestion``
+    is the closest allowed value, when one is close.
+    """
 
     parameter: str
     value: Any
     message: str
     allowed: tuple[Any, ...] | None = None
     suggestion: Any = None
+    minimum: Any = None
+    maximum: Any = None
 
 
 @attrs.frozen(hash=False, repr=False)
@@ -228,11 +241,16 @@ class Catalog:
     object: str | None = None
     rejected: tuple[RejectedEntry, ...] = ()
     extras: Extras = attrs.Factory(dict)
-    _index: Mapping[str, ImageModel] = attrs.field(init=False, eq=False)
+    _index: dict[str, ImageModel] = attrs.field(init=False, eq=False)
+    _by_id: Mapping[str, ImageModel] = attrs.field(init=False, eq=False)
 
     @_index.default
-    def _build_index(self) -> Mapping[str, ImageModel]:
+    def _build_index(self) -> dict[str, ImageModel]:
         return {model.id: model for model in self.models}
+
+    @_by_id.default
+    def _build_view(self) -> Mapping[str, ImageModel]:
+        return types.MappingProxyType(self._index)
 
     def __len__(self) -> int:
         return len(self.models)
@@ -255,6 +273,11 @@ class Catalog:
             f"Catalog(models={len(self.models)}, rejected={len(self.rejected)}, "
             f"generated_at={generated!r})"
         )
+
+    @property
+    def by_id(self) -> Mapping[str, ImageModel]:
+        """The models keyed by id (a read-only view)."""
+        return self._by_id
 
     @property
     def ids(self) -> tuple[str, ...]:

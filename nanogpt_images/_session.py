@@ -180,10 +180,10 @@ class ImageModelsSession:
 
     async def get_model(self, model_id: str) -> ImageModel:
         """The model with this id; raises :class:`ModelNotFoundError` with close ids."""
-        catalog = self._cache.peek()
-        if catalog is None:
-            catalog = await self.catalog()
-        return catalog[model_id]
+        model = self._cache.peek_model(model_id)
+        if model is not None:
+            return model
+        return (await self.catalog())[model_id]
 
     async def find(self, *, sort: SortKey | None = None, **filters: Any) -> tuple[ImageModel, ...]:
         """Models matching every filter, in catalog order or by ``sort``.

@@ -533,9 +533,9 @@ def _text(value: object) -> str | None:
 
 
 def _plain_message(text: str) -> str | None:
-    """A short plain-text body is its own message; HTML and long text are not."""
+    """A short plain-text body is its own message; HTML, JSON and long text are not."""
     stripped = text.strip()
-    if not stripped or stripped.startswith("<") or len(stripped) > 200:
+    if not stripped or stripped[0] in "<{[" or len(stripped) > 200:
         return None
     return stripped.splitlines()[0]
 

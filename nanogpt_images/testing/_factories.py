@@ -2,27 +2,25 @@
 
 Each factory returns a fresh dict of plain JSON values shaped like
 ``GET /api/v1/image-models``; keyword overrides replace or add top-level
-keys, ``None`` stays a JSON ``null`` and :data:`OMIT` drops a key, so a test
+keys, ``None`` stays a JSON ``null`` and ``omit=`` drops keys, so a test
 says only what it cares about::
 
     catalog_payload([
         model_payload("flux-pro"),
         model_payload("cheap", pricing={"per_image": 0.01, "currency": "USD"}),
-        model_payload("no-id", id=OMIT),   # an entry the parser must reject
+        model_payload("no-id", omit=["id"]),   # an entry the parser must reject
     ])
 """
 
 from __future__ import annotations
 
 import copy
-import enum
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 __all__ = [
-    "OMIT",
     "ErrorStyle",
     "basic_model_payload",
     "catalog_payload",
@@ -31,24 +29,17 @@ __all__ = [
 ]
 
 
-class _Omit(enum.Enum):
-    OMIT = "OMIT"
-
-    def __repr__(self) -> str:
-        return "OMIT"
-
-
-OMIT: Final = _Omit.OMIT
-"""Pass as an override value to leave that key out of the payload."""
-
 GENERATED_AT: Final = "2026-09-14T00:00:00.000Z"
 
 ErrorStyle = Literal["openai", "image_api", "string", "status", "code_message", "type_message"]
 
 
-def model_payload(model_id: str, /, **overrides: Any) -> dict[str, Any]:
+def model_payload(
+    model_id: str, /, *, omit: Iterable[str] = (), **overrides: Any
+) -> dict[str, Any]:
     """A complete detailed model entry (every documented field), like a plain FLUX-style model.
 
+    ``omit`` names top-level keys to leave out (applied after the overrides).
     Resolutions ``1024x1024``, ``1024x768``, ``768x1024`` priced 0.04/0.03/0.03
     USD, up to 4 images, text to image only.
     """
@@ -82,10 +73,12 @@ def model_payload(model_id: str, /, **overrides: Any) -> dict[str, Any]:
         "tags": ["text-to-image", "example"],
         "category": "image",
     }
-    return _apply(payload, overrides)
+    return _apply(payload, overrides, omit)
 
 
-def basic_model_payload(model_id: str, /, **overrides: Any) -> dict[str, Any]:
+def basic_model_payload(
+    model_id: str, /, *, omit: Iterable[str] = (), **overrides: Any
+) -> dict[str, Any]:
     """An entry as ``detailed=false`` sends it: ``id``, ``object``, ``created``, ``owned_by``."""
     payload: dict[str, Any] = {
         "id": model_id,
@@ -93,7 +86,7 @@ def basic_model_payload(model_id: str, /, **overrides: Any) -> dict[str, Any]:
         "created": 1767225600,
         "owned_by": "example",
     }
-    return _apply(payload, overrides)
+    return _apply(payload, overrides, omit)
 
 
 def catalog_payload(
@@ -159,12 +152,12 @@ def error_body(
     raise ValueError(f"unknown error style {style!r}")
 
 
-def _apply(payload: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in overrides.items():
-        if value is OMIT:
-            payload.pop(key, None)
-        else:
-            payload[key] = copy.deepcopy(value)
+def _apply(
+    payload: dict[str, Any], overrides: Mapping[str, Any], omit: Iterable[str]
+) -> dict[str, Any]:
+    payload.update(copy.deepcopy(dict(overrides)))
+    for key in omit:
+        payload.pop(key, None)
     return payload
 
 
