@@ -15,9 +15,11 @@ list was expected).  Only the envelope can fail, with :class:`DecodeError`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeAlias, Union, get_args, get_origin
 
 import attrs
@@ -44,13 +46,11 @@ def parse_catalog(data: bytes | str | Mapping[str, Any]) -> Catalog:
     rest load.  Raises :class:`DecodeError` when the body is not JSON, not an
     object, or has no ``data`` list.  A ``Mapping`` is copied, never kept.
     """
-    if isinstance(data, bytes | bytearray | memoryview | str):
-        tree = _loads(data)
-    elif isinstance(data, Mapping):
-        tree = _copy_json(data)
-    else:
+    if not isinstance(data, bytes | bytearray | memoryview | str | Mapping):
         raise TypeError(f"parse_catalog() takes bytes, str or a Mapping, not {type(data).__name__}")
-    return _CONVERTER.structure(tree, Catalog)
+    with _collector_paused():
+        tree = _loads(data) if not isinstance(data, Mapping) else _copy_json(data)
+        return _CONVERTER.structure(tree, Catalog)
 
 
 def dump_catalog(catalog: Catalog) -> dict[str, Any]:
@@ -77,11 +77,30 @@ def make_converter() -> cattrs.Converter:
 # -- the envelope -----------------------------------------------------------
 
 
-def _loads(body: bytes | bytearray | memoryview | str) -> Any:
-    text = body if isinstance(body, str) else bytes(body).decode("utf-8", errors="strict")
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a body is read.
+
+    Reading builds thousands of containers at once, none of them in a cycle;
+    each burst would otherwise set off collections that walk the whole young
+    tree again and again (about a third of the parse time).  The collector is
+    resumed only if it was running, so nested or concurrent pauses are safe.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        return json.loads(text)
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _loads(body: bytes | bytearray | memoryview | str) -> Any:
+    document = body if isinstance(body, str | bytes) else bytes(body)
+    try:
+        return json.loads(document)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        text = document if isinstance(document, str) else document.decode("utf-8", "replace")
         raise DecodeError(_not_json_reason(text, exc), [str(exc)]) from exc
     except RecursionError as exc:
         raise DecodeError("the body nests too deeply to be a catalog", [str(exc)]) from exc
@@ -181,29 +200,61 @@ def _has_extras(cls: Any) -> bool:
 
 
 def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[Any, Any], Any]:
+    """Generate a structure function for ``cls``, as cattrs' own code generation does.
+
+    Each known field gets a straight-line type check that takes the raw value
+    as it is when it fits (the common case), and falls back to the field's
+    reader otherwise; the generated code avoids a call per value, which makes
+    parsing about twice as fast as a loop over readers.
+    """
     attrs.resolve_types(cls)
-    readers: dict[str, Reader] = {
-        field.name: _reader_for(converter, field.type, _OVERRIDES.get((cls, field.name)))
-        for field in attrs.fields(cls)
-        if field.name != "extras"
+    fields = [field for field in attrs.fields(cls) if field.name != "extras"]
+    namespace: dict[str, Any] = {
+        "_cls": cls,
+        "_MISSING": _MISSING,
+        "_STR_ONLY": frozenset({str}),
+        "_KNOWN": frozenset(field.name for field in fields),
     }
-
-    def structure(raw: dict[str, Any], _: Any = None) -> Any:
-        kwargs: dict[str, Any] = {}
-        extras: dict[str, Any] = {}
-        for key, value in raw.items():
-            reader = readers.get(key)
-            if reader is None:
-                extras[key] = value
-                continue
-            typed, exact = reader(value)
-            if typed is not None:
-                kwargs[key] = typed
-            if not exact:
-                extras[key] = value
-        return cls(**kwargs, extras=extras)
-
+    lines = [
+        "def structure(raw, _=None):",
+        "    get = raw.get",
+        "    if raw.keys() <= _KNOWN:",
+        "        extras = {}",
+        "    else:",
+        "        extras = {k: v for k, v in raw.items() if k not in _KNOWN}",
+    ]
+    for index, field in enumerate(fields):
+        override = _OVERRIDES.get((cls, field.name))
+        namespace[f"_read{index}"] = _reader_for(converter, field.type, override)
+        fast = None if override is not None else _FAST_PATHS.get(_target(field.type))
+        lines += [f"    v = get({field.name!r}, _MISSING)", "    if v is _MISSING:"]
+        lines += [f"        a{index} = None"]
+        if fast is not None:
+            check, value = fast
+            lines += [f"    elif {check}:", f"        a{index} = {value}"]
+        lines += [
+            "    else:",
+            f"        a{index}, exact = _read{index}(v)",
+            "        if not exact:",
+            f"            extras[{field.name!r}] = v",
+        ]
+    arguments = ", ".join(f"a{index}" for index in range(len(fields)))
+    lines.append(f"    return _cls({arguments}, extras)")
+    source = "\n".join(lines)
+    exec(compile(source, f"<nanogpt_images structure {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    structure: Callable[[Any, Any], Any] = namespace["structure"]
     return structure
+
+
+#: For a field of this type, a check that the raw value fits as it is, and the typed value.
+_FAST_PATHS: dict[Any, tuple[str, str]] = {
+    str: ("type(v) is str", "v"),
+    int: ("type(v) is int", "v"),
+    bool: ("type(v) is bool", "v"),
+    tuple[str, ...]: ("type(v) is list and set(map(type, v)) <= _STR_ONLY", "tuple(v)"),
+}
+
+_MISSING: Any = object()
 
 
 def _make_unstructure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[Any], Any]:
@@ -237,17 +288,21 @@ def _reader_for(
 ) -> Reader:
     if override is not None:
         return override(converter)
-    target = annotation
-    if get_origin(annotation) in (Union, types.UnionType):
-        args = [arg for arg in get_args(annotation) if arg is not type(None)]
-        if len(args) != 1:
-            raise TypeError(f"no reader for {annotation!r}: add one to _OVERRIDES")
-        (target,) = args
+    target = _target(annotation)
     if target in _SCALAR_READERS:
         return _SCALAR_READERS[target]
     if attrs.has(target):
         return _lazy_nested_reader(converter, target)
     raise TypeError(f"no reader for {annotation!r}: add one to _OVERRIDES")
+
+
+def _target(annotation: Any) -> Any:
+    """``X`` for ``X | None``; the annotation itself otherwise."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
 
 
 def _lazy_nested_reader(converter: cattrs.Converter, cls: type[Any]) -> Reader:

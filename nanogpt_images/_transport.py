@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random as _random
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from functools import cache
 from http import HTTPStatus
@@ -210,6 +211,8 @@ class Transport:
         if self._closed:
             raise SessionClosedError("the transport is closed")
         if self._borrowed is not None:
+            if self._borrowed.closed:
+                raise TransportError("the http_session passed to nanogpt_images is closed")
             return self._borrowed
         if self._owned is None:
             self._owned = aiohttp.ClientSession(
@@ -228,9 +231,10 @@ class Transport:
                 headers["Authorization"] = f"Bearer {self._api_key}"
             else:
                 headers["x-api-key"] = self._api_key
-        if validators.etag is not None:
+        # A validator that could not be a header value (say, from a damaged cache file) is skipped.
+        if validators.etag and validators.etag.isprintable():
             headers["If-None-Match"] = validators.etag
-        if validators.last_modified is not None:
+        if validators.last_modified and validators.last_modified.isprintable():
             headers["If-Modified-Since"] = validators.last_modified
         return headers
 
@@ -464,9 +468,12 @@ def _parse_retry_after(value: str | None, now: float) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
-            seconds = parsedate_to_datetime(value).timestamp() - now
+            when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
+        if when.tzinfo is None:  # "-0000" means UTC with no zone information
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)

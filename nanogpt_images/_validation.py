@@ -24,13 +24,14 @@ Which source wins:
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _models
 from ._errors import ParameterValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ._models import ImageModel, SupportedParameters, ValidationProblem
 
 __all__ = [
@@ -106,11 +107,13 @@ def accepts_image_input(model: ImageModel) -> bool:
     if limit is not None:
         return limit > 0
     arch = model.architecture
+    inputs = arch.input_modalities if arch is not None else None
+    modality = arch.modality if arch is not None else None
     caps = model.capabilities
     params = model.supported_parameters
-    return bool(
-        (arch is not None and arch.input_modalities is not None and "image" in arch.input_modalities)
-        or (arch is not None and arch.modality and "image" in arch.modality.partition("->")[0])
+    return (
+        (inputs is not None and "image" in inputs)
+        or (modality is not None and "->" in modality and "image" in modality.split("->")[0])
         or (caps is not None and (caps.image_to_image is True or caps.inpainting is True))
         or (params is not None and params.input_image_constraints is not None)
     )
@@ -237,9 +240,7 @@ def _check_descriptor(
     return value, None
 
 
-def _check_choice(
-    model: ImageModel, name: str, value: Any, allowed: tuple[Any, ...]
-) -> _Checked:
+def _check_choice(model: ImageModel, name: str, value: Any, allowed: tuple[Any, ...]) -> _Checked:
     for choice in allowed:
         if choice == value and type(choice) is type(value):
             return choice, None

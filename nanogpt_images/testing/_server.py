@@ -148,7 +148,7 @@ class FakeNanoGPT:
     def set_catalog(self, catalog: Mapping[str, Any]) -> None:
         """Serve this catalog from now on, verbatim (``meta.count`` is not touched)."""
         self._catalog = copy.deepcopy(dict(catalog))
-        self._changed()
+        self._changed(recount=False)
 
     def add_model(self, model: Mapping[str, Any]) -> None:
         """Append a model to ``data`` (``meta.count`` follows)."""
@@ -341,11 +341,11 @@ class FakeNanoGPT:
                 return model
         raise KeyError(model_id)
 
-    def _changed(self) -> None:
-        """Bump Last-Modified by at least one second so every change gets its own date."""
+    def _changed(self, *, recount: bool = True) -> None:
+        """Keep meta.count right; bump Last-Modified by at least a second so each change shows."""
         meta = self._catalog.get("meta")
         data = self._catalog.get("data")
-        if isinstance(meta, dict) and "count" in meta and isinstance(data, list):
+        if recount and isinstance(meta, dict) and "count" in meta and isinstance(data, list):
             meta["count"] = len(data)
         self._modified = max(int(time.time()), self._modified + 1)
         self._bodies.clear()

@@ -1,0 +1,1 @@
+"""pytest fixtures for nanogpt_images (being written)."""

@@ -1,0 +1,88 @@
+"""Shared fixtures: a fake clock, a small FakeNanoGPT, and sessions wired to both."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from nanogpt_images import ImageModelsSession
+from nanogpt_images.testing import FakeClock, FakeNanoGPT, catalog_payload, model_payload
+
+MODEL_IDS = tuple(f"model-{i}" for i in range(6))
+
+MakeSession = Callable[..., ImageModelsSession]
+Settle = Callable[[ImageModelsSession], Awaitable[None]]
+
+
+def small_catalog(ids: tuple[str, ...] = MODEL_IDS) -> dict[str, Any]:
+    """A catalog body with one factory model per id."""
+    return catalog_payload([model_payload(model_id) for model_id in ids])
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock that moves only when the test advances it."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeNanoGPT]:
+    """A FakeNanoGPT serving six small models, ETag/304 on."""
+    async with FakeNanoGPT(small_catalog()) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def make_session(
+    server: FakeNanoGPT, clock: FakeClock
+) -> AsyncIterator[MakeSession]:
+    """Build sessions on ``server`` and ``clock`` (no retries, no background task by default).
+
+    Every session made is closed at teardown, so a failing test leaks nothing.
+    """
+    made: list[ImageModelsSession] = []
+
+    def make(**options: Any) -> ImageModelsSession:
+        options.setdefault("base_url", server.url)
+        options.setdefault("clock", clock)
+        options.setdefault("max_retries", 0)
+        options.setdefault("refresh_interval", None)
+        session = ImageModelsSession(**options)
+        made.append(session)
+        return session
+
+    yield make
+    for session in made:
+        await session.close()
+
+
+@pytest.fixture
+def settle() -> Settle:
+    """Wait, without moving fake time, until a session's fetch and subscriber tasks are done.
+
+    Loopback HTTP needs real I/O, so a background refresh is not over after a
+    few loop turns; this waits for exactly that work (it reads the session's
+    private task handles, the one place the tests do so).
+    """
+
+    async def settle(session: ImageModelsSession) -> None:
+        clock = session._clock
+        while True:
+            busy = [
+                task
+                for task in (session._cache._inflight, *session._callback_tasks)
+                if task is not None
+            ]
+            if busy:
+                await asyncio.wait(busy)
+            if isinstance(clock, FakeClock):
+                await clock.run_until_idle()
+            else:
+                await asyncio.sleep(0)
+            if session._cache._inflight is None and not session._callback_tasks:
+                return
+
+    return settle

@@ -1,0 +1,359 @@
+"""parse_catalog / dump_catalog: tolerant, lossless, with readable errors."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nanogpt_images import (
+    Catalog,
+    DecodeError,
+    ImageModel,
+    ModelNotFoundError,
+    Pricing,
+    dump_catalog,
+    parse_catalog,
+)
+from nanogpt_images.testing import sample_catalog
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+# -- golden tests on real and documented data ----------------------------------
+
+
+def test_real_records_load_with_typed_fields() -> None:
+    """The three records observed on the live service read into typed fields."""
+    catalog = parse_catalog(load_fixture("real_images_models_records.json"))
+    assert catalog.ids == ("birefnet/v2", "bytedance/seedream-v5.0-pro", "gpt-image-2")
+    seedream = catalog["bytedance/seedream-v5.0-pro"]
+    params = seedream.supported_parameters
+    assert params is not None
+    assert params.resolutions == ("1:1", "16:9", "9:16", "3:2", "2:3", "4:3", "3:4", "1k", "2k")
+    assert (params.max_images, params.max_output_images, params.max_input_images) == (4, 4, 10)
+    constraints = params.input_image_constraints
+    assert constraints is not None and constraints.route is not None
+    assert constraints.route.formats == ("png", "jpeg", "webp")
+    assert constraints.route.max_bytes == 31457280
+    assert constraints.provider is not None and constraints.provider.max_bytes == 10485760
+    assert seedream.capabilities is not None and seedream.capabilities.nsfw is True
+    assert seedream.extras == {
+        "endpoints": "/api/v1/images/models/bytedance/seedream-v5.0-pro/endpoints"
+    }
+    assert params.extras == {} and constraints.extras == {}
+
+
+def test_real_records_round_trip() -> None:
+    """Dumping the real records gives back exactly what was read."""
+    body = load_fixture("real_images_models_records.json")
+    assert dump_catalog(parse_catalog(body)) == body
+
+
+@pytest.mark.parametrize("name", ["p_image_2026_05", "flux_pro_2026_01", "minimal_2026_05"])
+def test_documented_examples_round_trip(name: str) -> None:
+    """Every documented example body reads and dumps back unchanged."""
+    body = load_fixture("doc_examples.json")[name]
+    catalog = parse_catalog(body)
+    assert len(catalog) == 1 and not catalog.rejected
+    assert dump_catalog(catalog) == body
+
+
+def test_doc_example_star_price_keys_are_kept_as_sent() -> None:
+    """Price keys written `1024*1024` stay as the server wrote them."""
+    model = parse_catalog(load_fixture("doc_examples.json")["p_image_2026_05"]).models[0]
+    assert model.pricing is not None and isinstance(
+        model.pricing.per_image, dict | type(model.pricing.per_image)
+    )
+    assert dict(model.pricing.per_image) == {"1024*1024": 0.005, "1376*768": 0.005}  # type: ignore[arg-type]
+    assert model.created == 1778544000
+
+
+def test_sample_catalog_round_trips_and_loads_every_entry() -> None:
+    """The bundled ~230-model sample loads with nothing rejected and dumps back equal."""
+    body = sample_catalog()
+    catalog = parse_catalog(json.dumps(body).encode())
+    assert len(catalog) == len(body["data"]) >= 200
+    assert not catalog.rejected
+    assert catalog.meta is not None and catalog.meta.count == len(catalog)
+    assert dump_catalog(catalog) == body
+
+
+# -- odd shapes in known fields ---------------------------------------------------
+
+ODD_MODELS: list[dict[str, Any]] = [
+    {"id": "bare-price", "pricing": 0.04},
+    {"id": "lines", "pricing": [{"resolution": "1k", "cost_usd": 0.045, "currency": "USD"}]},
+    {"id": "string-created", "created": "1778544000"},
+    {"id": "float-created", "created": 1778544000.0},
+    {"id": "null-name", "name": None, "tags": None},
+    {
+        "id": "enum-resolutions",
+        "supported_parameters": {"resolutions": {"type": "enum", "values": ["1k", "2k"]}},
+    },
+    {
+        "id": "range-max",
+        "supported_parameters": {"max_images": {"type": "range", "min": 1, "max": 4}},
+    },
+    {"id": "mixed-list", "supported_parameters": {"resolutions": ["1k", 2, None]}},
+    {"id": "string-flag", "capabilities": {"nsfw": "true", "inpainting": 1}},
+    {"id": "pricing-string", "pricing": "free"},
+    {"id": "speed", "pricing": {"by_rendering_speed": {"turbo": {"1k": 0.02}, "bad": "x"}}},
+    {"id": "per-image-mixed", "pricing": {"per_image": {"1k": 0.02, "2k": "n/a"}}},
+    {"id": "arch-string", "architecture": "text->image"},
+    {
+        "id": "deep",
+        "supported_parameters": {
+            "input_image_constraints": {"route": {"formats": "png", "x": {"y": [1]}}}
+        },
+    },
+]
+
+
+@pytest.mark.parametrize("entry", ODD_MODELS, ids=[entry["id"] for entry in ODD_MODELS])
+def test_odd_values_load_and_round_trip(entry: dict[str, Any]) -> None:
+    """A known field with a surprising value never fails the entry and dumps back unchanged."""
+    body = {"object": "list", "data": [entry]}
+    catalog = parse_catalog(body)
+    assert catalog.ids == (entry["id"],)
+    assert dump_catalog(catalog) == body
+
+
+def test_odd_values_read_as_the_shape_that_fits() -> None:
+    """The typed field reads the best fitting value; the raw value stays in extras."""
+    catalog = parse_catalog({"object": "list", "data": ODD_MODELS})
+    assert catalog["bare-price"].pricing == Pricing(per_image=0.04)
+    assert catalog["bare-price"].extras == {"pricing": 0.04}
+    lines = catalog["lines"].pricing
+    assert lines is not None and lines.currency == "USD" and dict(lines.per_image) == {"1k": 0.045}  # type: ignore[arg-type]
+    assert catalog["string-created"].created == 1778544000
+    assert catalog["string-created"].extras == {"created": "1778544000"}
+    assert catalog["null-name"].name is None and catalog["null-name"].extras == {
+        "name": None,
+        "tags": None,
+    }
+    enum = catalog["enum-resolutions"].supported_parameters
+    assert enum is not None and enum.resolutions == ("1k", "2k")
+    ranged = catalog["range-max"].supported_parameters
+    assert ranged is not None and ranged.max_images == 4
+    mixed = catalog["mixed-list"].supported_parameters
+    assert mixed is not None and mixed.resolutions == ("1k",)
+    flags = catalog["string-flag"].capabilities
+    assert flags is not None and flags.nsfw is True and flags.inpainting is None
+    assert catalog["pricing-string"].pricing is None
+    speed = catalog["speed"].pricing
+    assert speed is not None and speed.by_rendering_speed is not None
+    assert dict(speed.by_rendering_speed["turbo"]) == {"1k": 0.02}
+    assert catalog["arch-string"].architecture is None
+
+
+def test_unknown_keys_are_kept_at_every_depth() -> None:
+    """Keys the library does not know land in the extras of the object that had them."""
+    entry = {
+        "id": "m",
+        "brand_new": {"a": 1},
+        "architecture": {"modality": "text->image", "tokenizer": "x"},
+        "pricing": {
+            "currency": "USD",
+            "per_image": {"1k": 0.1},
+            "lora": {"per_image": 0.2, "unit": "image"},
+        },
+        "capabilities": {"image_generation": True, "upscaling": True},
+        "supported_parameters": {
+            "resolutions": ["1k"],
+            "quality": {"type": "enum", "values": ["low"]},
+        },
+    }
+    model = parse_catalog(
+        {"data": [entry], "meta": {"count": 1, "region": "eu"}, "next": None}
+    ).models[0]
+    assert model.extras == {"brand_new": {"a": 1}}
+    assert model.architecture is not None and model.architecture.extras == {"tokenizer": "x"}
+    assert model.pricing is not None and model.pricing.lora is not None
+    assert model.pricing.lora.extras == {"unit": "image"}
+    assert model.capabilities is not None and model.capabilities.flag("upscaling") is True
+    assert model.supported_parameters is not None
+    assert model.supported_parameters.extras == {"quality": {"type": "enum", "values": ["low"]}}
+
+
+# -- rejected entries -------------------------------------------------------------
+
+
+def test_bad_entries_are_rejected_alone_and_dump_back_in_place() -> None:
+    """Entries without a usable id are kept raw with a reason; the rest load; order survives."""
+    data: list[Any] = [
+        {"id": "a"},
+        {"name": "no id"},
+        7,
+        {"id": 42},
+        {"id": ""},
+        {"id": "b"},
+        {"id": "a", "name": "duplicate"},
+        None,
+    ]
+    body = {"object": "list", "data": data}
+    catalog = parse_catalog(body)
+    assert catalog.ids == ("a", "b")
+    assert [entry.index for entry in catalog.rejected] == [1, 2, 3, 4, 6, 7]
+    reasons = [entry.reason for entry in catalog.rejected]
+    assert reasons[0] == "no 'id'"
+    assert reasons[1] == "expected an object, found int"
+    assert "not a non-empty string: 42" in reasons[2]
+    assert reasons[4] == "repeats the id 'a'"
+    assert dump_catalog(catalog) == body
+
+
+# -- envelope errors ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", "empty body"),
+        (
+            b"<html><title>502 Bad Gateway</title></html>",
+            "HTML or XML page: '<html><title>502 Bad Gateway",
+        ),
+        (b'{"data": [', "invalid JSON"),
+        (b"\xff\xfe", "invalid JSON"),
+        (b"[1, 2]", "got a list"),
+        (b'"text"', "got a string"),
+        (b"{}", "no 'data' key (keys: none)"),
+        (b'{"error": "down"}', "no 'data' key (keys: error)"),
+        (b'{"data": {"id": "x"}}', "expected 'data' to be a list of models, got an object"),
+        (b'{"data": null}', "got null"),
+    ],
+)
+def test_bodies_that_are_not_catalogs_raise_decode_error(body: bytes, expected: str) -> None:
+    """A body that is not a catalog raises DecodeError saying what was found."""
+    with pytest.raises(DecodeError, match=None) as caught:
+        parse_catalog(body)
+    assert expected in str(caught.value)
+    assert caught.value.errors
+
+
+def test_parse_catalog_rejects_other_types() -> None:
+    """Passing something that is not a body is a TypeError naming the type."""
+    with pytest.raises(TypeError, match="not int"):
+        parse_catalog(3)  # type: ignore[arg-type]
+
+
+def test_parse_catalog_copies_a_mapping() -> None:
+    """Mutating the dict after parsing does not change the catalog."""
+    body = {"data": [{"id": "a", "pricing": {"per_image": {"1k": 0.1}}}]}
+    catalog = parse_catalog(body)
+    body["data"][0]["pricing"]["per_image"]["1k"] = 9.0
+    assert catalog["a"].price("1k") == Decimal("0.1")
+
+
+# -- the Catalog container ------------------------------------------------------------
+
+
+def test_catalog_container_protocol() -> None:
+    """len, iteration, `in`, [] and get() work by id; repr stays short."""
+    catalog = parse_catalog(
+        {"data": [{"id": "flux-pro"}, {"id": "flux-dev"}], "meta": {"count": 2}}
+    )
+    assert len(catalog) == 2
+    assert [model.id for model in catalog] == ["flux-pro", "flux-dev"]
+    assert "flux-pro" in catalog and "nope" not in catalog
+    assert catalog["flux-dev"].id == "flux-dev"
+    assert catalog.get("nope") is None
+    assert dict(catalog.by_id) == {model.id: model for model in catalog}
+    assert repr(catalog) == "Catalog(models=2, rejected=0, generated_at=None)"
+
+
+def test_unknown_id_suggests_close_ids() -> None:
+    """catalog[id] for an unknown id raises ModelNotFoundError naming close ids."""
+    catalog = parse_catalog(
+        {"data": [{"id": "flux-pro"}, {"id": "flux-dev"}, {"id": "gpt-image-1"}]}
+    )
+    with pytest.raises(ModelNotFoundError) as caught:
+        catalog["flux-pr"]
+    assert caught.value.model_id == "flux-pr"
+    assert caught.value.suggestions[0] == "flux-pro"
+    assert "did you mean 'flux-pro'" in str(caught.value)
+    assert isinstance(caught.value, LookupError)
+
+
+def test_models_are_frozen_and_unhashable() -> None:
+    """Models cannot be changed in place, and hashing says why it cannot work."""
+    model = ImageModel(id="m")
+    with pytest.raises(AttributeError):
+        model.id = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(model)
+    assert Catalog() == Catalog()
+
+
+# -- properties ------------------------------------------------------------------------
+
+JSON_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+KNOWN_KEYS = st.sampled_from(
+    [
+        "id", "object", "created", "owned_by", "name", "description", "architecture", "pricing",
+        "capabilities", "supported_parameters", "icon_url", "tags", "category", "per_image",
+        "currency", "by_rendering_speed", "lora", "resolutions", "max_images", "fixed_image_count",
+        "input_image_constraints", "route", "provider", "formats", "modality", "nsfw", "type",
+    ]
+)  # fmt: skip
+SHAPED = st.recursive(
+    JSON_SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(KNOWN_KEYS | st.text(max_size=6), children, max_size=6)
+    ),
+    max_leaves=30,
+)
+ENTRIES = st.dictionaries(KNOWN_KEYS, SHAPED, max_size=8).map(lambda d: d) | SHAPED
+BODIES = st.fixed_dictionaries(
+    {"data": st.lists(ENTRIES, max_size=6)},
+    optional={"object": SHAPED, "meta": SHAPED, "extra": SHAPED},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(BODIES)
+def test_round_trip_is_lossless_for_any_body(body: dict[str, Any]) -> None:
+    """dump_catalog(parse_catalog(x)) == x for any JSON object with a data list."""
+    assert dump_catalog(parse_catalog(body)) == body
+    assert dump_catalog(parse_catalog(json.dumps(body))) == body
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_parse_raises_only_decode_error_on_any_json(value: Any) -> None:
+    """Any JSON document gives a Catalog or a DecodeError, nothing else."""
+    try:
+        catalog = parse_catalog(json.dumps(value))
+    except DecodeError:
+        return
+    assert isinstance(catalog, Catalog)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=64))
+def test_parse_raises_only_decode_error_on_any_bytes(body: bytes) -> None:
+    """Any bytes give a Catalog or a DecodeError, nothing else."""
+    try:
+        parse_catalog(body)
+    except DecodeError:
+        pass

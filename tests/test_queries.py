@@ -1,0 +1,202 @@
+"""Catalog.filter() and Catalog.cheapest() over real, documented and odd records."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nanogpt_images import Catalog, ImageModel, parse_catalog
+from nanogpt_images.testing import sample_catalog
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def _catalog() -> Catalog:
+    docs = _load("doc_examples.json")
+    entries = [entry for example in docs.values() for entry in example["data"]]
+    for record in _load("real_images_models_records.json")["data"]:
+        route = _load(f"real_endpoints/{record['id'].replace('/', '-')}.json")
+        entries.append({**record, "pricing": route["endpoints"][0]["pricing"]})
+    entries += [
+        {
+            "id": "ideogram-v3",
+            "name": "Ideogram V3",
+            "owned_by": "Ideogram",
+            "created": 1730000000,
+            "tags": ["Text-To-Image"],
+            "capabilities": {"image_generation": True, "inpainting": True},
+            "pricing": {
+                "by_rendering_speed": {
+                    "TURBO": {"1024x1024": 0.03},
+                    "QUALITY": {"1024x1024": 0.09},
+                }
+            },
+            "supported_parameters": {"resolutions": ["1024x1024"]},
+        },
+        {
+            "id": "recraft-ai/recraft-v4.1/text-to-vector",
+            "name": "Recraft V4.1 Vector",
+            "architecture": {"output_modalities": ["svg"]},
+            "capabilities": {"image_generation": True, "vector_output": True},
+            "pricing": {"per_image": 0.08},
+            "supported_parameters": {"resolutions": ["1024*1024"]},
+        },
+        {
+            "id": "nano-banana-pro-ultra",
+            "name": "Nano Banana Pro Ultra",
+            "created": 1704067200,
+            "architecture": {"input_modalities": ["text"]},
+            "capabilities": {"image_generation": True, "image_to_image": False},
+            "pricing": {"per_image": {"1k": 0.15}},
+            "supported_parameters": {"resolutions": ["1k"], "max_input_images": 10},
+        },
+    ]
+    return parse_catalog({"object": "list", "data": entries})
+
+
+CATALOG = _catalog()
+FLUX = "flux-pro"
+PIMG = "pruna-ai/p-image/text-to-image"
+MINIMAL = "model-id"
+BIREF = "birefnet/v2"
+SEED = "bytedance/seedream-v5.0-pro"
+GPT = "gpt-image-2"
+IDEO = "ideogram-v3"
+RECRAFT = "recraft-ai/recraft-v4.1/text-to-vector"
+BANANA = "nano-banana-pro-ultra"
+ALL = [PIMG, FLUX, MINIMAL, BIREF, SEED, GPT, IDEO, RECRAFT, BANANA]
+
+
+def _ids(models: tuple[ImageModel, ...]) -> list[str]:
+    return [model.id for model in models]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, ALL),
+        ({"capability": "image_to_image"}, [BIREF, SEED, GPT]),
+        ({"capability": ["image_to_image", "nsfw"]}, [SEED]),
+        ({"capability": "vector_output"}, [RECRAFT]),  # a flag the library does not name
+        ({"capability": "inpainting"}, [IDEO]),
+        ({"input_modality": "image"}, [BIREF, SEED, GPT, IDEO, BANANA]),  # flags reconciled
+        ({"input_modality": "text"}, [PIMG, FLUX, MINIMAL, BANANA]),
+        ({"output_modality": "IMAGE"}, [PIMG, FLUX, MINIMAL]),
+        ({"output_modality": "svg"}, [RECRAFT]),
+        ({"resolution": "1024*1024"}, [PIMG, FLUX, GPT, IDEO, RECRAFT]),
+        ({"resolution": "16:9"}, [SEED]),
+        ({"resolution": "8k"}, []),
+        ({"max_price": "0.01"}, [PIMG, BIREF]),
+        ({"max_price": 0.05, "resolution": "1024x1024"}, [PIMG, FLUX, IDEO]),
+        ({"owned_by": "bfl"}, [FLUX]),
+        ({"owned_by": "ideogram"}, [IDEO]),
+        ({"tag": "text-to-image"}, [PIMG, IDEO]),
+        ({"text": "pruna"}, [PIMG]),
+        ({"text": "LOW-COST"}, [PIMG]),  # description
+        ({"text": "display"}, [MINIMAL]),  # name
+        ({"text": "seedream"}, [SEED]),  # id
+        ({"capability": "image_to_image", "resolution": "1024x1024", "max_price": 0.07}, [GPT]),
+        ({"input_modality": "image", "max_price": 0.05}, [BIREF, SEED, IDEO]),
+        ({"text": "pro", "owned_by": "bfl"}, [FLUX]),
+        ({"tag": "text-to-image", "capability": "inpainting", "resolution": "1024x1024"}, [IDEO]),
+        ({"resolution": None, "max_price": None}, ALL),
+    ],
+)
+def test_each_filter_alone_and_combined(filters: dict[str, Any], expected: list[str]) -> None:
+    """Every filter must hold; the result keeps catalog order; None means no filter."""
+    result = CATALOG.filter(**filters)
+    assert isinstance(result, tuple)
+    assert _ids(result) == expected
+
+
+@pytest.mark.parametrize("limit", [Decimal("0.01"), 0.01, "0.01", " 0.01 "])
+def test_max_price_takes_any_number_form(limit: Any) -> None:
+    """`max_price` compares exactly whether given as Decimal, float or string."""
+    assert _ids(CATALOG.filter(max_price=limit)) == [PIMG, BIREF]
+
+
+@pytest.mark.parametrize(
+    ("sort", "filters", "expected"),
+    [
+        ("price", {}, [PIMG, BIREF, IDEO, FLUX, SEED, GPT, RECRAFT, BANANA, MINIMAL]),
+        ("price", {"resolution": "1024x1024"}, [PIMG, IDEO, FLUX, GPT, RECRAFT]),
+        ("name", {}, [BIREF, SEED, MINIMAL, FLUX, GPT, IDEO, BANANA, PIMG, RECRAFT]),
+        ("created", {}, [BANANA, FLUX, IDEO, PIMG, MINIMAL, BIREF, SEED, GPT, RECRAFT]),
+    ],
+)
+def test_sort_orders(sort: Any, filters: dict[str, Any], expected: list[str]) -> None:
+    """By price (unpriced last), display name, or created (oldest first, unknown last)."""
+    assert _ids(CATALOG.filter(sort=sort, **filters)) == expected
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, PIMG),
+        ({"capability": "image_to_image"}, BIREF),
+        ({"resolution": "16:9"}, SEED),
+        ({"resolution": "1024x1024", "input_modality": "image"}, IDEO),
+        ({"owned_by": "nobody"}, None),
+        ({"text": "display"}, None),  # matches, but has no price
+    ],
+)
+def test_cheapest(filters: dict[str, Any], expected: str | None) -> None:
+    """The lowest-priced match at the requested resolution, or None."""
+    model = CATALOG.cheapest(**filters)
+    assert (model.id if model is not None else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda: CATALOG.filter(colour="red"),
+            TypeError,
+            "unknown filter 'colour'; valid filters: capability, input_modality, max_price, "
+            "output_modality, owned_by, resolution, tag, text",
+        ),
+        (lambda: CATALOG.cheapest(size="1k"), TypeError, "unknown filter 'size'"),
+        (lambda: CATALOG.cheapest(sort="name"), TypeError, "takes no 'sort'"),
+        (lambda: CATALOG.filter(tag=5), TypeError, "filter 'tag' takes a string, not int"),
+        (lambda: CATALOG.filter(capability=[1]), TypeError, "filter 'capability' takes a string"),
+        (lambda: CATALOG.filter(max_price=True), TypeError, "max_price takes a number, not bool"),
+        (lambda: CATALOG.filter(max_price="cheap"), ValueError, "must be a number, not 'cheap'"),
+        (lambda: CATALOG.filter(max_price="nan"), ValueError, "must be a finite number"),
+        (lambda: CATALOG.filter(sort="size"), ValueError, "sort must be one of 'price', 'name'"),
+    ],
+)
+def test_bad_filters_are_errors_not_ignored(
+    call: Any, error: type[Exception], message: str
+) -> None:
+    """Unknown names and wrong value types raise with the valid choices named."""
+    with pytest.raises(error) as caught:
+        call()
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("filters", "check"),
+    [
+        ({"resolution": "1024X1024"}, lambda m: "1024x1024" in (m.resolutions or ())),
+        ({"capability": "nsfw"}, lambda m: m.capabilities is not None and m.capabilities.nsfw),
+        ({"max_price": "0.02"}, lambda m: (m.price() or 99) <= Decimal("0.02")),
+        ({"input_modality": "image"}, lambda m: m.accepts_image_input),
+        ({"text": "FLUX"}, lambda m: "flux" in f"{m.id} {m.name} {m.description}".casefold()),
+    ],
+)
+def test_sample_catalog_filters_agree_with_a_plain_scan(
+    filters: dict[str, Any], check: Any
+) -> None:
+    """Over the bundled ~230-model sample, each filter equals the obvious list comprehension."""
+    catalog = parse_catalog(sample_catalog())
+    expected = [model.id for model in catalog if check(model)]
+    assert expected
+    assert _ids(catalog.filter(**filters)) == expected
