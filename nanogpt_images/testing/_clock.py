@@ -11,15 +11,19 @@ How idleness is detected (auto-advance): asyncio offers no public "is the
 loop idle?" question, so a watcher task yields to the loop a few dozen times
 and then waits ``auto_advance_threshold`` seconds of *real* time; if no
 sleeper was added, woken or cancelled meanwhile, the loop counts as idle.
-The real-time grace lets loopback HTTP finish before time jumps, at the cost
-of that much wall time per jump.  A task that stays busy on something other
-than this clock for longer than the grace (slow I/O, a thread) may see time
-jump while it works; raise the threshold if that matters to a test.
+On CPython's own event loops the watcher also peeks at the loop's queue of
+ready callbacks (a private attribute, read defensively), so a task that is
+busy yielding is never taken for idle even when the machine is slow.  The
+real-time grace lets loopback HTTP finish before time jumps, at the cost of
+that much wall time per jump.  A task waiting on something other than this
+clock for longer than the grace (slow I/O, a thread) may see time jump while
+it waits; raise the threshold if that matters to a test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import heapq
 import itertools
@@ -223,7 +227,18 @@ class FakeClock:
                 return False
         if self._threshold > 0:
             await asyncio.sleep(self._threshold)  # real time, so loopback I/O can finish
-        return self._activity == mark
+        return self._activity == mark and not _others_ready(asyncio.get_running_loop())
+
+
+def _others_ready(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether callbacks other than the caller's are queued to run right now.
+
+    CPython's own loops keep them in the private ``_ready`` deque; reading it
+    tells a busy task (never idle) from one waiting on I/O.  On loops without
+    it (uvloop) this answers ``False`` and only the real-time grace applies.
+    """
+    ready = getattr(loop, "_ready", None)
+    return isinstance(ready, collections.deque) and len(ready) > 0
 
 
 @dataclasses.dataclass(order=True, slots=True)

@@ -1,0 +1,102 @@
+"""Time model picking and request checks: ``Catalog.filter`` over 10,000 models, ``validate()``.
+
+Targets (issue 5): ``find()`` with three filters over a 10,000-model catalog
+under 5 ms; ``validate()`` under 20 µs a call.  ``session.find()`` is
+``Catalog.filter`` on the cached catalog, so the filter figures stand for it.
+
+    .venv/bin/python benchmarks/queries.py [--repeat 15]
+
+Prints the median of ``--repeat`` rounds for each case.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from _common import fmt_time, machine, markdown_table, median_per_call
+
+from nanogpt_images import Catalog, ParameterValidationError, parse_catalog
+from nanogpt_images.testing import sample_catalog
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+SIZE = 10_000
+FIND_TARGET = 5e-3
+VALIDATE_TARGET = 20e-6
+
+
+def main() -> None:
+    """Run every case and print a table of medians."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15, help="rounds per case (median)")
+    args = parser.parse_args()
+
+    catalog = big_catalog(SIZE)
+    model = catalog["gpt-image-2"]
+    finds: dict[str, Callable[[], Any]] = {
+        "filter(capability, resolution, max_price)": lambda: catalog.filter(
+            capability="image_to_image", resolution="1024x1024", max_price="0.05"
+        ),
+        "filter(input_modality, output_modality, max_price)": lambda: catalog.filter(
+            input_modality="image", output_modality="image", max_price=0.05
+        ),
+        "filter(owned_by, tag, text)": lambda: catalog.filter(
+            owned_by="openai", tag="text-to-image", text="gpt"
+        ),
+        "filter(resolution) sorted by price": lambda: catalog.filter(
+            resolution="1024*1024", sort="price"
+        ),
+        "cheapest(capability, resolution)": lambda: catalog.cheapest(
+            capability="image_to_image", resolution="1024x1024"
+        ),
+    }
+    checks: dict[str, Callable[[], Any]] = {
+        "validate(prompt, resolution, n)": lambda: model.validate(
+            prompt="a red fox", resolution="1024x1024", n=2
+        ),
+        "validate(other spellings: 1024*1536, n='2')": lambda: model.validate(
+            prompt="a red fox", resolution="1024*1536", n="2"
+        ),
+        "validate(3 problems) raising": lambda: _rejected(model),
+        "price(resolution, n)": lambda: model.price("1024x1024", 2),
+    }
+    timed = median_per_call(finds, number=5, repeat=args.repeat)
+    timed |= median_per_call(checks, number=2000, repeat=args.repeat)
+
+    rows = []
+    for name, seconds in timed.items():
+        target = FIND_TARGET if name in finds else VALIDATE_TARGET
+        matches = len(r) if name in finds and isinstance(r := finds[name](), tuple) else ""
+        verdict = "ok" if seconds < target or name.startswith("price") else "SLOW"
+        rows.append((name, fmt_time(seconds), matches, verdict))
+    print(machine())
+    print(f"{len(catalog)} models; median of {args.repeat} rounds\n")
+    print(markdown_table(("case", "median per call", "matches", "vs target"), rows))
+
+
+def big_catalog(size: int) -> Catalog:
+    """The bundled sample, replicated with new ids until it holds ``size`` models."""
+    body = sample_catalog()
+    originals = body["data"]
+    data = list(originals)
+    copy = 1
+    while len(data) < size:
+        data += [{**entry, "id": f"{entry['id']}~{copy}"} for entry in originals]
+        copy += 1
+    body["data"] = data[:size]
+    body["meta"] = {**body.get("meta", {}), "count": size}
+    return parse_catalog(body)
+
+
+def _rejected(model: Any) -> None:
+    try:
+        model.validate(resolution="7x7", n=9, images=["a"] * 6)
+    except ParameterValidationError:
+        return
+    raise AssertionError("expected a ParameterValidationError")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,542 @@
+"""The ``nanogpt-images`` command: browse, inspect and check NanoGPT's image models.
+
+Built on the public API only (``nanogpt_images`` and ``nanogpt_images.testing``),
+with stdlib ``argparse``.  Exit codes: 0 success, 1 a network, API or
+validation failure (one line on stderr), 2 a usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, TextIO
+
+from nanogpt_images import (
+    Catalog,
+    CatalogChange,
+    ImageModel,
+    ImageModelsSession,
+    NanoGPTError,
+    ParameterValidationError,
+    dump_catalog,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+__all__ = ["build_parser", "main"]
+
+PROG = "nanogpt-images"
+DEFAULT_URL = "https://nano-gpt.com"
+PROGRESS_AFTER = 1.0  # seconds a fetch may take before stderr says what we wait for
+KNOWN_FLAGS = ("image_generation", "image_to_image", "inpainting", "nsfw")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    command: Callable[[argparse.Namespace], Awaitable[int]] = args.run
+    try:
+        with _library_warnings_to_stderr(args.command != "demo"):
+            return asyncio.run(command(args))
+    except KeyboardInterrupt:
+        if args.command == "watch":  # Ctrl-C is how watch is meant to end
+            print("stopped.", file=sys.stderr)
+            return 0
+        print("interrupted.", file=sys.stderr)
+        return 130
+    except _UsageError as exc:
+        parser.exit(2, f"{PROG}: error: {exc}\n")
+    except ParameterValidationError as exc:
+        _print_problems(exc)
+        return 1
+    except NanoGPTError as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``nanogpt-images`` with all its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Browse and check NanoGPT's image models from the terminal.",
+        epilog=(
+            "Try it offline first: 'nanogpt-images demo'. "
+            "Run 'nanogpt-images COMMAND --help' for the options of a command."
+        ),
+    )
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help=f"the NanoGPT server (default: $NANOGPT_BASE_URL, else {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="API key (default: $NANOGPT_API_KEY; the catalog is public, so none is needed)",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=30.0,
+        help="give up on a request after this long (default: 30)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    models = commands.add_parser(
+        "models",
+        help="list the image models as a table, optionally filtered",
+        description="List the image models, filtered by any of the options below.",
+    )
+    _add_filters(models)
+    models.add_argument(
+        "--json", action="store_true", help="print the raw catalog JSON instead of a table"
+    )
+    models.add_argument(
+        "--basic",
+        action="store_true",
+        help="ask for the short listing (detailed=false): ids and owners only",
+    )
+    models.set_defaults(run=_models)
+
+    show = commands.add_parser(
+        "show",
+        help="show every field of one model",
+        description="Show every field of one model, including fields this SDK does not know.",
+    )
+    show.add_argument("model", metavar="MODEL", help="the model id, e.g. flux-pro")
+    show.add_argument("--json", action="store_true", help="print the model's raw JSON")
+    show.set_defaults(run=_show)
+
+    check = commands.add_parser(
+        "check",
+        help="check a generation request and show its price",
+        description=(
+            "Check a generation request against what the model supports and print its "
+            "price. Exits with 1 and lists every problem when the request is invalid."
+        ),
+        epilog="example: nanogpt-images check flux-pro --resolution 1024x1024 --n 1",
+    )
+    check.add_argument("model", metavar="MODEL", help="the model id, e.g. flux-pro")
+    check.add_argument(
+        "--resolution", "--size", metavar="R", help="the image size, e.g. 1024x1024 or 1k"
+    )
+    check.add_argument("--n", metavar="N", type=int, help="how many images (default: 1)")
+    check.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        type=_key_value,
+        help="any other request parameter (repeatable); VALUE is read as JSON when it can be",
+    )
+    check.set_defaults(run=_check)
+
+    watch = commands.add_parser(
+        "watch",
+        help="print catalog changes as they happen, until Ctrl-C",
+        description=(
+            "Keep a session open and print each change (models added, removed or "
+            "changed) that the background refresh finds. Stop with Ctrl-C."
+        ),
+    )
+    watch.add_argument(
+        "--interval",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=60.0,
+        help="seconds between refreshes (default: 60)",
+    )
+    watch.set_defaults(run=_watch)
+
+    demo = commands.add_parser(
+        "demo",
+        help="a narrated tour against a local fake server (offline, ~5 s)",
+        description=(
+            "Start a fake NanoGPT on 127.0.0.1 with the bundled sample catalog and "
+            "narrate what a session does: cold fetch, warm reads, a change seen by the "
+            "background refresh, an outage served from the cache, recovery, validation. "
+            "Needs no network and no key; ignores --base-url and --api-key."
+        ),
+    )
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+# -- commands ----------------------------------------------------------------
+
+
+async def _models(args: argparse.Namespace) -> int:
+    filters = {
+        "capability": tuple(args.capability) if args.capability else None,
+        "input_modality": args.input_modality,
+        "output_modality": args.output_modality,
+        "resolution": args.resolution,
+        "max_price": args.max_price,
+        "owned_by": args.owned_by,
+        "tag": args.tag,
+        "text": args.text,
+    }
+    filtered = any(value is not None for value in filters.values()) or args.sort is not None
+    async with _open_session(args, detailed=not args.basic) as session:
+        catalog = await _fetch_with_progress(session, args)
+        try:
+            matches = catalog.filter(sort=args.sort, **filters)
+        except (TypeError, ValueError) as exc:
+            raise _UsageError(str(exc)) from None
+    if args.json:
+        shown = catalog
+        if filtered:
+            shown = Catalog(
+                models=matches, meta=catalog.meta, object=catalog.object, extras=catalog.extras
+            )
+        json.dump(dump_catalog(shown), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return 0
+    _print_table(matches, basic=args.basic, resolution=args.resolution)
+    summary = f"{len(matches)} of {len(catalog)} models"
+    if catalog.rejected:
+        summary += f" ({len(catalog.rejected)} unreadable entries skipped)"
+    print(summary, file=sys.stderr)
+    return 0
+
+
+async def _show(args: argparse.Namespace) -> int:
+    async with _open_session(args) as session:
+        catalog = await _fetch_with_progress(session, args)
+    model = catalog[args.model]
+    raw = _raw_model(model)
+    if args.json:
+        json.dump(raw, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return 0
+    print(f"{model.id}  ({model.display_name})")
+    for key, value in raw.items():
+        if key != "id":
+            _print_field(key, value, indent=1)
+    print("summary:")
+    print(f"  price from: {_money(model.price())}")
+    print(f"  resolutions: {', '.join(model.resolutions or ()) or 'not listed'}")
+    print(f"  images per request: {_or_unknown(model.max_n, 'up to {}')}")
+    print(f"  accepts input images: {'yes' if model.accepts_image_input else 'no'}")
+    if model.extras:
+        print(f"  fields this SDK does not know: {', '.join(sorted(model.extras))}")
+    return 0
+
+
+async def _check(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = dict(args.param)
+    if args.resolution is not None:
+        params["resolution"] = args.resolution
+    if args.n is not None:
+        params["n"] = args.n
+    async with _open_session(args) as session:
+        catalog = await _fetch_with_progress(session, args)
+    model = catalog[args.model]
+    normalised = model.validate(**params)
+    resolution = normalised.get("resolution")
+    n = normalised.get("n", 1)
+    shown = ", ".join(f"{key}={value}" for key, value in normalised.items()) or "defaults"
+    print(f"ok: {model.id} accepts {shown}")
+    try:
+        cost = model.price(resolution=resolution, n=n)
+    except ValueError:
+        cost = None
+    where = f" at {resolution}" if resolution else " (cheapest size)"
+    print(f"price: {_money(cost)} for {_images(n, model)}{where}")
+    return 0
+
+
+async def _watch(args: argparse.Namespace) -> int:
+    async with _open_session(args, refresh_interval=args.interval) as session:
+        catalog = await _fetch_with_progress(session, args)
+        url = _base_url(args)
+        print(
+            f"watching {len(catalog)} models at {url}, refreshing every {args.interval:g} s; "
+            "Ctrl-C to stop",
+            flush=True,
+        )
+        session.subscribe(_print_change)
+        await asyncio.Event().wait()  # until Ctrl-C cancels us
+    return 0  # pragma: no cover - only Ctrl-C ends the wait
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return await run_demo(sys.stdout)
+
+
+# -- sessions and fetching ---------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _open_session(
+    args: argparse.Namespace, *, detailed: bool = True, refresh_interval: float | None = None
+) -> AsyncIterator[ImageModelsSession]:
+    try:
+        session = ImageModelsSession(
+            args.api_key,
+            base_url=args.base_url,
+            detailed=detailed,
+            timeout=args.timeout,
+            ttl=refresh_interval or 300.0,
+            refresh_interval=refresh_interval,
+        )
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    async with session:
+        yield session
+
+
+async def _fetch_with_progress(session: ImageModelsSession, args: argparse.Namespace) -> Catalog:
+    """The catalog; after :data:`PROGRESS_AFTER` seconds stderr says what we are waiting for."""
+    started = time.monotonic()
+
+    async def announce() -> None:
+        await asyncio.sleep(PROGRESS_AFTER)
+        print(
+            f"fetching the catalog from {_base_url(args)} … (Ctrl-C to cancel)",
+            file=sys.stderr,
+            flush=True,
+        )
+        while True:
+            await asyncio.sleep(5.0)
+            waited = time.monotonic() - started
+            print(f"still waiting ({waited:.0f} s)…", file=sys.stderr, flush=True)
+
+    progress = asyncio.create_task(announce())
+    try:
+        return await session.catalog()
+    finally:
+        progress.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await progress
+
+
+def _base_url(args: argparse.Namespace) -> str:
+    url = args.base_url or os.environ.get("NANOGPT_BASE_URL", "").strip() or DEFAULT_URL
+    return str(url).rstrip("/")
+
+
+@contextlib.contextmanager
+def _library_warnings_to_stderr(enabled: bool) -> Any:
+    """Show the library's warnings (e.g. a failed background refresh) as one line each."""
+    logger = logging.getLogger("nanogpt_images")
+    handler: logging.Handler = logging.NullHandler()
+    if enabled:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
+        handler.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+# -- output ------------------------------------------------------------------
+
+
+def _print_table(models: Sequence[ImageModel], *, basic: bool, resolution: str | None) -> None:
+    if basic:
+        header = ("ID", "OWNER", "CREATED")
+        rows = [(m.id, m.owned_by or "-", _date(m.created)) for m in models]
+    else:
+        price_title = f"PRICE @ {resolution}" if resolution else "PRICE FROM"
+        header = ("ID", "NAME", "OWNER", "CAPABILITIES", "RESOLUTIONS", price_title)
+        rows = [
+            (
+                m.id,
+                m.name or "-",
+                m.owned_by or "-",
+                ", ".join(_flags(m)) or "-",
+                _short_list(m.resolutions),
+                _money(_price_or_none(m, resolution)),
+            )
+            for m in models
+        ]
+    limits = (48, 28, 12, 36, 30, 12) if not basic else (60, 20, 12)
+    clipped = [tuple(_clip(cell, limit) for cell, limit in zip(row, limits, strict=True)) for row in rows]
+    widths = [max([len(header[i])] + [len(row[i]) for row in clipped]) for i in range(len(header))]
+    width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else None
+    for row in (header, *clipped):
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        print(line[:width] if width else line)
+
+
+def _flags(model: ImageModel) -> list[str]:
+    caps = model.capabilities
+    if caps is None:
+        return []
+    names = [name for name in KNOWN_FLAGS if caps.flag(name) is True]
+    names += [name for name, value in caps.extras.items() if value is True]
+    return names
+
+
+def _short_list(values: Sequence[str] | None, shown: int = 3) -> str:
+    if not values:
+        return "-"
+    text = ", ".join(values[:shown])
+    return f"{text} +{len(values) - shown}" if len(values) > shown else text
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _price_or_none(model: ImageModel, resolution: str | None) -> Decimal | None:
+    try:
+        return model.price(resolution=resolution)
+    except ValueError:
+        return None
+
+
+def _money(value: Decimal | None) -> str:
+    if value is None:
+        return "-"
+    return f"${value.normalize():f}"
+
+
+def _images(n: int, model: ImageModel) -> str:
+    fixed = model.supported_parameters.fixed_image_count if model.supported_parameters else None
+    count = fixed if fixed else n
+    return f"{count} image" + ("" if count == 1 else "s")
+
+
+def _date(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).date().isoformat()
+
+
+def _or_unknown(value: int | None, template: str) -> str:
+    return "not stated" if value is None else template.format(value)
+
+
+def _raw_model(model: ImageModel) -> dict[str, Any]:
+    """The model exactly as the server sent it, unknown fields included."""
+    data: list[dict[str, Any]] = dump_catalog(Catalog(models=(model,)))["data"]
+    return data[0]
+
+
+def _print_field(key: str, value: Any, indent: int) -> None:
+    pad = "  " * indent
+    if isinstance(value, dict) and value:
+        print(f"{pad}{key}:")
+        for sub_key, sub_value in value.items():
+            _print_field(str(sub_key), sub_value, indent + 1)
+    elif isinstance(value, list) and value and all(not isinstance(v, dict | list) for v in value):
+        print(f"{pad}{key}: {', '.join(_scalar(v) for v in value)}")
+    elif isinstance(value, list) and value:
+        print(f"{pad}{key}:")
+        for index, item in enumerate(value):
+            _print_field(f"[{index}]", item, indent + 1)
+    else:
+        print(f"{pad}{key}: {_scalar(value)}")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _print_change(change: CatalogChange) -> None:
+    stamp = datetime.datetime.now().strftime("%H:%M:%S")
+    for model in change.added:
+        print(f"{stamp}  + {model.id}  ({model.display_name})", flush=True)
+    for model in change.removed:
+        print(f"{stamp}  - {model.id}", flush=True)
+    for changed in change.changed:
+        print(f"{stamp}  ~ {changed.id}: {', '.join(changed.fields)}", flush=True)
+
+
+def _print_problems(exc: ParameterValidationError, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stderr
+    print(f"invalid request for {exc.model_id}:", file=stream)
+    for problem in exc.problems:
+        print(f"  - {problem.message}", file=stream)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# -- argument types ----------------------------------------------------------
+
+
+class _UsageError(Exception):
+    """A bad option value found after parsing (exit code 2)."""
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (all must match)")
+    group.add_argument(
+        "--capability",
+        metavar="FLAG",
+        action="append",
+        help="a capability flag such as inpainting or image_to_image (repeatable)",
+    )
+    group.add_argument("--input-modality", metavar="M", help="an input modality, e.g. image")
+    group.add_argument("--output-modality", metavar="M", help="an output modality, e.g. image")
+    group.add_argument("--resolution", metavar="R", help="supports this resolution, e.g. 1024x1024")
+    group.add_argument(
+        "--max-price",
+        metavar="USD",
+        type=_price,
+        help="costs at most this per image (at --resolution, else the cheapest size)",
+    )
+    group.add_argument("--owned-by", metavar="OWNER", help="the provider, e.g. openai")
+    group.add_argument("--tag", metavar="TAG", help="has this tag, e.g. text-to-image")
+    group.add_argument(
+        "--text", metavar="WORDS", help="case-insensitive text in id, name or description"
+    )
+    parser.add_argument(
+        "--sort", choices=("price", "name", "created"), help="order of the rows (default: catalog)"
+    )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def _price(text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().lstrip("$"))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a price in USD: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"not a price in USD: {text!r}")
+    return value
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value

@@ -1,0 +1,41 @@
+"""Type-checked only (mypy --strict): the public API reads as users will write it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from nanogpt_images import (
+    CacheStats,
+    Catalog,
+    CatalogChange,
+    ImageModel,
+    ImageModelsSession,
+    ParameterValidationError,
+    parse_catalog,
+)
+
+
+async def picker() -> None:
+    async with ImageModelsSession(ttl=60.0, refresh_interval=None) as session:
+        catalog: Catalog = await session.catalog()
+        model: ImageModel = await session.get_model("flux-pro")
+        matches: tuple[ImageModel, ...] = await session.find(capability="inpainting")
+        try:
+            params: dict[str, object] = model.validate(resolution="1024x1024", n=2)
+        except ParameterValidationError as error:
+            problems = error.problems
+            assert problems
+        cost: Decimal | None = model.price(resolution="1024x1024", n=2)
+        stats: CacheStats = session.stats()
+        assert stats.source in (None, "network", "not_modified", "disk", "stale")
+
+        def on_change(change: CatalogChange) -> None:
+            print(change.added, change.removed, change.changed)
+
+        unsubscribe = session.subscribe(on_change)
+        unsubscribe()
+        del catalog, matches, params, cost
+
+
+def offline() -> Catalog:
+    return parse_catalog(b'{"data": []}')
