@@ -12,9 +12,11 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -106,10 +108,12 @@ def deep_sizeof(obj: Any) -> int:
         elif not isinstance(item, str | bytes | int | float | bool):
             if hasattr(item, "__dict__"):
                 stack.append(vars(item))
-            for cls in type(item).__mro__:
-                for slot in getattr(cls, "__slots__", ()):
-                    if slot != "__weakref__" and hasattr(item, slot):
-                        stack.append(getattr(item, slot))
+            stack.extend(
+                getattr(item, slot)
+                for cls in type(item).__mro__
+                for slot in getattr(cls, "__slots__", ())
+                if slot != "__weakref__" and hasattr(item, slot)
+            )
     return total
 
 

@@ -33,16 +33,15 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import cachetools
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     DOCS,
     deep_sizeof,
     fmt_bytes,
@@ -54,9 +53,12 @@ from _common import (  # noqa: E402
     replace_section,
 )
 
-import nanogpt_images._cache as cache_module  # noqa: E402
-from nanogpt_images import ImageModel, ImageModelsSession, parse_catalog  # noqa: E402
-from nanogpt_images.testing import FakeNanoGPT, sample_catalog_bytes  # noqa: E402
+import nanogpt_images._cache as cache_module
+from nanogpt_images import ImageModel, ImageModelsSession, parse_catalog
+from nanogpt_images.testing import FakeNanoGPT, sample_catalog_bytes
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 TARGETS = {
     "parse": 2.5,  # x json.loads
@@ -65,6 +67,9 @@ TARGETS = {
     "herd": 1,  # requests
     "slow_p99": 3.0,  # x warm p99
 }
+
+#: aiocache's herd is capped: every reader fetches and parses its own copy.
+AIOCACHE_HERD = 1_000
 
 Row = tuple[str, str, str, str]  # what, ratio, absolute, target
 
@@ -189,12 +194,24 @@ def parse_rows(body: bytes, *, quick: bool, verdicts: list[tuple[str, bool, str]
     verdicts.append(("parse ≤ 2.5x json.loads", ratio <= TARGETS["parse"], f"{ratio:.2f}x"))
     models = len(parse_catalog(body))
     return [
-        (f"parse {models} models ({fmt_bytes(len(body))}): json.loads", "1.00x",
-         fmt_time(base), ""),
-        ("parse: **parse_catalog**", f"**{ratio:.2f}x**", fmt_time(times["parse_catalog"]),
-         "≤ 2.5x"),
-        ("parse: pydantic v2 (json.loads + model_validate)", f"{times['pydantic'] / base:.2f}x",
-         fmt_time(times["pydantic"]), ""),
+        (
+            f"parse {models} models ({fmt_bytes(len(body))}): json.loads",
+            "1.00x",
+            fmt_time(base),
+            "",
+        ),
+        (
+            "parse: **parse_catalog**",
+            f"**{ratio:.2f}x**",
+            fmt_time(times["parse_catalog"]),
+            "≤ 2.5x",
+        ),
+        (
+            "parse: pydantic v2 (json.loads + model_validate)",
+            f"{times['pydantic'] / base:.2f}x",
+            fmt_time(times["pydantic"]),
+            "",
+        ),
     ]
 
 
@@ -225,17 +242,22 @@ def memory_rows(body: bytes, *, verdicts: list[tuple[str, bool, str]]) -> list[R
     ratio = traced["parse_catalog"] / traced["json.loads"]
     deep_ratio = deep["parse_catalog"] / deep["json.loads"]
     verdicts.append(
-        ("parsed memory ≤ json tree", ratio <= TARGETS["memory"],
-         f"{ratio:.2f}x (tracemalloc), {deep_ratio:.2f}x (deep sizeof)")
+        (
+            "parsed memory ≤ json tree",
+            ratio <= TARGETS["memory"],
+            f"{ratio:.2f}x (tracemalloc), {deep_ratio:.2f}x (deep sizeof)",
+        )
     )
     rows: list[Row] = []
     for name in makers:
         label = f"**{name}**" if name == "parse_catalog" else name
         rows.append(
-            (f"memory held: {label}",
-             f"{traced[name] / traced['json.loads']:.2f}x",
-             f"{fmt_bytes(traced[name])} traced, {fmt_bytes(deep[name])} deep sizeof",
-             "≤ 1x" if name == "parse_catalog" else "")
+            (
+                f"memory held: {label}",
+                f"{traced[name] / traced['json.loads']:.2f}x",
+                f"{fmt_bytes(traced[name])} traced, {fmt_bytes(deep[name])} deep sizeof",
+                "≤ 1x" if name == "parse_catalog" else "",
+            )
         )
     return rows
 
@@ -243,7 +265,9 @@ def memory_rows(body: bytes, *, verdicts: list[tuple[str, bool, str]]) -> list[R
 # -- session ----------------------------------------------------------------------
 
 
-async def session_rows(*, quick: bool, herd: int, verdicts: list[tuple[str, bool, str]]) -> list[Row]:
+async def session_rows(
+    *, quick: bool, herd: int, verdicts: list[tuple[str, bool, str]]
+) -> list[Row]:
     """Everything that needs a server: warm reads, herd, 304, latency under a slow refresh."""
     rows: list[Row] = []
     async with FakeNanoGPT() as server:
@@ -332,8 +356,12 @@ async def warm_rows(
     for name, label in labels.items():
         value = f"{per_call[name] / base:.2f}x"
         rows.append(
-            (label, f"**{value}**" if name == "session" else value, fmt_time(per_call[name]),
-             "≤ 2x" if name == "session" else "")
+            (
+                label,
+                f"**{value}**" if name == "session" else value,
+                fmt_time(per_call[name]),
+                "≤ 2x" if name == "session" else "",
+            )
         )
     return rows
 
@@ -380,11 +408,14 @@ async def herd_rows(
                 "aiocache": aiocache_get_model,
             }
             for name, get in peers.items():
+                # aiocache makes one request and one parse per reader (~25 ms each here):
+                # its herd is capped so the run stays short; the count scales with it.
+                group = readers[:AIOCACHE_HERD] if name == "aiocache" else readers
                 server.clear_requests()
                 start = time.perf_counter()
-                got = await asyncio.gather(*(get(model_id) for model_id in readers))
+                got = await asyncio.gather(*(get(model_id) for model_id in group))
                 elapsed = time.perf_counter() - start
-                assert [model.id for model in got] == readers
+                assert [model.id for model in got] == group
                 counts[name] = server.request_count
                 labels = {
                     "session": "**ImageModelsSession**",
@@ -393,14 +424,19 @@ async def herd_rows(
                 }
                 requests = f"{counts[name]:,} request" + ("s" if counts[name] != 1 else "")
                 rows.append(
-                    (f"cold herd of {herd:,} readers: {labels[name]}",
-                     f"**{requests}**" if name == "session" else requests,
-                     f"{fmt_time(elapsed)} until all served",
-                     "1 request" if name == "session" else "")
+                    (
+                        f"cold herd of {len(group):,} readers: {labels[name]}",
+                        f"**{requests}**" if name == "session" else requests,
+                        f"{fmt_time(elapsed)} until all served",
+                        "1 request" if name == "session" else "",
+                    )
                 )
     verdicts.append(
-        (f"herd of {herd:,} → 1 request", counts["session"] == TARGETS["herd"],
-         f"{counts['session']} request(s)")
+        (
+            f"herd of {herd:,} → 1 request",
+            counts["session"] == TARGETS["herd"],
+            f"{counts['session']} request(s)",
+        )
     )
     return rows
 
@@ -441,13 +477,18 @@ async def not_modified_rows(
     t304, parses304, renewed304 = figures["304"]
     t200, parses200, _ = figures["200"]
     return [
-        (f"refresh answered 304 ({n} refreshes)",
-         f"**{parses304} parse_catalog calls**",
-         f"{fmt_time(t304)} per refresh ({renewed304} renewed by 304)",
-         "no parse"),
-        (f"refresh answered 200 ({n} refreshes), for comparison",
-         f"{parses200} parse_catalog calls",
-         f"{fmt_time(t200)} per refresh ({t200 / t304:.1f}x the 304)", ""),
+        (
+            f"refresh answered 304 ({n} refreshes)",
+            f"**{parses304} parse_catalog calls**",
+            f"{fmt_time(t304)} per refresh ({renewed304} renewed by 304)",
+            "no parse",
+        ),
+        (
+            f"refresh answered 200 ({n} refreshes), for comparison",
+            f"{parses200} parse_catalog calls",
+            f"{fmt_time(t200)} per refresh ({t200 / t304:.1f}x the 304)",
+            "",
+        ),
     ]
 
 
@@ -487,25 +528,36 @@ async def slow_refresh_rows(
         finally:
             server.delay(0)
     p99_base = percentile(baseline, 99)
-    for label, values in (("fresh copy, background refresh in flight", fresh),
-                          ("stale copy, refresh started by the read", stale)):
+    for label, values in (
+        ("fresh copy, background refresh in flight", fresh),
+        ("stale copy, refresh started by the read", stale),
+    ):
         p50, p99, worst = percentile(values, 50), percentile(values, 99), max(values)
         rows.append(
-            (f"reads during a {delay:g} s refresh: {label} ({len(values):,} reads)",
-             f"**p99 {p99 / p99_base:.2f}x**",
-             f"p50 {fmt_time(p50)}, p99 {fmt_time(p99)}, max {fmt_time(worst)}",
-             "p99 ≤ 3x warm")
+            (
+                f"reads during a {delay:g} s refresh: {label} ({len(values):,} reads)",
+                f"**p99 {p99 / p99_base:.2f}x**",
+                f"p50 {fmt_time(p50)}, p99 {fmt_time(p99)}, max {fmt_time(worst)}",
+                "p99 ≤ 3x warm",
+            )
         )
         verdicts.append(
-            (f"p99 during slow refresh ≤ 3x warm ({label.split(',')[0]})",
-             p99 / p99_base <= TARGETS["slow_p99"],
-             f"{p99 / p99_base:.2f}x (p99 {fmt_time(p99)} vs warm p99 {fmt_time(p99_base)}; "
-             f"slowest read {fmt_time(worst)})")
+            (
+                f"p99 during slow refresh ≤ 3x warm ({label.split(',')[0]})",
+                p99 / p99_base <= TARGETS["slow_p99"],
+                f"{p99 / p99_base:.2f}x (p99 {fmt_time(p99)} vs warm p99 {fmt_time(p99_base)}; "
+                f"slowest read {fmt_time(worst)})",
+            )
         )
-    rows.insert(0, (f"reads, warm baseline ({len(baseline):,} reads, one timer each)",
-                    "1.00x",
-                    f"p50 {fmt_time(percentile(baseline, 50))}, p99 {fmt_time(p99_base)}",
-                    ""))
+    rows.insert(
+        0,
+        (
+            f"reads, warm baseline ({len(baseline):,} reads, one timer each)",
+            "1.00x",
+            f"p50 {fmt_time(percentile(baseline, 50))}, p99 {fmt_time(p99_base)}",
+            "",
+        ),
+    )
     return rows
 
 
@@ -569,7 +621,9 @@ def render(
         "Targets:",
         "",
     ]
-    lines += [f"- {'met' if ok else '**missed**'}: {name} — {detail}" for name, ok, detail in verdicts]
+    lines += [
+        f"- {'met' if ok else '**missed**'}: {name} — {detail}" for name, ok, detail in verdicts
+    ]
     return "\n".join(lines)
 
 

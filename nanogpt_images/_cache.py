@@ -16,7 +16,10 @@ Rules (architecture section 7):
   served for up to ``max_stale`` seconds past its expiry; after that readers
   wait for a fetch and get its error.
 - A fetched catalog that looks broken (empty, or under half the models of the
-  current one) is refused: the old copy and its validators stay.
+  current one) is refused: the old copy and its validators stay, until the
+  server has sent the same smaller list several times in a row.
+- With no usable copy, a read during the backoff after a failed fetch gets
+  that failure again at once instead of sending another request.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ Fetch = Callable[[Validators | None], Awaitable[FetchResult]]
 
 #: The first backoff after a failure; it doubles up to the cap.
 BACKOFF_START = 1.0
+
+#: A shrunken catalog refused this many times, identical each time, is then accepted.
+SHRINK_CONFIRMATIONS = 3
 
 
 @attrs.frozen
@@ -117,6 +123,8 @@ class CatalogCache:
         self._catalog: Catalog | None = None
         self._models: Mapping[str, ImageModel] = {}
         self._fresh_until = -math.inf
+        self._stale_until = -math.inf
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: asyncio.Task[Catalog] | None = None
         self._failures = 0
         self._retry_at = -math.inf
@@ -128,54 +136,85 @@ class CatalogCache:
         self._errors = 0
         self._refused = 0
         self._last_error: str | None = None
+        self._last_failure: NanoGPTError | None = None
+        self._refused_ids: tuple[str, ...] | None = None
+        self._refused_streak = 0
 
     # -- reading --------------------------------------------------------------
 
     def peek_model(self, model_id: str) -> ImageModel | None:
-        """The model with this id if the catalog is fresh right now and has it, else ``None``.
+        """The model with this id from a usable copy, else ``None``; never waits.
 
-        This is the warm read path of ``get_model``: one clock read, one dict read.
+        The read path of ``get_model``: a clock read and a dict read while the
+        copy is fresh; past ``ttl`` (within ``max_stale``) it also starts one
+        background refresh.  A hit is counted only when the model is found.
         """
-        if self._monotonic() < self._fresh_until:
-            self._hits += 1
-            return self._models.get(model_id)
+        now = self._monotonic()
+        if now < self._fresh_until:
+            model = self._models.get(model_id)
+            if model is not None:
+                self._hits += 1
+            return model
+        if now <= self._stale_until:
+            model = self._models.get(model_id)
+            if model is not None:
+                self._hits += 1
+                self.refresh_soon()
+            return model
         return None
 
     def peek(self) -> Catalog | None:
-        """The catalog if it is fresh right now, else ``None``; never waits."""
-        if self._monotonic() < self._fresh_until:
+        """The catalog from a usable copy (as :meth:`peek_model`), else ``None``; never waits."""
+        now = self._monotonic()
+        if now < self._fresh_until:
             self._hits += 1
+            return self._catalog
+        if now <= self._stale_until:
+            self._hits += 1
+            self.refresh_soon()
             return self._catalog
         return None
 
     async def get(self) -> Catalog:
-        """The catalog; waits only when no copy is usable (none, or past ``max_stale``)."""
+        """The catalog; waits only when no copy is usable (none, or past ``max_stale``).
+
+        With no usable copy, a fetch that failed less than a backoff ago is not
+        repeated: its error is raised again at once.
+        """
         catalog = self.peek()
         if catalog is not None:
             return catalog
         if self._closed:
             raise SessionClosedError("the session is closed; open a new ImageModelsSession")
-        good = self._good
-        if good is not None and self._detailed in self._fresh:
-            self._hits += 1
-            return good.catalog
-        if good is not None and self._monotonic() <= good.expires_at + self._max_stale:
-            self._hits += 1
-            self.refresh_soon()
-            return good.catalog
         self._misses += 1
+        failure = self._last_failure
+        if failure is not None and self._inflight is None and self._monotonic() < self._retry_at:
+            raise failure.with_traceback(None)
         return await self.refresh()
 
     async def refresh(self) -> Catalog:
         """Fetch now, joining a fetch already in flight; return the resulting catalog."""
         if self._closed:
             raise SessionClosedError("the session is closed; open a new ImageModelsSession")
-        return await asyncio.shield(self._start_fetch())
+        task = self._start_fetch()
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if self._cancelled_by_close(task):
+                raise SessionClosedError(
+                    "the session was closed while this read was waiting for the catalog"
+                ) from None
+            raise
 
     def refresh_soon(self) -> None:
         """Start a background fetch unless one is running or the backoff says wait."""
-        if self._inflight is None and not self._closed and self._monotonic() >= self._retry_at:
-            self._start_fetch()
+        if (
+            self._inflight is None
+            and not self._closed
+            and self._monotonic() >= self._retry_at
+            and asyncio.get_running_loop() is self._loop
+        ):
+            self._start_fetch().add_done_callback(_log_background_failure)
 
     def next_delay(self, interval: float) -> float:
         """How long the refresher should wait: ``interval``, or the backoff after failures."""
@@ -211,10 +250,15 @@ class CatalogCache:
     # -- lifecycle ------------------------------------------------------------
 
     async def load(self) -> bool:
-        """Load the stored copy, if the store has a usable one; ``True`` when it did."""
+        """Bind to the running loop and load the stored copy, if any; ``True`` when loaded."""
+        self._loop = asyncio.get_running_loop()
         if self._store is None:
             return False
-        stored = await self._store.load()
+        try:
+            stored = await self._store.load()
+        except Exception as exc:  # a store that cannot answer is a cold start, not a crash
+            log.warning("could not load the catalog from %r: %s", self._store, exc)
+            return False
         if stored is None:
             return False
         if stored.detailed != self._detailed:
@@ -234,14 +278,14 @@ class CatalogCache:
             source="disk",
             body=stored.body,
             fetched_at=stored.fetched_at,
-            lifetime=self._ttl - age,
+            age=age,
         )
         return True
 
     async def close(self) -> None:
         """Stop the fetch in flight, if any; later reads raise :class:`SessionClosedError`."""
         self._closed = True
-        self._fresh_until = -math.inf
+        self._fresh_until = self._stale_until = -math.inf
         task, self._inflight = self._inflight, None
         if task is not None:
             task.cancel()
@@ -257,6 +301,12 @@ class CatalogCache:
             self._inflight = task
         return self._inflight
 
+    def _cancelled_by_close(self, task: asyncio.Task[Catalog]) -> bool:
+        """Whether close() cancelled the shared fetch (rather than our caller being cancelled)."""
+        current = asyncio.current_task()
+        caller_cancelled = current is not None and current.cancelling() > 0
+        return self._closed and task.cancelled() and not caller_cancelled
+
     def _fetch_done(self, task: asyncio.Task[Catalog]) -> None:
         if self._inflight is task:
             self._inflight = None
@@ -271,11 +321,10 @@ class CatalogCache:
             if response.not_modified and good is not None:
                 self._not_modified += 1
                 catalog = good.catalog
-                self._install(catalog, good.validators, source="not_modified", body=good.body)
+                self._install(catalog, response.validators, source="not_modified", body=good.body)
             else:
                 catalog = parse_catalog(response.body or b"")
-                if good is not None and _looks_broken(good.catalog, catalog):
-                    self._refuse(good.catalog, catalog)
+                if good is not None and self._refuses(good.catalog, catalog):
                     return good.catalog
                 self._install(catalog, response.validators, source="network", body=response.body)
         except NanoGPTError as exc:
@@ -283,6 +332,9 @@ class CatalogCache:
             raise
         self._failures = 0
         self._retry_at = -math.inf
+        self._last_failure = None
+        self._refused_ids = None
+        self._refused_streak = 0
         if good is not None and self._on_change is not None and catalog is not good.catalog:
             change = diff_catalogs(good.catalog, catalog)
             if change:
@@ -298,16 +350,17 @@ class CatalogCache:
         source: Source,
         body: bytes | None,
         fetched_at: float | None = None,
-        lifetime: float | None = None,
+        age: float = 0.0,
     ) -> None:
         with self._fresh.timer as now:
+            renewed_at = now - age  # a copy from disk is as old as its fetch, not its load
             entry = _Entry(
                 catalog=catalog,
                 validators=validators,
                 source=source,
                 fetched_at=self._clock.time() if fetched_at is None else fetched_at,
-                renewed_at=now,
-                expires_at=now + (self._ttl if lifetime is None else lifetime),
+                renewed_at=renewed_at,
+                expires_at=renewed_at + self._ttl,
                 body=body if self._store is not None else None,
             )
             self._fresh[self._detailed] = entry
@@ -315,6 +368,7 @@ class CatalogCache:
         self._catalog = catalog
         self._models = catalog._index  # the dict itself: a proxy costs a third more per read
         self._fresh_until = entry.expires_at
+        self._stale_until = entry.expires_at + self._max_stale
 
     async def _save(self) -> None:
         good = self._good
@@ -329,10 +383,28 @@ class CatalogCache:
         )
         try:
             await self._store.save(stored)
-        except OSError as exc:
+        except Exception as exc:  # any store (a file, Redis...): a failed save never fails a read
             log.warning("could not save the catalog to %r: %s", self._store, exc)
 
-    def _refuse(self, kept: Catalog, fetched: Catalog) -> None:
+    def _refuses(self, kept: Catalog, fetched: Catalog) -> bool:
+        """Whether to keep ``kept`` rather than a ``fetched`` catalog that looks broken.
+
+        A shrink the server confirms with the same models ``SHRINK_CONFIRMATIONS``
+        times in a row is real (NanoGPT retired models), and is accepted.
+        """
+        if not _looks_broken(kept, fetched):
+            return False
+        ids = fetched.ids
+        self._refused_streak = self._refused_streak + 1 if ids == self._refused_ids else 1
+        self._refused_ids = ids
+        if self._refused_streak > SHRINK_CONFIRMATIONS:
+            log.warning(
+                "accepting a catalog of %d models (was %d): the server sent it %d times in a row",
+                len(fetched),
+                len(kept),
+                self._refused_streak,
+            )
+            return False
         self._refused += 1
         reason = (
             f"refused a catalog of {len(fetched)} models that would replace {len(kept)}; "
@@ -341,9 +413,11 @@ class CatalogCache:
         log.warning("%s", reason)
         self._last_error = reason
         self._back_off(None)
+        return True
 
     def _fail(self, exc: NanoGPTError) -> None:
         self._errors += 1
+        self._last_failure = exc
         self._last_error = f"{type(exc).__name__}: {exc}"
         self._back_off(exc.retry_after if isinstance(exc, RateLimitError) else None)
 
@@ -353,6 +427,12 @@ class CatalogCache:
         if retry_after is not None:
             delay = max(delay, retry_after)
         self._retry_at = self._monotonic() + delay
+
+
+def _log_background_failure(task: asyncio.Task[Catalog]) -> None:
+    """A refresh started by a stale read has nobody to raise to: log its failure."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("background refresh of the image catalog failed: %s", exc)
 
 
 def _entry_deadline(_key: bool, entry: _Entry, _now: float) -> float:

@@ -31,14 +31,15 @@ from nanogpt_images import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 
 __all__ = ["build_parser", "main"]
 
 PROG = "nanogpt-images"
 DEFAULT_URL = "https://nano-gpt.com"
 PROGRESS_AFTER = 1.0  # seconds a fetch may take before stderr says what we wait for
-KNOWN_FLAGS = ("image_generation", "image_to_image", "inpainting", "nsfw")
+# Flags the table lists when true; image_generation is left out since nearly every model has it.
+TABLE_FLAGS = ("image_to_image", "inpainting", "nsfw")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    command: Callable[[argparse.Namespace], Awaitable[int]] = args.run
+    command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
     try:
         with _library_warnings_to_stderr(args.command != "demo"):
             return asyncio.run(command(args))
@@ -59,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted.", file=sys.stderr)
         return 130
     except _UsageError as exc:
-        parser.exit(2, f"{PROG}: error: {exc}\n")
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     except ParameterValidationError as exc:
         _print_problems(exc)
         return 1
@@ -165,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="a narrated tour against a local fake server (offline, ~5 s)",
+        help="a narrated, offline tour of a session against a local fake server",
         description=(
             "Start a fake NanoGPT on 127.0.0.1 with the bundled sample catalog and "
             "narrate what a session does: cold fetch, warm reads, a change seen by the "
@@ -353,6 +356,8 @@ def _library_warnings_to_stderr(enabled: bool) -> Any:
 
 
 def _print_table(models: Sequence[ImageModel], *, basic: bool, resolution: str | None) -> None:
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
     if basic:
         header = ("ID", "OWNER", "CREATED")
         rows = [(m.id, m.owned_by or "-", _date(m.created)) for m in models]
@@ -371,7 +376,9 @@ def _print_table(models: Sequence[ImageModel], *, basic: bool, resolution: str |
             for m in models
         ]
     limits = (48, 28, 12, 36, 30, 12) if not basic else (60, 20, 12)
-    clipped = [tuple(_clip(cell, limit) for cell, limit in zip(row, limits, strict=True)) for row in rows]
+    clipped = [
+        tuple(_clip(cell, limit) for cell, limit in zip(row, limits, strict=True)) for row in rows
+    ]
     widths = [max([len(header[i])] + [len(row[i]) for row in clipped]) for i in range(len(header))]
     width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else None
     for row in (header, *clipped):
@@ -383,7 +390,7 @@ def _flags(model: ImageModel) -> list[str]:
     caps = model.capabilities
     if caps is None:
         return []
-    names = [name for name in KNOWN_FLAGS if caps.flag(name) is True]
+    names = [name for name in TABLE_FLAGS if caps.flag(name) is True]
     names += [name for name, value in caps.extras.items() if value is True]
     return names
 

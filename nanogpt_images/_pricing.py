@@ -18,18 +18,21 @@ never read.  Every other shape gives ``None``: no price beats a wrong one.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from . import _models, _validation
 from ._errors import ParameterValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ._models import ImageModel
 
-__all__ = ["price"]
+__all__ = ["image_count", "price", "unit_price"]
+
+_INF = float("inf")
 
 
 def price(model: ImageModel, resolution: str | None, n: int) -> Decimal | None:
@@ -41,33 +44,49 @@ def price(model: ImageModel, resolution: str | None, n: int) -> Decimal | None:
     at least 1 raises :class:`ParameterValidationError` (a ``ValueError``),
     the same problem :meth:`ImageModel.validate` reports.
     """
+    count = image_count(model, n)
+    unit = unit_price(model, resolution)
+    return None if unit is None else Decimal(str(unit)) * count
+
+
+def unit_price(model: ImageModel, resolution: str | None) -> float | None:
+    """The price of one image as the data gives it (a float), or ``None``."""
+    pricing = model.pricing
+    if pricing is None:
+        return None
+    table = pricing.per_image
+    if type(table) is MappingProxyType and table:  # the usual shape: a fast path
+        unit = min(table.values()) if resolution is None else table.get(resolution)
+        if unit is None:
+            unit = _from_table(table, resolution)
+    else:
+        unit = _unit_price(model, pricing, resolution)
+    if unit is None or not 0 <= unit < _INF:  # also rejects NaN
+        return None
+    return unit
+
+
+def image_count(model: ImageModel, n: int) -> int:
+    """How many images a request for ``n`` is billed for: ``fixed_image_count`` when set."""
     if type(n) is not int or n < 1:
         message = f"`n` must be a whole number of images, at least 1; got `{n}`"
         problem = _models.ValidationProblem("n", n, message, minimum=1)
         raise ParameterValidationError(model.id, [problem])
-    pricing = model.pricing
-    if pricing is None:
-        return None
-    unit = _unit_price(model, pricing, resolution)
-    if unit is None or not math.isfinite(unit) or unit < 0:
-        return None
     params = model.supported_parameters
     fixed = params.fixed_image_count if params is not None else None
-    count = fixed if fixed is not None and fixed >= 1 else n
-    return Decimal(str(unit)) * count
+    return fixed if fixed is not None and fixed >= 1 else n
 
 
 def _unit_price(
     model: ImageModel, pricing: _models.Pricing, resolution: str | None
 ) -> float | None:
     per_image = pricing.per_image
-    if isinstance(per_image, Mapping):
-        if per_image:
-            return _from_table(per_image, resolution)
-    elif per_image is not None:
+    if isinstance(per_image, float | int):
         if resolution is None or _is_allowed(model, resolution):
             return per_image
         return None
+    if per_image:
+        return _from_table(per_image, resolution)
     speeds = pricing.by_rendering_speed
     if speeds:
         prices = [_from_table(table, resolution) for table in speeds.values() if table]
@@ -81,15 +100,14 @@ def _from_table(table: Mapping[str, float], resolution: str | None) -> float | N
     if resolution is None:
         return min(table.values())
     value = table.get(resolution)
-    if value is None:
-        value = table.get(resolution.replace("x", "*"))
     if value is not None:
         return value
     wanted = _validation.normalise_resolution(resolution)
-    for key, value in table.items():
-        if _validation.normalise_resolution(key) == wanted:
-            return value
-    return table.get("default")
+    value = table.get(wanted)
+    if value is not None:
+        return value
+    key = _validation.resolution_index(tuple(table)).get(wanted)
+    return table[key] if key is not None else table.get("default")
 
 
 def _is_allowed(model: ImageModel, resolution: str) -> bool:

@@ -41,7 +41,8 @@ def filter_models(
 
     Filters: ``capability`` (a flag name or several, all required),
     ``input_modality``, ``output_modality``, ``resolution``, ``max_price``
-    (USD at ``resolution``, else the lowest price), ``owned_by``, ``tag`` and
+    (USD for one image at ``resolution``, else the lowest price; unpriced
+    models never pass), ``owned_by``, ``tag`` and
     ``text`` (case-insensitive substring of id, name or description).  A
     filter given as ``None`` is ignored; an unknown name is a ``TypeError``.
     ``sort="price"`` puts models without a price last; ``"created"`` is
@@ -55,24 +56,29 @@ def filter_models(
     if sort is None:
         return tuple(matches)
     if sort == "price":
-        return _by_price(matches, filters.get("resolution"))
+        return _by_price(matches, _price_key(filters))
     if sort == "name":
         return tuple(sorted(matches, key=lambda model: model.display_name.casefold()))
     return tuple(sorted(matches, key=_created_key))
 
 
 def cheapest(models: Iterable[ImageModel], **filters: Any) -> ImageModel | None:
-    """The lowest-priced model matching ``filters``; ``None`` when no match has a price."""
+    """The lowest-priced model matching ``filters`` (the first on a tie); ``None`` if unpriced."""
     if "sort" in filters:
         raise TypeError("cheapest() sorts by price itself; it takes no 'sort'")
-    ranked = filter_models(models, sort="price", **filters)
-    resolution = filters.get("resolution")
-    if ranked and _pricing.price(ranked[0], resolution, 1) is not None:
-        return ranked[0]
-    return None
+    matches = filter_models(models, **filters)
+    resolution = _price_key(filters)
+    best: ImageModel | None = None
+    lowest = 0.0
+    for model in matches:
+        cost = _cost(model, resolution)
+        if cost is not None and (best is None or cost < lowest):
+            best, lowest = model, cost
+    return best
 
 
 _SORTS: tuple[str, ...] = get_args(SortKey)
+_LAST = float("inf")  # the sort key of a model without a price
 
 
 def _predicates(filters: Mapping[str, Any]) -> list[Predicate]:
@@ -83,85 +89,127 @@ def _predicates(filters: Mapping[str, Any]) -> list[Predicate]:
             f"valid filters: {', '.join(sorted(FILTERS))}"
         )
     return [
-        _BUILDERS[name](filters[name], filters) for name in FILTERS if filters.get(name) is not None
+        predicate
+        for name in FILTERS
+        if filters.get(name) is not None
+        for predicate in _BUILDERS[name](filters[name], filters)
     ]
 
 
-# -- one builder per filter: (value, all filters) -> predicate ---------------
+# -- one builder per filter: (value, all filters) -> predicates -------------
+# Predicates run once per model, so they read attributes directly, try the
+# exact spelling before folding case, and call as little as possible.
 
 
-def _owned_by(value: Any, _: Mapping[str, Any]) -> Predicate:
+def _owned_by(value: Any, _: Mapping[str, Any]) -> list[Predicate]:
     owner = _text(value, "owned_by")
-    folded = owner.casefold()
-    return lambda m: (
-        m.owned_by is not None and (m.owned_by == owner or m.owned_by.casefold() == folded)
-    )
+    folded, size = owner.casefold(), len(owner)
+    return [
+        lambda m: (
+            (o := m.owned_by) == owner
+            or (o is not None and len(o) == size and o.casefold() == folded)
+        )
+    ]
 
 
-def _capability(value: Any, _: Mapping[str, Any]) -> Predicate:
+def _capability(value: Any, _: Mapping[str, Any]) -> list[Predicate]:
     names = (value,) if isinstance(value, str) else tuple(value)
-    for name in names:
-        _text(name, "capability")
-    if len(names) == 1:
-        (name,) = names
-        return lambda m: m.capabilities is not None and m.capabilities.flag(name) is True
-    return lambda m: (
-        m.capabilities is not None and all(m.capabilities.flag(name) is True for name in names)
-    )
+    return [_flag(_text(name, "capability")) for name in names]
 
 
-def _output_modality(value: Any, _: Mapping[str, Any]) -> Predicate:
+def _flag(name: str) -> Predicate:
+    known = _KNOWN_FLAGS.get(name)
+    if known is not None:
+        return known
+    return lambda m: (c := m.capabilities) is not None and c.extras.get(name) is True
+
+
+#: Plain attribute reads for the flags the library names: the fastest predicates.
+_KNOWN_FLAGS: dict[str, Predicate] = {
+    "image_generation": lambda m: (c := m.capabilities) is not None and c.image_generation is True,
+    "image_to_image": lambda m: (c := m.capabilities) is not None and c.image_to_image is True,
+    "inpainting": lambda m: (c := m.capabilities) is not None and c.inpainting is True,
+    "nsfw": lambda m: (c := m.capabilities) is not None and c.nsfw is True,
+}
+
+
+def _output_modality(value: Any, _: Mapping[str, Any]) -> list[Predicate]:
     wanted = _text(value, "output_modality").casefold()
-    return lambda m: m.architecture is not None and _has(m.architecture.output_modalities, wanted)
+    return [
+        lambda m: (
+            (a := m.architecture) is not None
+            and (v := a.output_modalities) is not None
+            and (wanted in v or wanted in map(str.casefold, v))
+        )
+    ]
 
 
-def _input_modality(value: Any, _: Mapping[str, Any]) -> Predicate:
+def _input_modality(value: Any, _: Mapping[str, Any]) -> list[Predicate]:
     wanted = _text(value, "input_modality").casefold()
     if wanted == "image":  # flags lie about image input; reconcile every source
-        return _validation.accepts_image_input
-    return lambda m: m.architecture is not None and _has(m.architecture.input_modalities, wanted)
+        return [_validation.accepts_image_input]
+    return [
+        lambda m: (
+            (a := m.architecture) is not None
+            and (v := a.input_modalities) is not None
+            and (wanted in v or wanted in map(str.casefold, v))
+        )
+    ]
 
 
-def _tag(value: Any, _: Mapping[str, Any]) -> Predicate:
+def _tag(value: Any, _: Mapping[str, Any]) -> list[Predicate]:
     wanted = _text(value, "tag").casefold()
-    return lambda m: _has(m.tags, wanted)
+    return [lambda m: (v := m.tags) is not None and (wanted in v or wanted in map(str.casefold, v))]
 
 
-def _resolution(value: Any, _: Mapping[str, Any]) -> Predicate:
+def _resolution(value: Any, _: Mapping[str, Any]) -> list[Predicate]:
     given = _text(value, "resolution")
     wanted = _validation.normalise_resolution(given)
     allowed_resolutions = _validation.allowed_resolutions
     index = _validation.resolution_index
 
     def accepts(model: ImageModel) -> bool:
-        allowed = allowed_resolutions(model)
+        params = model.supported_parameters
+        if params is None:
+            return False
+        allowed = params.resolutions or allowed_resolutions(model)
         return allowed is not None and (given in allowed or wanted in index(allowed))
 
-    return accepts
+    return [accepts]
 
 
-def _search(value: Any, _: Mapping[str, Any]) -> Predicate:
+def _search(value: Any, _: Mapping[str, Any]) -> list[Predicate]:
     wanted = _text(value, "text").casefold()
-    return lambda m: (
-        wanted in m.id.casefold()
-        or (m.name is not None and wanted in m.name.casefold())
-        or (m.description is not None and wanted in m.description.casefold())
-    )
+    return [
+        lambda m: (
+            wanted in m.id.casefold()
+            or (m.name is not None and wanted in m.name.casefold())
+            or (m.description is not None and wanted in m.description.casefold())
+        )
+    ]
 
 
-def _max_price(value: Any, filters: Mapping[str, Any]) -> Predicate:
+def _max_price(value: Any, filters: Mapping[str, Any]) -> list[Predicate]:
     limit = _decimal(value)
-    resolution = filters.get("resolution")
+    resolution = _price_key(filters)
     price = _pricing.price
+    # Compare floats, and exactly (in Decimal) only when they are too close to tell.
+    margin = abs(float(limit)) * 1e-9 + 1e-12
+    below, above = float(limit) - margin, float(limit) + margin
 
     def affordable(model: ImageModel) -> bool:
-        cost = price(model, resolution, 1)
-        return cost is not None and cost <= limit
+        cost = _cost(model, resolution)
+        if cost is None or cost > above:
+            return False
+        if cost < below:
+            return True
+        exact = price(model, resolution, 1)
+        return exact is not None and exact <= limit
 
-    return affordable
+    return [affordable]
 
 
-_BUILDERS: dict[str, Callable[[Any, Mapping[str, Any]], Predicate]] = {
+_BUILDERS: dict[str, Callable[[Any, Mapping[str, Any]], list[Predicate]]] = {
     "owned_by": _owned_by,
     "capability": _capability,
     "output_modality": _output_modality,
@@ -182,13 +230,6 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
-def _has(values: tuple[str, ...] | None, wanted: str) -> bool:
-    """Whether ``wanted`` (casefolded) is among ``values``, ignoring case."""
-    if values is None:
-        return False
-    return wanted in values or any(value.casefold() == wanted for value in values)
-
-
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
         raise TypeError(f"max_price takes a number, not {type(value).__name__}")
@@ -202,9 +243,29 @@ def _decimal(value: Any) -> Decimal:
 
 
 def _by_price(matches: Iterable[ImageModel], resolution: Any) -> tuple[ImageModel, ...]:
-    priced = [(_pricing.price(model, resolution, 1), model) for model in matches]
-    priced.sort(key=lambda pair: (pair[0] is None, pair[0] or 0))
-    return tuple(model for _, model in priced)
+    costs = [(_cost(model, resolution), model) for model in matches]
+    costs.sort(key=_cost_or_last)
+    return tuple(model for _, model in costs)
+
+
+def _cost_or_last(pair: tuple[float | None, ImageModel]) -> float:
+    return _LAST if pair[0] is None else pair[0]
+
+
+def _cost(model: ImageModel, resolution: str | None) -> float | None:
+    """The price of a one-image request as a float: for ranking only, never shown."""
+    unit = _pricing.unit_price(model, resolution)
+    if unit is None:
+        return None
+    params = model.supported_parameters
+    fixed = params.fixed_image_count if params is not None else None
+    return unit * fixed if fixed is not None and fixed > 1 else unit
+
+
+def _price_key(filters: Mapping[str, Any]) -> str | None:
+    """The ``resolution`` filter as price maps usually spell it (``1024x1024``), or ``None``."""
+    resolution = filters.get("resolution")
+    return None if resolution is None else _validation.normalise_resolution(resolution)
 
 
 def _created_key(model: ImageModel) -> tuple[bool, int]:

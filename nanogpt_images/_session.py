@@ -144,10 +144,11 @@ class ImageModelsSession:
         self._state = _State.OPEN
         try:
             loaded = await self._cache.load()
-            if self._refresher is not None:
-                self._refresher.start(immediately=loaded or not self._cache.has_copy)
-            elif loaded:
-                self._cache.refresh_soon()
+            if self._state is _State.OPEN:  # close() may have run while the copy loaded
+                if self._refresher is not None:
+                    self._refresher.start(immediately=loaded or not self._cache.has_copy)
+                elif loaded:
+                    self._cache.refresh_soon()
         finally:
             self._opened.set_result(None)
 

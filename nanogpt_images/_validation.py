@@ -90,32 +90,41 @@ def max_input_images(model: ImageModel) -> int | None:
     params = model.supported_parameters
     if params is None:
         return None
+    limit = params.max_input_images
+    if limit is not None and limit < 0:
+        limit = None
     constraints = params.input_image_constraints
-    descriptor = _descriptor(params, "input_references", "range")
-    limits = (
-        params.max_input_images,
-        constraints.max_items if constraints is not None else None,
-        descriptor.get("max") if descriptor is not None else None,
-    )
-    known = [limit for limit in limits if type(limit) is int and limit >= 0]
-    return min(known) if known else None
+    if constraints is not None:
+        limit = _stricter(limit, constraints.max_items)
+    if params.extras:
+        descriptor = _descriptor(params, "input_references", "range")
+        if descriptor is not None:
+            limit = _stricter(limit, descriptor.get("max"))
+    return limit
 
 
 def accepts_image_input(model: ImageModel) -> bool:
     """Whether the model takes input images: the numbers win, else any flag saying yes."""
-    limit = max_input_images(model)
-    if limit is not None:
-        return limit > 0
-    arch = model.architecture
-    inputs = arch.input_modalities if arch is not None else None
-    modality = arch.modality if arch is not None else None
-    caps = model.capabilities
     params = model.supported_parameters
-    return (
-        (inputs is not None and "image" in inputs)
-        or (modality is not None and "->" in modality and "image" in modality.split("->")[0])
-        or (caps is not None and (caps.image_to_image is True or caps.inpainting is True))
-        or (params is not None and params.input_image_constraints is not None)
+    if params is not None and (
+        params.max_input_images is not None
+        or params.input_image_constraints is not None
+        or params.extras
+    ):
+        limit = max_input_images(model)
+        if limit is not None:
+            return limit > 0
+        if params.input_image_constraints is not None:
+            return True
+    caps = model.capabilities
+    if caps is not None and (caps.image_to_image is True or caps.inpainting is True):
+        return True
+    arch = model.architecture
+    if arch is None:
+        return False
+    inputs, modality = arch.input_modalities, arch.modality
+    return (inputs is not None and "image" in inputs) or (
+        modality is not None and "image" in modality.partition("->")[0] and "->" in modality
     )
 
 
@@ -155,6 +164,7 @@ def validate(model: ImageModel, params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_resolution(value: str) -> str:
     """The form two spellings of one resolution share: ``1024*1024`` and ``1024X1024`` match."""
     return value.strip().casefold().replace("*", "x").replace("\u00d7", "x").replace(" ", "")
@@ -315,6 +325,12 @@ def _descriptor(params: SupportedParameters, name: str, kind: str) -> dict[str, 
     if type(descriptor) is dict and descriptor.get("type") == kind:
         return descriptor
     return None
+
+
+def _stricter(limit: int | None, other: Any) -> int | None:
+    if type(other) is int and other >= 0 and (limit is None or other < limit):
+        return other
+    return limit
 
 
 def _fixed_count(params: SupportedParameters) -> int | None:

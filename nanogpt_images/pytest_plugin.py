@@ -1,1 +1,96 @@
-"""pytest fixtures for nanogpt_images (being written)."""
+"""pytest fixtures for code that uses nanogpt_images, registered through ``pytest11``.
+
+Installing the package makes these fixtures available in every pytest run;
+none is autouse, so a test pays only for what it names:
+
+``nanogpt_catalog``
+    The catalog payload the server starts with: a fresh copy of the bundled
+    sample.  Override it in a ``conftest.py`` to serve your own.
+``nanogpt_server``
+    A started :class:`~nanogpt_images.testing.FakeNanoGPT` on 127.0.0.1.
+``nanogpt_clock``
+    A :class:`~nanogpt_images.testing.FakeClock` in auto-advance mode: when
+    the loop is idle, time jumps to the next sleeper, so retries and refresh
+    intervals never stall a test.
+``nanogpt_session``
+    A started :class:`~nanogpt_images.ImageModelsSession` bound to both,
+    anonymous, closed after the test.
+
+The async fixtures are ``pytest_asyncio`` fixtures, so they work in strict and
+auto mode.  They run in the event loop pytest-asyncio gives fixtures
+(``asyncio_default_fixture_loop_scope``, function by default); keep it equal
+to your tests' loop scope.  pytest-asyncio is looked up when this module is
+imported and is not a dependency: without it, using a fixture fails with a
+message saying what to install, and nothing else changes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from nanogpt_images import ImageModelsSession
+from nanogpt_images.testing import FakeClock, FakeNanoGPT, sample_catalog
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+__all__ = ["nanogpt_catalog", "nanogpt_clock", "nanogpt_server", "nanogpt_session"]
+
+MISSING_ASYNCIO = (
+    "the nanogpt_images fixtures are async and need pytest-asyncio: "
+    "pip install pytest-asyncio (or nanogpt-images[tests])"
+)
+
+
+def _async_fixture() -> Callable[[Callable[..., Any]], Any]:
+    """``pytest_asyncio.fixture`` when installed, else a fixture that explains what is missing."""
+    try:
+        import pytest_asyncio
+    except ImportError:
+        pass
+    else:
+        return pytest_asyncio.fixture
+
+    def missing(function: Callable[..., Any]) -> Any:
+        def explain() -> None:
+            pytest.fail(MISSING_ASYNCIO, pytrace=False)
+
+        explain.__name__ = function.__name__
+        explain.__doc__ = function.__doc__
+        return pytest.fixture(name=function.__name__)(explain)
+
+    return missing
+
+
+_fixture = _async_fixture()
+
+
+@pytest.fixture
+def nanogpt_catalog() -> dict[str, Any]:
+    """The catalog payload ``nanogpt_server`` starts with (a fresh copy of the bundled sample)."""
+    return sample_catalog()
+
+
+@_fixture
+async def nanogpt_server(nanogpt_catalog: dict[str, Any]) -> AsyncIterator[FakeNanoGPT]:
+    """A started ``FakeNanoGPT`` serving ``nanogpt_catalog`` on 127.0.0.1."""
+    async with FakeNanoGPT(nanogpt_catalog) as server:
+        yield server
+
+
+@_fixture
+async def nanogpt_clock() -> AsyncIterator[FakeClock]:
+    """A ``FakeClock`` in auto-advance mode, stopped after the test."""
+    async with FakeClock(auto_advance=True) as clock:
+        yield clock
+
+
+@_fixture
+async def nanogpt_session(
+    nanogpt_server: FakeNanoGPT, nanogpt_clock: FakeClock
+) -> AsyncIterator[ImageModelsSession]:
+    """A started, anonymous ``ImageModelsSession`` on ``nanogpt_server`` and ``nanogpt_clock``."""
+    async with ImageModelsSession("", base_url=nanogpt_server.url, clock=nanogpt_clock) as session:
+        yield session

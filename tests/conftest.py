@@ -36,9 +36,7 @@ async def server() -> AsyncIterator[FakeNanoGPT]:
 
 
 @pytest.fixture
-async def make_session(
-    server: FakeNanoGPT, clock: FakeClock
-) -> AsyncIterator[MakeSession]:
+async def make_session(server: FakeNanoGPT, clock: FakeClock) -> AsyncIterator[MakeSession]:
     """Build sessions on ``server`` and ``clock`` (no retries, no background task by default).
 
     Every session made is closed at teardown, so a failing test leaks nothing.

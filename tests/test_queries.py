@@ -7,9 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
-from nanogpt_images import Catalog, ImageModel, parse_catalog
+from nanogpt_images import Capabilities, Catalog, ImageModel, parse_catalog
 from nanogpt_images.testing import sample_catalog
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -117,10 +118,38 @@ def test_each_filter_alone_and_combined(filters: dict[str, Any], expected: list[
     assert _ids(result) == expected
 
 
+@pytest.mark.parametrize(
+    "flag", [field.name for field in attrs.fields(Capabilities) if field.name != "extras"]
+)
+def test_every_named_flag_filters_by_its_own_value(flag: str) -> None:
+    """Each flag `Capabilities` names is a capability filter reading that flag only."""
+    entries = [
+        {"id": "yes", "capabilities": {flag: True}},
+        {"id": "no", "capabilities": {flag: False}},
+        {"id": "text", "capabilities": {flag: "true"}},  # read as True, kept raw in extras
+        {"id": "other", "capabilities": {"something_else": True}},
+        {"id": "none"},
+    ]
+    catalog = parse_catalog({"data": entries})
+    assert _ids(catalog.filter(capability=flag)) == ["yes", "text"]
+
+
 @pytest.mark.parametrize("limit", [Decimal("0.01"), 0.01, "0.01", " 0.01 "])
 def test_max_price_takes_any_number_form(limit: Any) -> None:
     """`max_price` compares exactly whether given as Decimal, float or string."""
     assert _ids(CATALOG.filter(max_price=limit)) == [PIMG, BIREF]
+
+
+@pytest.mark.parametrize(("limit", "matches"), [("0.3", True), ("0.2999999", False)])
+def test_max_price_is_exact_at_the_boundary(limit: str, matches: bool) -> None:
+    """0.1 x fixed_image_count 3 costs 0.3 exactly, not the float 0.30000000000000004."""
+    entry = {
+        "id": "m",
+        "pricing": {"per_image": 0.1},
+        "supported_parameters": {"fixed_image_count": 3},
+    }
+    catalog = parse_catalog({"data": [entry]})
+    assert bool(catalog.filter(max_price=limit)) is matches
 
 
 @pytest.mark.parametrize(
@@ -165,6 +194,7 @@ def test_cheapest(filters: dict[str, Any], expected: str | None) -> None:
         ),
         (lambda: CATALOG.cheapest(size="1k"), TypeError, "unknown filter 'size'"),
         (lambda: CATALOG.cheapest(sort="name"), TypeError, "takes no 'sort'"),
+        (lambda: CATALOG.cheapest(resolution=5), TypeError, "filter 'resolution' takes a string"),
         (lambda: CATALOG.filter(tag=5), TypeError, "filter 'tag' takes a string, not int"),
         (lambda: CATALOG.filter(capability=[1]), TypeError, "filter 'capability' takes a string"),
         (lambda: CATALOG.filter(max_price=True), TypeError, "max_price takes a number, not bool"),

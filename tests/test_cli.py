@@ -1,0 +1,308 @@
+"""The nanogpt-images command, run against FakeNanoGPT over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from nanogpt_images import _cli
+from nanogpt_images._cli import main
+from nanogpt_images.testing import FakeNanoGPT, model_payload
+
+Run = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeNanoGPT]:
+    """A FakeNanoGPT with the sample catalog, named by $NANOGPT_BASE_URL; no key in the env."""
+    async with FakeNanoGPT() as server:
+        monkeypatch.setenv("NANOGPT_BASE_URL", server.url)
+        monkeypatch.delenv("NANOGPT_API_KEY", raising=False)
+        yield server
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run ``main(argv)`` in a thread (it owns its event loop); return code, stdout, stderr."""
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+async def cli_process(*argv: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    """``python -m nanogpt_images ARGV`` as a child process with pipes."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "nanogpt_images",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+# -- models ----------------------------------------------------------------------
+
+
+async def test_models_prints_an_aligned_filtered_table(fake: FakeNanoGPT, run: Run) -> None:
+    """Filters and sort apply; columns line up under their headers; the count goes to stderr."""
+    code, out, err = await run(
+        "models", "--capability", "inpainting", "--max-price", "0.02", "--sort", "price"
+    )
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == ["ID", "NAME", "OWNER", "CAPABILITIES", "RESOLUTIONS", "PRICE", "FROM"]
+    assert rows[0].startswith("vidu-q2-reference ")
+    assert rows[0].index("shengshu") == header.index("OWNER")
+    assert rows[0].rstrip().endswith("$0.00932")
+    assert err.strip() == f"{len(rows)} of 232 models"
+
+
+async def test_models_json_is_the_catalog_as_served(fake: FakeNanoGPT, run: Run) -> None:
+    """``--json`` prints the raw catalog, unknown fields included, exactly as the server sent it."""
+    code, out, _ = await run("models", "--json")
+    assert code == 0
+    assert json.loads(out) == fake.catalog
+
+
+async def test_models_json_with_filters_keeps_only_the_matches(fake: FakeNanoGPT, run: Run) -> None:
+    """Filtered ``--json`` is the same envelope with just the matching models."""
+    code, out, _ = await run("models", "--json", "--owned-by", "openai", "--text", "mini")
+    assert code == 0
+    assert [model["id"] for model in json.loads(out)["data"]] == ["gpt-image-1-mini"]
+
+
+async def test_models_basic_asks_for_the_short_listing(fake: FakeNanoGPT, run: Run) -> None:
+    """``--basic`` requests detailed=false and shows id, owner and creation date."""
+    code, out, _ = await run("models", "--basic", "--owned-by", "bfl")
+    assert code == 0
+    assert fake.requests[-1].query["detailed"] == "false"
+    header, first, *_ = out.splitlines()
+    assert header.split() == ["ID", "OWNER", "CREATED"]
+    _, owner, created = first.split()
+    assert owner == "bfl"
+    assert len(created) == len("2024-02-01")
+
+
+# -- show and check ----------------------------------------------------------------
+
+
+async def test_show_prints_every_field_including_unknown_ones(fake: FakeNanoGPT, run: Run) -> None:
+    """``show`` lists the model's fields, nested ones indented, and names the unknown ones."""
+    code, out, _ = await run("show", "birefnet/v2")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "birefnet/v2  (Birefnet V2)"
+    assert "    background_removal: true" in lines
+    assert "  endpoints: /api/v1/images/models/birefnet/v2/endpoints" in lines
+    assert "  fields this SDK does not know: endpoints, supports_streaming" in lines
+    assert "  price from: $0.01" in lines
+
+
+async def test_show_json_is_the_entry_as_served(fake: FakeNanoGPT, run: Run) -> None:
+    """``show --json`` prints the model's raw entry unchanged."""
+    code, out, _ = await run("show", "gpt-image-2", "--json")
+    assert code == 0
+    served = next(model for model in fake.catalog["data"] if model["id"] == "gpt-image-2")
+    assert json.loads(out) == served
+
+
+async def test_check_accepts_and_prices_a_valid_request(fake: FakeNanoGPT, run: Run) -> None:
+    """A valid request exits 0 with the normalised parameters and the price."""
+    code, out, _ = await run(
+        "check", "gpt-image-2", "--size", "1024*1024", "--n", "2", "--param", "quality=high"
+    )
+    assert code == 0
+    assert out.splitlines() == [
+        "ok: gpt-image-2 accepts quality=high, resolution=1024x1024, n=2",
+        "price: $0.13102 for 2 images at 1024x1024",
+    ]
+
+
+async def test_check_lists_every_problem_and_exits_1(fake: FakeNanoGPT, run: Run) -> None:
+    """An invalid request exits 1 listing each problem on stderr."""
+    code, out, err = await run("check", "flux-pro", "--resolution", "7x7", "--n", "3")
+    assert code == 1
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0] == "invalid request for flux-pro:"
+    assert lines[1].startswith("  - `7x7` is not a resolution of `flux-pro`; allowed: 1024x1024")
+    assert "always makes 1 image" in lines[2]
+
+
+async def test_unknown_model_is_one_line_with_suggestions(fake: FakeNanoGPT, run: Run) -> None:
+    """A mistyped id exits 1 with one stderr line naming close ids."""
+    code, _, err = await run("show", "flux-pr")
+    assert code == 1
+    assert err == (
+        "nanogpt-images: error: no image model with id 'flux-pr'; "
+        "did you mean 'flux-pro', 'flux-2-pro', 'flux-lora'?\n"
+    )
+
+
+# -- errors, keys and progress -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["models", "--sort", "size"],
+        ["models", "--max-price", "cheap"],
+        ["check", "flux-pro", "--param", "quality"],
+        ["--timeout", "0", "models"],
+        ["fly"],
+    ],
+    ids=["no-command", "bad-sort", "bad-price", "bad-param", "bad-timeout", "bad-command"],
+)
+async def test_usage_errors_exit_2(fake: FakeNanoGPT, run: Run, argv: list[str]) -> None:
+    """Bad command lines exit 2 with argparse's usage message and never reach the server."""
+    code, _, err = await run(*argv)
+    assert code == 2
+    assert "usage: nanogpt-images" in err
+    assert fake.request_count == 0
+
+
+async def test_server_errors_are_one_line_and_exit_1(fake: FakeNanoGPT, run: Run) -> None:
+    """A 5xx after the retries prints one readable line, no traceback."""
+    fake.fail_next(3, 503)
+    code, out, err = await run("models")
+    assert code == 1
+    assert out == ""
+    errors = [line for line in err.splitlines() if "error" in line]  # retries may add progress
+    assert len(errors) == 1
+    assert errors[0].startswith("nanogpt-images: error: HTTP 503")
+    assert "Traceback" not in err
+
+
+async def test_connection_refused_is_one_line(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing listening the command says it could not fetch, and exits 1."""
+    async with FakeNanoGPT() as gone:
+        url = gone.url
+    monkeypatch.delenv("NANOGPT_BASE_URL", raising=False)
+    code, _, err = await run("--base-url", url, "--timeout", "2", "models")
+    assert code == 1
+    errors = [line for line in err.splitlines() if "error" in line]  # retries may add progress
+    assert len(errors) == 1
+    assert errors[0].startswith(f"nanogpt-images: error: could not fetch {url}")
+    assert "Traceback" not in err
+
+
+async def test_the_api_key_is_sent_but_never_printed(fake: FakeNanoGPT, run: Run) -> None:
+    """``--api-key`` reaches the server; a rejected key does not appear in the error."""
+    fake.require_key = "sk-right"
+    code, _, _ = await run("--api-key", "sk-right", "models")
+    assert code == 0
+    assert fake.requests[-1].headers["authorization"] == "***"
+    code, out, err = await run("--api-key", "sk-wrong-secret", "models")
+    assert code == 1
+    assert err.splitlines()[-1].startswith("nanogpt-images: error: HTTP 401")
+    assert "sk-wrong-secret" not in out + err
+
+
+async def test_a_key_over_plain_http_is_refused(run: Run) -> None:
+    """A key with a non-loopback http:// URL is a usage error that does not echo the key."""
+    code, out, err = await run("--base-url", "http://example.com", "--api-key", "sk-123", "models")
+    assert code == 2
+    assert "refusing to send an API key over plain http" in err
+    assert "sk-123" not in out + err
+
+
+async def test_a_slow_fetch_says_what_it_waits_for(
+    fake: FakeNanoGPT, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a fetch is slow, stderr names the URL being fetched; the result still arrives."""
+    monkeypatch.setattr(_cli, "PROGRESS_AFTER", 0.05)
+    fake.delay(0.5)
+    code, out, err = await run("show", "flux-pro")
+    assert code == 0
+    assert f"fetching the catalog from {fake.url}" in err
+    assert out.startswith("flux-pro")
+
+
+@pytest.mark.parametrize(
+    ("argv", "phrase"),
+    [
+        ([], "Browse and check NanoGPT's image models"),
+        (["models"], "filters (all must match)"),
+        (["show"], "including fields this SDK does not know"),
+        (["check"], "--resolution R, --size R"),
+        (["watch"], "Stop with Ctrl-C"),
+        (["demo"], "Needs no network and no key"),
+    ],
+)
+async def test_every_command_has_help(run: Run, argv: list[str], phrase: str) -> None:
+    """``--help`` of the program and of each command exits 0 and explains it."""
+    code, out, _ = await run(*argv, "--help")
+    assert code == 0
+    assert phrase in " ".join(out.split())
+
+
+# -- watch and demo (child processes) ---------------------------------------------
+
+
+async def test_watch_prints_changes_and_stops_cleanly_on_ctrl_c(fake: FakeNanoGPT) -> None:
+    """``watch`` prints added, removed and changed models, and Ctrl-C exits 0 with no traceback."""
+    process = await cli_process("--base-url", fake.url, "watch", "--interval", "0.2")
+    assert process.stdout is not None
+    try:
+        banner = await asyncio.wait_for(process.stdout.readline(), 10)
+        assert banner.startswith(b"watching 232 models at " + fake.url.encode())
+        fake.add_model(model_payload("brand-new", name="Brand New"))
+        fake.remove_model("dall-e-3")
+        fake.update_model("flux-pro", name="FLUX Pro 2")
+        lines = {
+            (await asyncio.wait_for(process.stdout.readline(), 10)).decode()[10:] for _ in range(3)
+        }
+        assert lines == {
+            "+ brand-new  (Brand New)\n",
+            "- dall-e-3\n",
+            "~ flux-pro: name\n",
+        }
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert err.decode() == "stopped.\n"
+
+
+async def test_demo_narrates_the_tour_offline_in_under_15_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``python -m nanogpt_images demo`` tells the whole story quickly, even with a bogus env."""
+    monkeypatch.setenv("NANOGPT_BASE_URL", "https://nano-gpt.invalid")
+    monkeypatch.setenv("NANOGPT_API_KEY", "sk-should-not-matter")
+    started = time.monotonic()
+    process = await cli_process("demo")
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    elapsed = time.monotonic() - started
+    text = out.decode()
+    assert process.returncode == 0, err.decode()
+    assert elapsed < 15
+    for phrase in [
+        "A fake NanoGPT is serving the bundled sample catalog at http://127.0.0.1:",
+        "232 models in",
+        "100,000 get_model('flux-pro') calls",
+        "subscribe() callback after",
+        "+acme/sketch-1",
+        "from the last good copy: source=stale",
+        "HTTP 503",
+        "`7x7` is not a resolution of `flux-pro`",
+        "did you mean 'flux-pro'",
+        "Done in",
+    ]:
+        assert phrase in text
+    assert "sk-should-not-matter" not in text + err.decode()
+    assert err == b""

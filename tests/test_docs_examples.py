@@ -1,0 +1,165 @@
+"""Every example in docs/*.md and README.md runs, against FakeNanoGPT, as a reader would run it.
+
+Rules for writing examples (also in docs/index.md's contributor note):
+
+* ```` ```python ```` blocks of one page run in order in one namespace, like
+  a notebook, with ``NANOGPT_BASE_URL`` pointing at a fresh FakeNanoGPT that
+  serves the bundled sample catalog, and no ``NANOGPT_API_KEY``; so write
+  ``ImageModelsSession()`` with no arguments, as a user would.
+* A block may use top-level ``await`` (as in ``python -m asyncio``); it runs
+  in the test's event loop.  A block without it runs in a worker thread, so
+  ``asyncio.run(main())`` works.
+* ```` ```console ```` lines ``$ nanogpt-images ...`` run through the CLI's
+  ``main()`` and must exit 0, or the code a trailing ``# exit N`` names.
+* ``<!-- docs-test: skip REASON -->`` on the line before a fence skips that
+  block; keep it for what truly cannot run here (a Discord token...).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import importlib.util
+import inspect
+import re
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+
+from nanogpt_images import ImageModelsSession
+from nanogpt_images._cli import main as cli_main
+from nanogpt_images.testing import FakeClock, FakeNanoGPT
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+ROOT = Path(__file__).parent.parent
+PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+FENCE = re.compile(
+    r"^(?P<marker><!-- docs-test: (?P<verb>\w+)[^>]*-->\n)?"
+    r"(?P<indent>[ \t]*)```(?P<lang>python|console)[^\n]*\n(?P<body>.*?)^(?P=indent)```",
+    re.MULTILINE | re.DOTALL,
+)
+EXIT = re.compile(r"\s+#\s*exit\s+(\d+)\s*$")
+
+
+@attrs.frozen
+class Block:
+    """One fenced example of a page."""
+
+    page: Path
+    line: int
+    lang: str
+    code: str
+    skip: bool
+
+    @property
+    def where(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line}"
+
+
+def blocks(page: Path) -> list[Block]:
+    """The ``python`` and ``console`` blocks of a page, dedented, with their line numbers."""
+    text = page.read_text(encoding="utf-8")
+    found = []
+    for match in FENCE.finditer(text):
+        indent = match["indent"]
+        body = "\n".join(line.removeprefix(indent) for line in match["body"].splitlines())
+        line = text.count("\n", 0, match.start("body")) + 1
+        found.append(Block(page, line, match["lang"], body, match["verb"] == "skip"))
+    return found
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeNanoGPT]:
+    """A FakeNanoGPT named by ``NANOGPT_BASE_URL``, with no key in the environment."""
+    async with FakeNanoGPT() as server:
+        monkeypatch.setenv("NANOGPT_BASE_URL", server.url)
+        monkeypatch.delenv("NANOGPT_API_KEY", raising=False)
+        yield server
+
+
+@pytest.mark.parametrize(
+    "page", [page for page in PAGES if page.exists()], ids=lambda page: page.name
+)
+async def test_page_examples_run(page: Path, fake: FakeNanoGPT) -> None:
+    """Each python and console example of the page runs without error."""
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    try:
+        for block in blocks(page):
+            if block.skip:
+                continue
+            if block.lang == "python":
+                await run_python(block, namespace)
+            else:
+                await run_console(block)
+    finally:
+        await close_leftovers(namespace)
+
+
+def test_the_example_extractor_sees_markers_and_indented_fences(tmp_path: Path) -> None:
+    """Fences inside list items are found, and a skip marker applies to the next block only."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Intro\n\n<!-- docs-test: skip needs discord -->\n```python\nimport discord\n```\n\n"
+        "1. Step\n\n    ```python\n    x = 1\n    ```\n\n```console\n$ nanogpt-images demo\n```\n"
+    )
+    found = blocks(page)
+    assert [(b.lang, b.code, b.skip, b.line) for b in found] == [
+        ("python", "import discord", True, 5),
+        ("python", "x = 1", False, 11),
+        ("console", "$ nanogpt-images demo", False, 15),
+    ]
+
+
+def test_the_reference_page_is_current() -> None:
+    """docs/reference.md matches the public docstrings (python docs/gen_reference.py)."""
+    spec = importlib.util.spec_from_file_location(
+        "gen_reference", ROOT / "docs" / "gen_reference.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    current = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    assert current == generator.render(), (
+        "docs/reference.md is stale: run python docs/gen_reference.py"
+    )
+
+
+async def run_python(block: Block, namespace: dict[str, Any]) -> None:
+    """Run one python block in ``namespace``; top-level await runs in this loop."""
+    source = "\n" * (block.line - 1) + block.code  # so tracebacks show the page's line numbers
+    code = compile(source, str(block.page), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    if code.co_flags & inspect.CO_COROUTINE:
+        await eval(code, namespace)  # noqa: S307 - running our own docs is the point
+    else:
+        await asyncio.to_thread(exec, code, namespace)
+
+
+async def run_console(block: Block) -> None:
+    """Run the ``$ nanogpt-images ...`` lines of a console block through ``main()``."""
+    for line in block.code.splitlines():
+        if not line.startswith("$ nanogpt-images "):
+            continue
+        command = line.removeprefix("$ nanogpt-images ")
+        expected = 0
+        if match := EXIT.search(command):
+            expected = int(match[1])
+            command = command[: match.start()]
+        code = await asyncio.to_thread(cli_main, shlex.split(command))
+        assert code == expected, f"{block.where}: '{line}' exited {code}"
+
+
+async def close_leftovers(namespace: dict[str, Any]) -> None:
+    """Close what a REPL-style example left open, so one page cannot leak into the next."""
+    for value in list(namespace.values()):
+        if isinstance(value, ImageModelsSession | FakeNanoGPT):
+            with contextlib.suppress(RuntimeError):  # its loop was an asyncio.run()'s, now closed
+                await value.close()
+        elif isinstance(value, FakeClock):
+            value.close()

@@ -1,0 +1,376 @@
+"""ImageModelsSession: construction, lifecycle, single-flight reads, close and event loops."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from conftest import MODEL_IDS, MakeSession, Settle
+
+from nanogpt_images import (
+    ImageModelsSession,
+    ModelNotFoundError,
+    ServerError,
+    SessionClosedError,
+)
+
+if TYPE_CHECKING:
+    from nanogpt_images.testing import FakeClock, FakeNanoGPT
+
+TTL = 300.0
+
+
+# -- construction ---------------------------------------------------------------
+
+
+def test_constructor_needs_no_loop_and_does_no_io(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session can be built at import time, outside any event loop, without touching the net."""
+    monkeypatch.delenv("NANOGPT_API_KEY", raising=False)
+    monkeypatch.delenv("NANOGPT_BASE_URL", raising=False)
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()
+    session = ImageModelsSession(base_url="https://nano-gpt.invalid", cache_path="/nonexistent/x")
+    assert "nano-gpt.invalid" in repr(session)
+    assert not Path("/nonexistent/x").exists()
+    assert session.stats().fetches == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("ttl", 0),
+        ("ttl", -1.0),
+        ("ttl", math.nan),
+        ("refresh_interval", 0),
+        ("refresh_interval", -5.0),
+        ("max_stale", -1.0),
+        ("max_stale", math.nan),
+    ],
+)
+def test_constructor_rejects_bad_durations(option: str, value: float) -> None:
+    """A zero, negative or NaN duration is a ValueError naming the option, at construction."""
+    with pytest.raises(ValueError, match=option):
+        ImageModelsSession(**{option: value})  # type: ignore[arg-type]
+
+
+def test_constructor_refuses_a_key_over_plain_http() -> None:
+    """A key with an http:// non-loopback URL is refused at once unless explicitly allowed."""
+    with pytest.raises(ValueError, match="http"):
+        ImageModelsSession("sk-secret", base_url="http://nano-gpt.example")
+    allowed = ImageModelsSession(
+        "sk-secret", base_url="http://nano-gpt.example", allow_insecure_http=True
+    )
+    loopback = ImageModelsSession("sk-secret", base_url="http://127.0.0.1:9")
+    assert "sk-secret" not in repr(allowed) + repr(loopback)
+
+
+def test_zero_max_stale_is_allowed() -> None:
+    """max_stale=0 (never serve past the TTL) is a valid choice, not an error."""
+    ImageModelsSession(max_stale=0, refresh_interval=None)
+
+
+# -- reading ----------------------------------------------------------------------
+
+
+async def test_first_read_starts_the_session_implicitly(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """A read before start() starts the session and returns the catalog in one request."""
+    session = make_session()
+    catalog = await session.catalog()
+    assert catalog.ids == MODEL_IDS
+    assert (await session.get_model("model-2")).id == "model-2"
+    assert server.request_count == 1
+
+
+async def test_fresh_read_makes_no_request(
+    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
+) -> None:
+    """Within the TTL every read is served from memory, the same object, with no request."""
+    session = make_session(ttl=TTL)
+    first = await session.catalog()
+    await clock.advance(TTL - 0.001)
+    for _ in range(100):
+        assert await session.catalog() is first
+        assert (await session.get_model("model-0")) is first["model-0"]
+    assert server.request_count == 1
+    stats = session.stats()
+    assert (stats.fetches, stats.misses, stats.source) == (1, 1, "network")
+    assert stats.hits >= 200
+
+
+async def test_unknown_model_raises_with_suggestions(make_session: MakeSession) -> None:
+    """get_model() with a typo raises ModelNotFoundError (a LookupError) with close ids."""
+    session = make_session()
+    with pytest.raises(ModelNotFoundError) as info:
+        await session.get_model("model-22")
+    assert isinstance(info.value, LookupError)
+    assert "model-2" in info.value.suggestions
+
+
+async def test_find_filters_the_cached_catalog(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """find() answers from the cached catalog and rejects an unknown filter name."""
+    session = make_session()
+    found = await session.find(text="model-3")
+    assert [model.id for model in found] == ["model-3"]
+    with pytest.raises(TypeError):
+        await session.find(colour="red")
+    assert server.request_count == 1
+
+
+async def test_ten_thousand_cold_readers_share_one_request(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """A herd of 10,000 concurrent readers of a cold session causes exactly one request."""
+    session = make_session(refresh_interval=240.0)
+    results = await asyncio.gather(*(session.catalog() for _ in range(10_000)))
+    assert len({id(catalog) for catalog in results}) == 1
+    assert server.request_count == 1
+    assert session.stats().fetches == 1
+
+
+async def test_cancelled_readers_do_not_cancel_the_shared_fetch(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """Cancelling half the waiters leaves the other half served by the one fetch."""
+    session = make_session()
+    server.delay(0.05)
+    readers = [asyncio.create_task(session.catalog()) for _ in range(200)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    for reader in readers[::2]:
+        reader.cancel()
+    served = await asyncio.gather(*readers[1::2])
+    assert all(catalog.ids == MODEL_IDS for catalog in served)
+    assert all(reader.cancelled() for reader in readers[::2])
+    assert server.request_count == 1
+    assert session.stats().fetches == 1
+
+
+async def test_fetch_survives_when_every_waiter_is_cancelled(
+    make_session: MakeSession, server: FakeNanoGPT, settle: Settle
+) -> None:
+    """Even with all its waiters cancelled the fetch lands, so the next read is a hit."""
+    session = make_session()
+    reader = asyncio.create_task(session.catalog())
+    await asyncio.sleep(0)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    await settle(session)
+    assert (await session.catalog()).ids == MODEL_IDS
+    assert server.request_count == 1
+
+
+async def test_refresh_joins_the_fetch_in_flight(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """Concurrent refresh() calls share one request and return the same catalog."""
+    session = make_session()
+    await session.catalog()
+    server.remove_model("model-5")
+    first, second = await asyncio.gather(session.refresh(), session.refresh())
+    assert first is second
+    assert "model-5" not in first
+    assert server.request_count == 2
+
+
+async def test_failed_first_fetch_is_not_cached(
+    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
+) -> None:
+    """With nothing cached the caller gets the typed error; a read after the backoff tries again."""
+    session = make_session()
+    server.fail_next(1, 503)
+    with pytest.raises(ServerError) as info:
+        await session.catalog()
+    assert info.value.status == 503
+    await clock.advance(1.0)
+    assert (await session.catalog()).ids == MODEL_IDS
+    assert server.request_count == 2
+
+
+async def test_cold_reads_during_backoff_fail_fast_without_requests(
+    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
+) -> None:
+    """With nothing cached, reads within the backoff after a failure get it again at once."""
+    session = make_session()
+    server.fail_next(1, 503)
+    with pytest.raises(ServerError):
+        await session.catalog()
+    for _ in range(5):
+        with pytest.raises(ServerError, match="503"):
+            await session.get_model("model-0")
+    assert server.request_count == 1
+    assert session.stats().misses == 6
+    await clock.advance(1.0)
+    assert (await session.get_model("model-0")).id == "model-0"
+    assert server.request_count == 2
+
+
+async def test_refresh_interval_none_serves_stale_and_refreshes_in_background(
+    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock, settle: Settle
+) -> None:
+    """Without a background task, a read after the TTL gets the stale copy and starts a refresh."""
+    session = make_session(ttl=TTL, refresh_interval=None)
+    old = await session.catalog()
+    server.update_model("model-0", name="Renamed")
+    await clock.advance(TTL)
+    assert await session.catalog() is old
+    assert session.stats().source == "stale"
+    await settle(session)
+    assert server.request_count == 2
+    assert (await session.get_model("model-0")).name == "Renamed"
+    assert session.stats().source == "network"
+
+
+# -- lifecycle ---------------------------------------------------------------------
+
+
+async def test_async_with_starts_and_closes(server: FakeNanoGPT, clock: FakeClock) -> None:
+    """`async with` opens the session and leaves it closed: reads then raise SessionClosedError."""
+    async with ImageModelsSession(base_url=server.url, clock=clock, max_retries=0) as session:
+        assert (await session.catalog()).ids == MODEL_IDS
+    with pytest.raises(SessionClosedError):
+        await session.catalog()
+
+
+async def test_close_is_idempotent_and_later_use_raises(
+    make_session: MakeSession, clock: FakeClock
+) -> None:
+    """close() twice is fine; every later read, refresh or start raises SessionClosedError."""
+    session = make_session()
+    await session.catalog()
+    await session.close()
+    await session.close()
+    calls = [
+        session.catalog,
+        lambda: session.get_model("model-0"),
+        session.find,
+        session.refresh,
+        session.start,
+    ]
+    for call in calls:
+        with pytest.raises(SessionClosedError):
+            await call()
+    with pytest.raises(SessionClosedError):
+        async with session:
+            pass
+    assert session.stats().fetches == 1  # stats stay readable
+
+
+async def test_close_before_start_is_fine(make_session: MakeSession) -> None:
+    """Closing a session that never started does nothing and leaves it closed."""
+    session = make_session()
+    await session.close()
+    with pytest.raises(SessionClosedError):
+        await session.catalog()
+
+
+def _tasks_left() -> set[asyncio.Task[object]]:
+    """Tasks other than this test's own and the fake server's request handlers."""
+    return {
+        task
+        for task in asyncio.all_tasks()
+        if task is not asyncio.current_task()
+        and "web_protocol" not in task.get_coro().cr_code.co_filename  # type: ignore[union-attr]
+    }
+
+
+def _open_sockets() -> int | None:
+    """How many sockets this process holds (Linux), or None where that cannot be seen."""
+    fds = Path("/proc/self/fd")
+    if not fds.exists():
+        return None
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:
+            continue
+    return count
+
+
+async def test_close_leaves_no_task_socket_or_session_behind(
+    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
+) -> None:
+    """After close() no session task or client socket is left, even with a fetch in flight."""
+    before = _open_sockets()
+    session = make_session(refresh_interval=240.0)
+    session.subscribe(lambda change: None)
+    await session.catalog()
+    await clock.advance(TTL)
+    server.delay(5)
+    assert await session.catalog()  # stale read; its refresh hangs at the server
+    await asyncio.sleep(0)
+    await session.close()
+    assert _tasks_left() == set()
+    assert clock.sleepers == 0
+    gc.collect()  # an unclosed aiohttp session would warn here, an error under -W error
+    after = _open_sockets()
+    if before is not None and after is not None:
+        assert after <= before
+
+
+async def test_close_wakes_a_waiting_reader_with_session_closed_error(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """A reader waiting for the first fetch gets SessionClosedError when another task closes."""
+    session = make_session()
+    server.delay(5)
+    reader = asyncio.create_task(session.catalog())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await session.close()
+    with pytest.raises(SessionClosedError):
+        await reader
+
+
+async def test_close_during_start_stops_the_refresher(
+    make_session: MakeSession, tmp_path: Path, clock: FakeClock
+) -> None:
+    """close() racing a start() that is still loading the cache file leaves no refresher."""
+    session = make_session(refresh_interval=240.0, cache_path=tmp_path / "cache.json")
+    starting = asyncio.create_task(session.start())
+    await asyncio.sleep(0)
+    await session.close()
+    await starting
+    assert _tasks_left() == set()
+    assert clock.sleepers == 0
+
+
+async def test_borrowed_http_session_is_left_open(server: FakeNanoGPT, clock: FakeClock) -> None:
+    """A caller's aiohttp ClientSession is used but not closed by close()."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        session = ImageModelsSession(
+            base_url=server.url, clock=clock, http_session=http, refresh_interval=None
+        )
+        await session.catalog()
+        await session.close()
+        assert not http.closed
+
+
+async def test_use_from_another_event_loop_is_a_clear_error(
+    make_session: MakeSession, clock: FakeClock
+) -> None:
+    """A session started in one loop raises a RuntimeError naming the cause in another loop."""
+    session = make_session(ttl=TTL, max_stale=TTL)
+    await session.catalog()
+    await clock.advance(3 * TTL)  # past max_stale, so the read needs a fetch in the session's loop
+
+    def read_elsewhere() -> None:
+        with pytest.raises(RuntimeError, match="another event loop"):
+            asyncio.run(session.catalog())
+        with pytest.raises(RuntimeError, match="another event loop"):
+            asyncio.run(session.refresh())
+
+    await asyncio.to_thread(read_elsewhere)
+    assert (await session.catalog()).ids == MODEL_IDS  # still fine in its own loop
