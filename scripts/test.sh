@@ -11,4 +11,7 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff format --check nanogpt_images tests benchmarks examples
 .venv/bin/mypy
 if [ -f mkdocs.yml ]; then .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"; fi
-.venv/bin/pytest -W error --cov --cov-branch --cov-report=term "$@"
+# coverage starts before pytest, so modules imported by the package's own pytest plugin count too.
+.venv/bin/coverage erase
+.venv/bin/coverage run -m pytest -W error "$@"
+.venv/bin/coverage report

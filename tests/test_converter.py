@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -42,15 +43,19 @@ def test_real_records_load_with_typed_fields() -> None:
     assert params.resolutions == ("1:1", "16:9", "9:16", "3:2", "2:3", "4:3", "3:4", "1k", "2k")
     assert (params.max_images, params.max_output_images, params.max_input_images) == (4, 4, 10)
     constraints = params.input_image_constraints
-    assert constraints is not None and constraints.route is not None
+    assert constraints is not None
+    assert constraints.route is not None
     assert constraints.route.formats == ("png", "jpeg", "webp")
     assert constraints.route.max_bytes == 31457280
-    assert constraints.provider is not None and constraints.provider.max_bytes == 10485760
-    assert seedream.capabilities is not None and seedream.capabilities.nsfw is True
+    assert constraints.provider is not None
+    assert constraints.provider.max_bytes == 10485760
+    assert seedream.capabilities is not None
+    assert seedream.capabilities.nsfw is True
     assert seedream.extras == {
         "endpoints": "/api/v1/images/models/bytedance/seedream-v5.0-pro/endpoints"
     }
-    assert params.extras == {} and constraints.extras == {}
+    assert params.extras == {}
+    assert constraints.extras == {}
 
 
 def test_real_records_round_trip() -> None:
@@ -64,16 +69,16 @@ def test_documented_examples_round_trip(name: str) -> None:
     """Every documented example body reads and dumps back unchanged."""
     body = load_fixture("doc_examples.json")[name]
     catalog = parse_catalog(body)
-    assert len(catalog) == 1 and not catalog.rejected
+    assert len(catalog) == 1
+    assert not catalog.rejected
     assert dump_catalog(catalog) == body
 
 
 def test_doc_example_star_price_keys_are_kept_as_sent() -> None:
     """Price keys written `1024*1024` stay as the server wrote them."""
     model = parse_catalog(load_fixture("doc_examples.json")["p_image_2026_05"]).models[0]
-    assert model.pricing is not None and isinstance(
-        model.pricing.per_image, dict | type(model.pricing.per_image)
-    )
+    assert model.pricing is not None
+    assert isinstance(model.pricing.per_image, dict | type(model.pricing.per_image))
     assert dict(model.pricing.per_image) == {"1024*1024": 0.005, "1376*768": 0.005}  # type: ignore[arg-type]
     assert model.created == 1778544000
 
@@ -84,7 +89,8 @@ def test_sample_catalog_round_trips_and_loads_every_entry() -> None:
     catalog = parse_catalog(json.dumps(body).encode())
     assert len(catalog) == len(body["data"]) >= 200
     assert not catalog.rejected
-    assert catalog.meta is not None and catalog.meta.count == len(catalog)
+    assert catalog.meta is not None
+    assert catalog.meta.count == len(catalog)
     assert dump_catalog(catalog) == body
 
 
@@ -134,24 +140,33 @@ def test_odd_values_read_as_the_shape_that_fits() -> None:
     assert catalog["bare-price"].pricing == Pricing(per_image=0.04)
     assert catalog["bare-price"].extras == {"pricing": 0.04}
     lines = catalog["lines"].pricing
-    assert lines is not None and lines.currency == "USD" and dict(lines.per_image) == {"1k": 0.045}  # type: ignore[arg-type]
+    assert lines is not None
+    assert lines.currency == "USD"
+    assert dict(lines.per_image) == {"1k": 0.045}
     assert catalog["string-created"].created == 1778544000
     assert catalog["string-created"].extras == {"created": "1778544000"}
-    assert catalog["null-name"].name is None and catalog["null-name"].extras == {
+    assert catalog["null-name"].name is None
+    assert catalog["null-name"].extras == {
         "name": None,
         "tags": None,
     }
     enum = catalog["enum-resolutions"].supported_parameters
-    assert enum is not None and enum.resolutions == ("1k", "2k")
+    assert enum is not None
+    assert enum.resolutions == ("1k", "2k")
     ranged = catalog["range-max"].supported_parameters
-    assert ranged is not None and ranged.max_images == 4
+    assert ranged is not None
+    assert ranged.max_images == 4
     mixed = catalog["mixed-list"].supported_parameters
-    assert mixed is not None and mixed.resolutions == ("1k",)
+    assert mixed is not None
+    assert mixed.resolutions == ("1k",)
     flags = catalog["string-flag"].capabilities
-    assert flags is not None and flags.nsfw is True and flags.inpainting is None
+    assert flags is not None
+    assert flags.nsfw is True
+    assert flags.inpainting is None
     assert catalog["pricing-string"].pricing is None
     speed = catalog["speed"].pricing
-    assert speed is not None and speed.by_rendering_speed is not None
+    assert speed is not None
+    assert speed.by_rendering_speed is not None
     assert dict(speed.by_rendering_speed["turbo"]) == {"1k": 0.02}
     assert catalog["arch-string"].architecture is None
 
@@ -177,10 +192,13 @@ def test_unknown_keys_are_kept_at_every_depth() -> None:
         {"data": [entry], "meta": {"count": 1, "region": "eu"}, "next": None}
     ).models[0]
     assert model.extras == {"brand_new": {"a": 1}}
-    assert model.architecture is not None and model.architecture.extras == {"tokenizer": "x"}
-    assert model.pricing is not None and model.pricing.lora is not None
+    assert model.architecture is not None
+    assert model.architecture.extras == {"tokenizer": "x"}
+    assert model.pricing is not None
+    assert model.pricing.lora is not None
     assert model.pricing.lora.extras == {"unit": "image"}
-    assert model.capabilities is not None and model.capabilities.flag("upscaling") is True
+    assert model.capabilities is not None
+    assert model.capabilities.flag("upscaling") is True
     assert model.supported_parameters is not None
     assert model.supported_parameters.extras == {"quality": {"type": "enum", "values": ["low"]}}
 
@@ -265,7 +283,8 @@ def test_catalog_container_protocol() -> None:
     )
     assert len(catalog) == 2
     assert [model.id for model in catalog] == ["flux-pro", "flux-dev"]
-    assert "flux-pro" in catalog and "nope" not in catalog
+    assert "flux-pro" in catalog
+    assert "nope" not in catalog
     assert catalog["flux-dev"].id == "flux-dev"
     assert catalog.get("nope") is None
     assert dict(catalog.by_id) == {model.id: model for model in catalog}
@@ -353,7 +372,5 @@ def test_parse_raises_only_decode_error_on_any_json(value: Any) -> None:
 @given(st.binary(max_size=64))
 def test_parse_raises_only_decode_error_on_any_bytes(body: bytes) -> None:
     """Any bytes give a Catalog or a DecodeError, nothing else."""
-    try:
+    with contextlib.suppress(DecodeError):
         parse_catalog(body)
-    except DecodeError:
-        pass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 
+import pytest
+
 import nanogpt_images
 import nanogpt_images.testing
 
@@ -51,12 +53,8 @@ def test_version_matches_package_metadata() -> None:
 
 def test_unknown_attribute_raises_attribute_error() -> None:
     """A misspelt name fails like any module attribute does."""
-    try:
+    with pytest.raises(AttributeError, match="ImageModelSession"):
         nanogpt_images.ImageModelSession  # type: ignore[attr-defined]  # noqa: B018
-    except AttributeError as exc:
-        assert "ImageModelSession" in str(exc)
-    else:  # pragma: no cover
-        raise AssertionError("expected AttributeError")
 
 
 def test_error_tree_matches_the_contract() -> None:
@@ -66,7 +64,13 @@ def test_error_tree_matches_the_contract() -> None:
     assert issubclass(errors.RequestTimeoutError, TimeoutError)
     assert issubclass(errors.ModelNotFoundError, LookupError)
     assert issubclass(errors.ParameterValidationError, ValueError)
-    for name in ("AuthenticationError", "PermissionDeniedError", "NotFoundError", "RateLimitError", "ServerError"):
+    for name in (
+        "AuthenticationError",
+        "PermissionDeniedError",
+        "NotFoundError",
+        "RateLimitError",
+        "ServerError",
+    ):
         assert issubclass(getattr(errors, name), errors.APIStatusError)
     for name in ("TransportError", "APIStatusError", "DecodeError", "SessionClosedError"):
         assert issubclass(getattr(errors, name), errors.NanoGPTError)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from nanogpt_images import (
     CacheStats,
@@ -13,6 +13,9 @@ from nanogpt_images import (
     ParameterValidationError,
     parse_catalog,
 )
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 
 async def picker() -> None:
