@@ -211,6 +211,7 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
     fields = [field for field in attrs.fields(cls) if field.name != "extras"]
     namespace: dict[str, Any] = {
         "_cls": cls,
+        "_new": object.__new__,
         "_MISSING": _MISSING,
         "_STR_ONLY": frozenset({str}),
         "_KNOWN": frozenset(field.name for field in fields),
@@ -226,7 +227,15 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
     for index, field in enumerate(fields):
         override = _OVERRIDES.get((cls, field.name))
         namespace[f"_read{index}"] = _reader_for(converter, field.type, override)
-        fast = None if override is not None else _FAST_PATHS.get(_target(field.type))
+        target = _target(field.type)
+        if override is not None:
+            fast = None
+        elif attrs.has(target):
+            hook = f"_hook{index}"
+            namespace[hook] = _hook_on_first_use(converter, target, namespace, hook)
+            fast = ("type(v) is dict", f"{hook}(v, None)")
+        else:
+            fast = _FAST_PATHS.get(target)
         lines += [f"    v = get({field.name!r}, _MISSING)", "    if v is _MISSING:"]
         lines += [f"        a{index} = None"]
         if fast is not None:
@@ -238,11 +247,35 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
             "        if not exact:",
             f"            extras[{field.name!r}] = v",
         ]
-    arguments = ", ".join(f"a{index}" for index in range(len(fields)))
-    lines.append(f"    return _cls({arguments}, extras)")
+    # Build the instance through its slots: the attrs __init__ of a frozen class goes
+    # through object.__setattr__ per field, a fifth of the parse time.  The classes have
+    # no validators, converters or __attrs_post_init__ for it to skip.
+    lines.append("    obj = _new(_cls)")
+    for index, field in enumerate(fields + [attrs.fields_dict(cls)["extras"]]):
+        namespace[f"_set{index}"] = cls.__dict__[field.name].__set__
+        value = "extras" if field.name == "extras" else f"a{index}"
+        lines.append(f"    _set{index}(obj, {value})")
+    lines.append("    return obj")
     source = "\n".join(lines)
     exec(compile(source, f"<nanogpt_images structure {cls.__name__}>", "exec"), namespace)  # noqa: S102
     structure: Callable[[Any, Any], Any] = namespace["structure"]
+    return structure
+
+
+def _hook_on_first_use(
+    converter: cattrs.Converter, cls: type[Any], namespace: dict[str, Any], name: str
+) -> Callable[[Any, Any], Any]:
+    """A stand-in for ``cls``'s hook that puts the real one in ``namespace`` on first use.
+
+    Looking the hook up while generating would recurse forever for a class that
+    nests itself (``Pricing.lora``); after the first call the generated code
+    calls the real hook directly.
+    """
+
+    def structure(raw: Any, _: Any = None) -> Any:
+        hook = namespace[name] = converter.get_structure_hook(cls)
+        return hook(raw, None)
+
     return structure
 
 
@@ -368,6 +401,9 @@ def _read_str_tuple(value: Any) -> tuple[tuple[str, ...] | None, bool]:
     return None, False
 
 
+_NUMBER_TYPES = frozenset({int, float})
+
+
 def _is_number(value: Any) -> bool:
     return type(value) is int or type(value) is float
 
@@ -375,7 +411,7 @@ def _is_number(value: Any) -> bool:
 def _read_price_map(value: Any) -> tuple[Mapping[str, float] | None, bool]:
     if type(value) is not dict:
         return None, False
-    if all(_is_number(price) for price in value.values()):
+    if set(map(type, value.values())) <= _NUMBER_TYPES:
         return types.MappingProxyType(value), True
     return types.MappingProxyType({k: v for k, v in value.items() if _is_number(v)}), False
 
