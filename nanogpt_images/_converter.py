@@ -251,7 +251,7 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
     # through object.__setattr__ per field, a fifth of the parse time.  The classes have
     # no validators, converters or __attrs_post_init__ for it to skip.
     lines.append("    obj = _new(_cls)")
-    for index, field in enumerate(fields + [attrs.fields_dict(cls)["extras"]]):
+    for index, field in enumerate([*fields, attrs.fields_dict(cls)["extras"]]):
         namespace[f"_set{index}"] = cls.__dict__[field.name].__set__
         value = "extras" if field.name == "extras" else f"a{index}"
         lines.append(f"    _set{index}(obj, {value})")
