@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import _pricing, _validation
+from . import _pricing, _queries, _validation
 from ._errors import ModelNotFoundError
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
     from ._queries import SortKey
+
+#: How many distinct filter queries a catalog remembers the answers to.
+_REMEMBERED_QUERIES = 256
 
 __all__ = [
     "Architecture",
@@ -243,6 +246,7 @@ class Catalog:
     extras: Extras = attrs.Factory(dict)
     _index: dict[str, ImageModel] = attrs.field(init=False, eq=False)
     _by_id: Mapping[str, ImageModel] = attrs.field(init=False, eq=False)
+    _answers: dict[Any, tuple[ImageModel, ...]] = attrs.field(init=False, eq=False, factory=dict)
 
     @_index.default
     def _build_index(self) -> dict[str, ImageModel]:
@@ -296,16 +300,27 @@ class Catalog:
         """Models matching every filter, in catalog order (or by ``sort``).
 
         See :func:`nanogpt_images.ImageModelsSession.find` for the filters.
+        A catalog never changes, so it remembers the answers to the last few
+        hundred distinct queries: a bot asking the same question on every
+        request pays for the scan once per catalog.
         """
-        from ._queries import filter_models
-
-        return filter_models(self.models, sort=sort, **filters)
+        key = _queries.query_key(sort, filters)
+        if key is not None:
+            found = self._answers.get(key)
+            if found is not None:
+                return found
+        found = _queries.filter_models(self.models, sort=sort, **filters)
+        if key is not None:
+            if len(self._answers) >= _REMEMBERED_QUERIES:
+                self._answers.clear()
+            self._answers[key] = found
+        return found
 
     def cheapest(self, **filters: Any) -> ImageModel | None:
         """The lowest-priced model matching ``filters``; ``None`` when none has a price."""
-        from ._queries import cheapest
-
-        return cheapest(self.models, **filters)
+        if "sort" in filters:
+            raise TypeError("cheapest() sorts by price itself; it takes no 'sort'")
+        return _queries.cheapest(self.filter(**filters), filters.get("resolution"))
 
 
 def suggest(

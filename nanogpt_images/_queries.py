@@ -7,7 +7,7 @@ being tested at its first miss.  Nothing is precomputed at parse time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -16,7 +16,7 @@ from . import _pricing, _validation
 if TYPE_CHECKING:
     from ._models import ImageModel
 
-__all__ = ["FILTERS", "SortKey", "cheapest", "filter_models"]
+__all__ = ["FILTERS", "SortKey", "cheapest", "filter_models", "query_key"]
 
 SortKey = Literal["price", "name", "created"]
 Predicate = Callable[["ImageModel"], bool]
@@ -62,12 +62,9 @@ def filter_models(
     return tuple(sorted(matches, key=_created_key))
 
 
-def cheapest(models: Iterable[ImageModel], **filters: Any) -> ImageModel | None:
-    """The lowest-priced model matching ``filters`` (the first on a tie); ``None`` if unpriced."""
-    if "sort" in filters:
-        raise TypeError("cheapest() sorts by price itself; it takes no 'sort'")
-    matches = filter_models(models, **filters)
-    resolution = _price_key(filters)
+def cheapest(matches: Iterable[ImageModel], resolution: str | None) -> ImageModel | None:
+    """The lowest-priced of ``matches`` at ``resolution`` (the first on a tie), if any is priced."""
+    resolution = None if resolution is None else _validation.normalise_resolution(resolution)
     best: ImageModel | None = None
     lowest = 0.0
     for model in matches:
@@ -79,6 +76,22 @@ def cheapest(models: Iterable[ImageModel], **filters: Any) -> ImageModel | None:
 
 _SORTS: tuple[str, ...] = get_args(SortKey)
 _LAST = float("inf")  # the sort key of a model without a price
+
+
+def query_key(sort: str | None, filters: Mapping[str, Any]) -> Hashable | None:
+    """A hashable key naming this query, or ``None`` when a value cannot be one."""
+    try:
+        key = (sort, frozenset((name, _frozen(value)) for name, value in filters.items()))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _frozen(value: Any) -> Hashable:
+    if isinstance(value, list | tuple | set | frozenset):
+        return (type(value).__name__, tuple(value))
+    return (type(value).__name__, value)
 
 
 def _predicates(filters: Mapping[str, Any]) -> list[Predicate]:
