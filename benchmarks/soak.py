@@ -295,12 +295,22 @@ async def _mutate(
 
 
 async def _settle(session: ImageModelsSession) -> Any:
-    """Refresh until one succeeds (a fault may still be in flight when chaos stops)."""
-    for _ in range(10):
+    """The catalog from a fetch that started after the last change was made.
+
+    The first refresh may join a fetch already in flight, started before the
+    mutator's last change, so only the second successful refresh counts; a
+    fault may still be in flight when chaos stops, so failures are retried.
+    """
+    successes = 0
+    for _ in range(20):
         try:
-            return await session.refresh()
+            catalog = await session.refresh()
         except Exception:
             await asyncio.sleep(0.05)
+            continue
+        successes += 1
+        if successes == 2:
+            return catalog
     return await session.refresh()
 
 
