@@ -16,8 +16,8 @@ Rules (architecture section 7):
   served for up to ``max_stale`` seconds past its expiry; after that readers
   wait for a fetch and get its error.
 - A fetched catalog that looks broken (empty, or under half the models of the
-  current one) is refused: the old copy and its validators stay, until the
-  server has sent the same smaller list several times in a row.
+  current one) is refused: the old copy and its validators stay while the old
+  copy is within ``max_stale``; past that, the smaller list is taken as real.
 - With no usable copy, a read during the backoff after a failed fetch gets
   that failure again at once instead of sending another request.
 """
@@ -54,8 +54,8 @@ Fetch = Callable[[Validators | None], Awaitable[FetchResult]]
 #: The first backoff after a failure; it doubles up to the cap.
 BACKOFF_START = 1.0
 
-#: A shrunken catalog refused this many times, identical each time, is then accepted.
-SHRINK_CONFIRMATIONS = 3
+#: The longest ``Retry-After`` the backoff honours: NanoGPT's daily limits reset within a day.
+MAX_RETRY_AFTER = 86400.0
 
 
 @attrs.frozen
@@ -122,6 +122,7 @@ class CatalogCache:
         detailed: bool = True,
         store: Store | None = None,
         on_change: Callable[[CatalogChange], None] | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self._fetch_response = fetch
         self._clock = clock
@@ -132,6 +133,7 @@ class CatalogCache:
         self._detailed = detailed
         self._store = store
         self._on_change = on_change
+        self._redact = redact
         self._fresh: cachetools.TLRUCache[bool, _Entry] = cachetools.TLRUCache(
             maxsize=2, ttu=_entry_deadline, timer=clock.monotonic
         )
@@ -139,6 +141,7 @@ class CatalogCache:
         self.warm = WarmCopy()
         self._stale_until = -math.inf
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._warned_foreign_loop = False
         self._inflight: asyncio.Task[Catalog] | None = None
         self._failures = 0
         self._retry_at = -math.inf
@@ -150,8 +153,7 @@ class CatalogCache:
         self._refused = 0
         self._last_error: str | None = None
         self._last_failure: NanoGPTError | None = None
-        self._refused_ids: tuple[str, ...] | None = None
-        self._refused_streak = 0
+        self._saving: asyncio.Future[None] | None = None
 
     # -- reading --------------------------------------------------------------
 
@@ -223,12 +225,15 @@ class CatalogCache:
 
     def refresh_soon(self) -> None:
         """Start a background fetch unless one is running or the backoff says wait."""
-        if (
-            self._inflight is None
-            and not self._closed
-            and self._monotonic() >= self._retry_at
-            and asyncio.get_running_loop() is self._loop
-        ):
+        if self._inflight is None and not self._closed and self._monotonic() >= self._retry_at:
+            if asyncio.get_running_loop() is not self._loop:
+                if not self._warned_foreign_loop:
+                    self._warned_foreign_loop = True
+                    log.warning(
+                        "a stale catalog was read from an event loop the session was not "
+                        "started in, so it cannot refresh it there; use one session per loop"
+                    )
+                return
             self._start_fetch().add_done_callback(_log_background_failure)
 
     def next_delay(self, interval: float) -> float:
@@ -306,6 +311,8 @@ class CatalogCache:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, NanoGPTError):
                 await task
+        if self._saving is not None:
+            await asyncio.wait([self._saving])  # a file write is not cut off half-way
 
     # -- fetching -------------------------------------------------------------
 
@@ -333,13 +340,18 @@ class CatalogCache:
         good = self._good
         try:
             response = await self._fetch_response(good.validators if good else None)
-            if response.not_modified and good is not None:
+            if response.not_modified:
+                if good is None:
+                    raise DecodeError(
+                        "the server answered 304 Not Modified to a request without "
+                        "validators: there is no cached copy to renew"
+                    )
                 self._not_modified += 1
                 catalog = good.catalog
                 self._install(catalog, response.validators, source="not_modified", body=good.body)
             else:
-                catalog = parse_catalog(response.body or b"")
-                if good is not None and self._refuses(good.catalog, catalog):
+                catalog = self._parse(response.body or b"")
+                if good is not None and self._refuses(good, catalog):
                     return good.catalog
                 self._install(catalog, response.validators, source="network", body=response.body)
         except NanoGPTError as exc:
@@ -348,14 +360,23 @@ class CatalogCache:
         self._failures = 0
         self._retry_at = -math.inf
         self._last_failure = None
-        self._refused_ids = None
-        self._refused_streak = 0
         if good is not None and self._on_change is not None and catalog is not good.catalog:
             change = diff_catalogs(good.catalog, catalog)
             if change:
                 self._on_change(change)
-        await self._save()
+        if self._store is not None:
+            # Shielded and kept, so close() can wait for a write a cancelled fetch started.
+            self._saving = asyncio.ensure_future(self._save())
+            await asyncio.shield(self._saving)
         return catalog
+
+    def _parse(self, body: bytes) -> Catalog:
+        """parse_catalog, with the API key blanked out of what a bad body's error quotes."""
+        try:
+            return parse_catalog(body)
+        except DecodeError as exc:
+            redact = self._redact
+            raise DecodeError(redact(str(exc)), [redact(line) for line in exc.errors]) from None
 
     def _install(
         self,
@@ -402,23 +423,20 @@ class CatalogCache:
         except Exception as exc:  # any store (a file, Redis...): a failed save never fails a read
             log.warning("could not save the catalog to %r: %s", self._store, exc)
 
-    def _refuses(self, kept: Catalog, fetched: Catalog) -> bool:
-        """Whether to keep ``kept`` rather than a ``fetched`` catalog that looks broken.
+    def _refuses(self, good: _Entry, fetched: Catalog) -> bool:
+        """Whether to keep the ``good`` copy rather than a ``fetched`` catalog that looks broken.
 
-        A shrink the server confirms with the same models ``SHRINK_CONFIRMATIONS``
-        times in a row is real (NanoGPT retired models), and is accepted.
+        Once the good copy is past ``max_stale`` it could not be served any
+        more anyway: a smaller list the server still sends then is taken as real.
         """
+        kept = good.catalog
         if not _looks_broken(kept, fetched):
             return False
-        ids = fetched.ids
-        self._refused_streak = self._refused_streak + 1 if ids == self._refused_ids else 1
-        self._refused_ids = ids
-        if self._refused_streak > SHRINK_CONFIRMATIONS:
+        if self._monotonic() > good.expires_at + self._max_stale:
             log.warning(
-                "accepting a catalog of %d models (was %d): the server sent it %d times in a row",
+                "accepting a catalog of %d models (was %d): the good copy is past max_stale",
                 len(fetched),
                 len(kept),
-                self._refused_streak,
             )
             return False
         self._refused += 1
@@ -441,7 +459,7 @@ class CatalogCache:
         self._failures += 1
         delay = min(BACKOFF_START * 2 ** (self._failures - 1), self._backoff_cap)
         if retry_after is not None:
-            delay = max(delay, retry_after)
+            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
         self._retry_at = self._monotonic() + delay
 
 

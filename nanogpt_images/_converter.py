@@ -375,8 +375,11 @@ def _read_int(value: Any) -> tuple[int | None, bool]:
         return value, True
     if kind is float and value.is_integer():
         return int(value), False
-    if kind is str and value.strip().lstrip("+-").isdigit():
-        return int(value), False
+    if kind is str:
+        try:
+            return int(value), False  # "1778544000", " 4 ", "+4"
+        except ValueError:
+            return None, False
     if kind is dict and value.get("type") == "range" and type(value.get("max")) is int:
         return value["max"], False
     return None, False

@@ -268,7 +268,11 @@ class Catalog:
     def __getitem__(self, model_id: str) -> ImageModel:
         try:
             return self._index[model_id]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable key
+            if not isinstance(model_id, str):
+                raise TypeError(
+                    f"a model id is a string such as 'flux-pro', not {type(model_id).__name__}"
+                ) from None
             raise ModelNotFoundError(model_id, self.suggest(model_id)) from None
 
     def __repr__(self) -> str:

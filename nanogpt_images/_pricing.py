@@ -44,6 +44,10 @@ def price(model: ImageModel, resolution: str | None, n: int) -> Decimal | None:
     at least 1 raises :class:`ParameterValidationError` (a ``ValueError``),
     the same problem :meth:`ImageModel.validate` reports.
     """
+    if resolution is not None and not isinstance(resolution, str):
+        raise TypeError(
+            f"resolution must be a string such as '1024x1024', not {type(resolution).__name__}"
+        )
     count = image_count(model, n)
     unit = unit_price(model, resolution)
     return None if unit is None else Decimal(str(unit)) * count
@@ -67,14 +71,18 @@ def unit_price(model: ImageModel, resolution: str | None) -> float | None:
 
 
 def image_count(model: ImageModel, n: int) -> int:
-    """How many images a request for ``n`` is billed for: ``fixed_image_count`` when set."""
-    if type(n) is not int or n < 1:
+    """How many images a request for ``n`` is billed for: ``fixed_image_count`` when set.
+
+    ``n`` may be spelt as :meth:`ImageModel.validate` accepts it (``2``, ``2.0``, ``"2"``).
+    """
+    count = _validation.as_int(n)
+    if count is None or count < 1:
         message = f"`n` must be a whole number of images, at least 1; got `{n}`"
         problem = _models.ValidationProblem("n", n, message, minimum=1)
         raise ParameterValidationError(model.id, [problem])
     params = model.supported_parameters
     fixed = params.fixed_image_count if params is not None else None
-    return fixed if fixed is not None and fixed >= 1 else n
+    return fixed if fixed is not None and fixed >= 1 else count
 
 
 def _unit_price(

@@ -126,7 +126,15 @@ def _owned_by(value: Any, _: Mapping[str, Any]) -> list[Predicate]:
 
 
 def _capability(value: Any, _: Mapping[str, Any]) -> list[Predicate]:
-    names = (value,) if isinstance(value, str) else tuple(value)
+    if isinstance(value, str):
+        names: tuple[Any, ...] = (value,)
+    elif isinstance(value, Iterable):
+        names = tuple(value)
+    else:
+        raise TypeError(
+            "filter 'capability' takes a flag name such as 'inpainting', or a list of names; "
+            f"not {type(value).__name__}"
+        )
     return [_flag(_text(name, "capability")) for name in names]
 
 

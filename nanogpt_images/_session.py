@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 from ._cache import CacheStats, CatalogCache
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import SessionClosedError
+from ._options import check_bool, check_seconds
 from ._refresher import Refresher
 from ._store import FileStore, Store
 from ._transport import FetchResult, Transport, Validators, resolve_api_key, resolve_base_url
@@ -70,9 +71,21 @@ class ImageModelsSession:
         clock: Clock | None = None,
         store: Store | None = None,
     ) -> None:
-        _check_durations(ttl=ttl, refresh_interval=refresh_interval, max_stale=max_stale)
+        check_seconds("ttl", ttl)
+        check_seconds("refresh_interval", refresh_interval, none=True)
+        check_seconds("max_stale", max_stale, positive=False)
+        check_bool("detailed", detailed)
+        if clock is not None and not isinstance(clock, Clock):
+            raise TypeError(
+                "clock must have monotonic(), time() and async sleep() (see "
+                f"nanogpt_images.testing.FakeClock), not {type(clock).__name__}"
+            )
         if cache_path is not None and store is not None:
             raise ValueError("pass cache_path or store, not both (cache_path is a FileStore)")
+        if store is not None and not isinstance(store, Store):
+            raise TypeError(
+                f"store must have async load() and save() (a Store), not {type(store).__name__}"
+            )
         self._clock = clock or SYSTEM_CLOCK
         self._detailed = detailed
         self._transport = Transport(
@@ -96,6 +109,7 @@ class ImageModelsSession:
             detailed=detailed,
             store=FileStore(cache_path) if cache_path is not None else store,
             on_change=self._notify,
+            redact=self._transport.redact,
         )
         self._warm = self._cache.warm
         self._monotonic = self._clock.monotonic
@@ -109,6 +123,7 @@ class ImageModelsSession:
         self._state = _State.UNOPENED
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opened: asyncio.Future[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -157,19 +172,31 @@ class ImageModelsSession:
     async def close(self) -> None:
         """Stop the background refresh, cancel what is in flight, close owned connections.
 
-        Idempotent.  Nothing the session started outlives this call.
+        Idempotent, and safe to call concurrently or from a change subscriber:
+        every caller returns once the session is fully shut.  Nothing the
+        session started outlives this call.  Cancelling a caller does not stop
+        the shutdown half-way.
         """
-        if self._state is _State.CLOSED:
-            return
         self._state = _State.CLOSED
-        if self._refresher is not None:
-            await self._refresher.stop()
-        await self._cache.close()
-        tasks = list(self._callback_tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._transport.close()
+        # A subscriber closing the session is the caller here: it is not cancelled, it returns.
+        self._callback_tasks.discard(asyncio.current_task())
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(
+                self._shut_down(), name="nanogpt_images session close"
+            )
+        await asyncio.shield(self._closing)
+
+    async def _shut_down(self) -> None:
+        try:
+            if self._refresher is not None:
+                await self._refresher.stop()
+            await self._cache.close()
+            tasks = list(self._callback_tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await self._transport.close()
 
     # -- reading ------------------------------------------------------------
 
@@ -267,15 +294,3 @@ class ImageModelsSession:
         self._callback_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("a catalog change subscriber raised", exc_info=task.exception())
-
-
-def _check_durations(*, ttl: float, refresh_interval: float | None, max_stale: float) -> None:
-    if not ttl > 0:
-        raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
-    if refresh_interval is not None and not refresh_interval > 0:
-        raise ValueError(
-            "refresh_interval must be a positive number of seconds or None, "
-            f"got {refresh_interval!r}"
-        )
-    if not max_stale >= 0:
-        raise ValueError(f"max_stale must be zero or more seconds, got {max_stale!r}")

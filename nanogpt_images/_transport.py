@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import os
 import random as _random
 from datetime import UTC
@@ -39,6 +40,7 @@ from ._errors import (
     SessionClosedError,
     TransportError,
 )
+from ._options import check_bool, check_count, check_seconds, check_str
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -85,6 +87,7 @@ class FetchResult:
 
 def resolve_api_key(api_key: str | None) -> str | None:
     """The key from the argument, else ``NANOGPT_API_KEY``; blank means anonymous."""
+    check_str("api_key", api_key, none=True)
     key = api_key if api_key is not None else os.environ.get("NANOGPT_API_KEY")
     key = (key or "").strip()
     return key or None
@@ -93,12 +96,14 @@ def resolve_api_key(api_key: str | None) -> str | None:
 def resolve_base_url(base_url: str | None) -> str:
     """The base URL from the argument, else ``NANOGPT_BASE_URL``, else ``https://nano-gpt.com``.
 
-    A trailing ``/``, ``/api`` or ``/api/v1`` is removed so the path never doubles.
+    A trailing ``/``, ``/api``, ``/api/v1`` or the whole catalog path is removed
+    so the path never doubles.
     """
+    check_str("base_url", base_url, none=True)
     url = base_url if base_url is not None else os.environ.get("NANOGPT_BASE_URL")
     url = (url or "").strip() or DEFAULT_BASE_URL
     url = url.rstrip("/")
-    for suffix in ("/api/v1", "/api"):
+    for suffix in (CATALOG_PATH, "/api/v1", "/api"):
         if url.endswith(suffix):
             url = url[: -len(suffix)].rstrip("/")
             break
@@ -132,6 +137,8 @@ class Transport:
         random: Callable[[], float] = _random.random,
     ) -> None:
         self._base_url = resolve_base_url(base_url)
+        check_str("api_key", api_key, none=True)
+        check_str("auth_header", auth_header)
         self._api_key = api_key or None
         self._auth_header = auth_header.lower()
         _check_options(
@@ -146,6 +153,12 @@ class Transport:
             },
             max_response_bytes=max_response_bytes,
         )
+        check_bool("allow_insecure_http", allow_insecure_http)
+        if http_session is not None and not isinstance(http_session, aiohttp.ClientSession):
+            raise TypeError(
+                "http_session must be an aiohttp.ClientSession (or None to let the "
+                f"session make its own), not {type(http_session).__name__}"
+            )
         _check_base_url(self._base_url, self._api_key, allow_insecure_http)
         _check_key(self._api_key)
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
@@ -264,13 +277,20 @@ class Transport:
             )
             error.__cause__ = exc
         except aiohttp.ClientError as exc:
-            error = TransportError(f"could not fetch {self.url}: {self._redact(_describe(exc))}")
+            error = TransportError(f"could not fetch {self.url}: {self.redact(_describe(exc))}")
             error.__cause__ = exc
         return _Failure(error, retryable=True, retry_after=None)
 
     def _redirect_target(self, url: str, location: str, status: int) -> str:
         target = urljoin(url, location)
-        if _origin(target) != _origin(url):
+        try:
+            elsewhere = _origin(target) != _origin(url)
+        except ValueError:  # a port out of range or not a number
+            raise TransportError(
+                f"the server redirected ({status}) to an invalid location: "
+                f"{self.redact(location)!r}"
+            ) from None
+        if elsewhere:
             scheme, host, port = _origin(target)
             raise APIStatusError(
                 f"refused to follow a redirect to another origin ({scheme}://{host}:{port}); "
@@ -307,7 +327,7 @@ class Transport:
             reason=response.reason,
             request_id=response.headers.get("X-Request-ID"),
             retry_after=retry_after,
-            redact=self._redact,
+            redact=self.redact,
         )
         return _Failure(error, retryable=status in RETRY_STATUSES, retry_after=retry_after)
 
@@ -335,7 +355,8 @@ class Transport:
             return failure.retry_after
         return self._random() * min(self._backoff_cap, self._backoff_base * 2.0**attempt)
 
-    def _redact(self, text: str) -> str:
+    def redact(self, text: str) -> str:
+        """``text`` with the API key replaced by ``***``: for anything that quotes a response."""
         return text.replace(self._api_key, "***") if self._api_key else text
 
 
@@ -364,19 +385,12 @@ def _check_options(
         raise ValueError(
             f"auth_header must be 'authorization' (Bearer) or 'x-api-key', not {auth_header!r}"
         )
-    if not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    if connect_timeout is not None and not connect_timeout > 0:
-        raise ValueError(
-            f"connect_timeout must be positive seconds or None, not {connect_timeout!r}"
-        )
-    if max_retries < 0:
-        raise ValueError(f"max_retries must be 0 or more, not {max_retries!r}")
+    check_seconds("timeout", timeout)
+    check_seconds("connect_timeout", connect_timeout, none=True)
+    check_count("max_retries", max_retries)
     for name, value in numbers.items():
-        if not value >= 0:
-            raise ValueError(f"{name} must be 0 or more seconds, not {value!r}")
-    if max_response_bytes <= 0:
-        raise ValueError(f"max_response_bytes must be a positive size, not {max_response_bytes!r}")
+        check_seconds(name, value, positive=False)
+    check_count("max_response_bytes", max_response_bytes, positive=True)
 
 
 def _check_base_url(base_url: str, api_key: str | None, allow_insecure_http: bool) -> None:
@@ -389,6 +403,12 @@ def _check_base_url(base_url: str, api_key: str | None, allow_insecure_http: boo
         raise ValueError("base_url must not contain credentials; pass api_key instead")
     if parts.query or parts.fragment:
         raise ValueError(f"base_url must not have a query or fragment: {base_url!r}")
+    try:
+        parts.port  # noqa: B018  # urllib checks the port only when it is read
+    except ValueError:
+        raise ValueError(
+            f"base_url has an invalid port: {base_url!r}; a port is a number from 1 to 65535"
+        ) from None
     if (
         api_key is not None
         and parts.scheme == "http"
@@ -474,7 +494,7 @@ def _parse_retry_after(value: str | None, now: float) -> float | None:
         if when.tzinfo is None:  # "-0000" means UTC with no zone information
             when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - now
-    if seconds != seconds:  # NaN
+    if not math.isfinite(seconds):  # "inf", "nan": no usable wait
         return None
     return max(0.0, seconds)
 

@@ -205,7 +205,7 @@ def _check_resolution(model: ImageModel, name: str, value: Any) -> _Checked:
 
 
 def _check_n(model: ImageModel, value: Any) -> _Checked:
-    n = _as_int(value)
+    n = as_int(value)
     if n is None:
         message = f"`n` must be a whole number of images; got `{value}`"
         return value, _problem("n", value, message, minimum=1)
@@ -376,7 +376,8 @@ def _is_number(value: Any) -> bool:
     return type(value) is int or type(value) is float
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """``value`` as a whole number when it is one (``2``, ``2.0``, ``"2"``), else ``None``."""
     kind = type(value)
     if kind is int:
         return int(value)
@@ -391,9 +392,9 @@ def _as_number(value: Any) -> int | float | None:
     if _is_number(value):
         return value  # type: ignore[no-any-return]
     if type(value) is str:
-        as_int = _as_int(value)
-        if as_int is not None:
-            return as_int
+        whole = as_int(value)
+        if whole is not None:
+            return whole
         try:
             number = float(value)
         except ValueError:

@@ -12,7 +12,6 @@ import pytest
 from conftest import MODEL_IDS, MakeSession, Settle, small_catalog
 
 from nanogpt_images import CacheStats, NanoGPTError, ServerError
-from nanogpt_images._cache import SHRINK_CONFIRMATIONS
 from nanogpt_images.testing import FakeClock, FakeNanoGPT, catalog_payload
 
 TTL = 300.0
@@ -162,17 +161,19 @@ async def test_shrink_guard_keeps_the_good_copy(
     assert session.stats().not_modified == 1
 
 
-async def test_shrink_confirmed_by_the_server_is_accepted(
-    make_session: MakeSession, server: FakeNanoGPT
+async def test_shrink_is_accepted_once_the_good_copy_is_past_max_stale(
+    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
 ) -> None:
-    """The same shrunken list, sent again after each refusal, is accepted as real in the end."""
-    session = make_session()
-    await session.catalog()
+    """A smaller list is refused while the good copy could be served, then taken as real."""
+    session = make_session(ttl=TTL, max_stale=TTL)
+    good = await session.catalog()
     server.set_catalog(small_catalog(MODEL_IDS[:1]))
-    for _ in range(SHRINK_CONFIRMATIONS):
-        assert (await session.refresh()).ids == MODEL_IDS
+    await clock.advance(2 * TTL)  # expired, but still within max_stale
+    assert await session.refresh() is good
+    assert session.stats().refused_refreshes == 1
+    await clock.advance(TTL)  # now past max_stale: the old copy cannot be served any more
     assert (await session.refresh()).ids == MODEL_IDS[:1]
-    assert session.stats().refused_refreshes == SHRINK_CONFIRMATIONS
+    assert session.stats().refused_refreshes == 1
     assert session.stats().source == "network"
 
 
@@ -325,25 +326,22 @@ async def test_randomized_reads_time_faults_and_changes_keep_the_invariants(
     next_id = 100
     seen = 0  # requests already matched against the oracle
 
-    refused: tuple[str, ...] | None = None  # the last shrunken list the guard refused
-    streak = 0  # how many times in a row it was refused
-
     def account() -> None:
         """Replay the requests the server saw since last time through the oracle."""
-        nonlocal faults, accepted_ids, good_since, seen, refused, streak
+        nonlocal faults, accepted_ids, good_since, seen
         for _ in range(server.request_count - seen):
             seen += 1
             if faults:
                 faults -= 1
                 continue
             served = tuple(served_ids)
-            if accepted_ids is not None and (not served or len(served) * 2 < len(accepted_ids)):
-                streak = streak + 1 if served == refused else 1
-                refused = served
-                if streak <= SHRINK_CONFIRMATIONS:
-                    continue  # the shrink guard refuses it
+            if (
+                accepted_ids is not None
+                and (not served or len(served) * 2 < len(accepted_ids))
+                and clock.monotonic() <= good_since + ttl + max_stale
+            ):
+                continue  # the shrink guard refuses it while the good copy is servable
             accepted_ids, good_since = served, clock.monotonic()
-            refused, streak = None, 0
 
     async def step_time(seconds: float) -> None:
         """Advance, stopping at each refresher wake-up to let its fetch finish at that time."""

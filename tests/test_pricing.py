@@ -122,7 +122,7 @@ def test_a_model_without_pricing_has_no_price() -> None:
     assert model.price("1024x1024", 2) is None
 
 
-@pytest.mark.parametrize("n", [0, -1, True, 1.5, "2"])
+@pytest.mark.parametrize("n", [0, -1, True, 1.5, "two", None])
 def test_a_bad_n_is_a_validation_error(n: Any) -> None:
     """`n` that is not a whole number of at least 1 raises the same error validate() would."""
     with pytest.raises(ParameterValidationError) as caught:
@@ -140,3 +140,21 @@ def test_every_sample_model_prices_its_own_resolutions() -> None:
         prices = [model.price(resolution) for resolution in model.resolutions]
         known = [price for price in prices if price is not None]
         assert all(price >= lowest for price in known), model.id
+
+
+@pytest.mark.parametrize("n", [2, 2.0, "2"])
+def test_n_is_read_as_validate_reads_it(n: Any) -> None:
+    """price() takes `n` in every spelling validate() accepts, so the two never disagree."""
+    model = parse_catalog(
+        {"data": [{"id": "m", "pricing": {"per_image": {"1k": 0.01}}}]}
+    )["m"]
+    assert model.validate(n=n) == {"n": 2}
+    assert model.price("1k", n) == Decimal("0.02")
+
+
+@pytest.mark.parametrize("resolution", [123, ["1k"]])
+def test_a_resolution_that_is_not_a_string_is_a_type_error(resolution: Any) -> None:
+    """price() names the type it got and the kind of value it wants."""
+    model = parse_catalog({"data": [{"id": "m", "pricing": {"per_image": {"1k": 0.01}}}]})["m"]
+    with pytest.raises(TypeError, match="resolution must be a string such as '1024x1024'"):
+        model.price(resolution)
