@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="API key (default: $NANOGPT_API_KEY; the catalog is public, so none is needed)",
     )
     parser.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="send the key over plain http:// to a host other than this machine (unsafe)",
+    )
+    parser.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=_positive_float,
@@ -299,9 +304,11 @@ async def _open_session(
             timeout=args.timeout,
             ttl=refresh_interval or 300.0,
             refresh_interval=refresh_interval,
+            allow_insecure_http=args.allow_insecure_http,
         )
     except ValueError as exc:
-        raise _UsageError(str(exc)) from None
+        message = str(exc).replace("allow_insecure_http=True", "--allow-insecure-http")
+        raise _UsageError(message) from None
     async with session:
         yield session
 

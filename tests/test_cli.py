@@ -217,6 +217,7 @@ async def test_a_key_over_plain_http_is_refused(run: Run) -> None:
     code, out, err = await run("--base-url", "http://example.com", "--api-key", "sk-123", "models")
     assert code == 2
     assert "refusing to send an API key over plain http" in err
+    assert "pass --allow-insecure-http if you really mean it" in err
     assert "sk-123" not in out + err
 
 
