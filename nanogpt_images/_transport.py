@@ -10,17 +10,12 @@ catalog is the session's job.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
-import math
 import os
 import random as _random
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from functools import cache
-from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -29,18 +24,14 @@ import attrs
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import (
     APIStatusError,
-    AuthenticationError,
     DecodeError,
     NanoGPTError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
     RequestTimeoutError,
-    ServerError,
     SessionClosedError,
     TransportError,
 )
 from ._options import check_bool, check_count, check_seconds, check_str
+from ._responses import parse_retry_after, status_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -63,7 +54,6 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_ERROR_BODY_BYTES = 64 * 1024  # enough for any error envelope; the rest is dropped
-MAX_BODY_EXCERPT = 1000
 CHUNK_SIZE = 64 * 1024
 
 
@@ -320,8 +310,8 @@ class Transport:
                 status=status,
             )
         raw = await _read_error_body(response)
-        retry_after = _parse_retry_after(response.headers.get("Retry-After"), self._clock.time())
-        error = _status_error(
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.time())
+        error = status_error(
             status,
             raw,
             reason=response.reason,
@@ -478,97 +468,3 @@ async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
     except (aiohttp.ClientError, TimeoutError):
         pass  # the status already says what went wrong; the body is only detail
     return b"".join(chunks)[:MAX_ERROR_BODY_BYTES]
-
-
-def _parse_retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # "-0000" means UTC with no zone information
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):  # "inf", "nan": no usable wait
-        return None
-    return max(0.0, seconds)
-
-
-_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-}
-
-
-def _status_error(
-    status: int,
-    raw: bytes,
-    *,
-    reason: str | None,
-    request_id: str | None,
-    retry_after: float | None,
-    redact: Callable[[str], str],
-) -> APIStatusError:
-    """Build the typed error for a status, reading code and message from any envelope."""
-    text = redact(raw.decode("utf-8", errors="replace"))
-    code, message = _read_envelope(text)
-    if message is None:
-        message = _plain_message(text) or reason or _phrase(status)
-    excerpt = text[:MAX_BODY_EXCERPT]
-    message = redact(message)
-    if status == 429:
-        return RateLimitError(
-            message, code=code, request_id=request_id, body=excerpt, retry_after=retry_after
-        )
-    kind = ServerError if status >= 500 else _STATUS_ERRORS.get(status, APIStatusError)
-    return kind(message, status=status, code=code, request_id=request_id, body=excerpt)
-
-
-def _read_envelope(text: str) -> tuple[str | None, str | None]:
-    """``(code, message)`` from whichever NanoGPT error envelope the body used."""
-    try:
-        data: Any = json.loads(text)
-    except ValueError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    error = data.get("error")
-    nested = error if isinstance(error, dict) else {}
-    message = _text(nested.get("message")) or _text(data.get("message"))
-    if message is None and isinstance(error, str):
-        message = error
-    code = _text(nested.get("code")) or _text(data.get("code")) or _text(nested.get("type"))
-    if code is None and data.get("type") != "error":
-        code = _text(data.get("type"))
-    if code is None and "payment" in data:
-        code = "payment_required"
-    return code, message
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, str | int):
-        return str(value) or None
-    return None
-
-
-def _plain_message(text: str) -> str | None:
-    """A short plain-text body is its own message; HTML, JSON and long text are not."""
-    stripped = text.strip()
-    if not stripped or stripped[0] in "<{[" or len(stripped) > 200:
-        return None
-    return stripped.splitlines()[0]
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP status {status}"

@@ -1,0 +1,129 @@
+"""Reading what NanoGPT answers when it says no: error envelopes and ``Retry-After``.
+
+Pure functions, no I/O: the transport hands them the status, headers and the
+first bytes of the body, and raises what they build.  NanoGPT's error bodies
+come in several envelopes (OpenAI style, the Image API's top-level ``code``,
+a plain ``{"error": "text"}``, ``{"code", "message"}``, an x402 payment
+quote...); the HTTP status picks the error class, the envelope fills in
+``code`` and ``message``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    APIStatusError,
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["MAX_BODY_EXCERPT", "parse_retry_after", "status_error"]
+
+#: ``APIStatusError.body`` keeps at most this many characters of the body.
+MAX_BODY_EXCERPT = 1000
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000" means UTC with no zone information
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
+    if not math.isfinite(seconds):  # "inf", "nan": no usable wait
+        return None
+    return max(0.0, seconds)
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+}
+
+
+def status_error(
+    status: int,
+    raw: bytes,
+    *,
+    reason: str | None,
+    request_id: str | None,
+    retry_after: float | None,
+    redact: Callable[[str], str],
+) -> APIStatusError:
+    """Build the typed error for a status, reading code and message from any envelope."""
+    text = redact(raw.decode("utf-8", errors="replace"))
+    code, message = _read_envelope(text)
+    if message is None:
+        message = _plain_message(text) or reason or _phrase(status)
+    excerpt = text[:MAX_BODY_EXCERPT]
+    message = redact(message)
+    if status == 429:
+        return RateLimitError(
+            message, code=code, request_id=request_id, body=excerpt, retry_after=retry_after
+        )
+    kind = ServerError if status >= 500 else _STATUS_ERRORS.get(status, APIStatusError)
+    return kind(message, status=status, code=code, request_id=request_id, body=excerpt)
+
+
+def _read_envelope(text: str) -> tuple[str | None, str | None]:
+    """``(code, message)`` from whichever NanoGPT error envelope the body used."""
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    error = data.get("error")
+    nested = error if isinstance(error, dict) else {}
+    message = _text(nested.get("message")) or _text(data.get("message"))
+    if message is None and isinstance(error, str):
+        message = error
+    code = _text(nested.get("code")) or _text(data.get("code")) or _text(nested.get("type"))
+    if code is None and data.get("type") != "error":
+        code = _text(data.get("type"))
+    if code is None and "payment" in data:
+        code = "payment_required"
+    return code, message
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str | int):
+        return str(value) or None
+    return None
+
+
+def _plain_message(text: str) -> str | None:
+    """A short plain-text body is its own message; HTML, JSON and long text are not."""
+    stripped = text.strip()
+    if not stripped or stripped[0] in "<{[" or len(stripped) > 200:
+        return None
+    return stripped.splitlines()[0]
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP status {status}"
