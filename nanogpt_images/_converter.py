@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import threading
 import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeAlias, Union, get_args, get_origin
@@ -77,22 +78,38 @@ def make_converter() -> cattrs.Converter:
 # -- the envelope -----------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a body is read.
+class _CollectorPause:
+    """Pauses the cyclic garbage collector while bodies are read, from any number of threads.
 
     Reading builds thousands of containers at once, none of them in a cycle;
     each burst would otherwise set off collections that walk the whole young
     tree again and again (about a third of the parse time).  The collector is
-    resumed only if it was running, so nested or concurrent pauses are safe.
+    process-wide, so pauses are counted: it is resumed when the last reader is
+    done, and only if it was running before the first one began.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._resume = False
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._readers == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers -= 1
+                if self._readers == 0 and self._resume:
+                    gc.enable()
+
+
+_collector_paused = _CollectorPause()
 
 
 def _loads(body: bytes | bytearray | memoryview | str) -> Any:

@@ -70,7 +70,18 @@ class ImageModelsSession:
         cache_path: str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
         store: Store | None = None,
+        connect_timeout: float | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
     ) -> None:
+        """Configure the session; nothing is fetched and no loop is needed yet.
+
+        The options past ``clock`` extend the contract: ``store`` keeps the last
+        good response somewhere other than a file (``cache_path`` is a
+        :class:`FileStore`); ``connect_timeout`` bounds connecting alone, within
+        ``timeout`` per attempt; a retried request waits a random time up to
+        ``backoff_base * 2**attempt`` seconds, at most ``backoff_cap``.
+        """
         check_seconds("ttl", ttl)
         check_seconds("refresh_interval", refresh_interval, none=True)
         check_seconds("max_stale", max_stale, positive=False)
@@ -93,6 +104,9 @@ class ImageModelsSession:
             base_url=resolve_base_url(base_url),
             auth_header=auth_header,
             timeout=timeout,
+            connect_timeout=connect_timeout,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
             max_retries=max_retries,
             max_retry_after=max_retry_after,
             allow_insecure_http=allow_insecure_http,

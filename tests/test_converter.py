@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -374,3 +376,28 @@ def test_parse_raises_only_decode_error_on_any_bytes(body: bytes) -> None:
     """Any bytes give a Catalog or a DecodeError, nothing else."""
     with contextlib.suppress(DecodeError):
         parse_catalog(body)
+
+
+def test_parsing_leaves_the_garbage_collector_as_it_found_it() -> None:
+    """The collector paused during a parse is running again after it, error or not."""
+    assert gc.isenabled()
+    parse_catalog(b'{"data": [{"id": "a"}]}')
+    assert gc.isenabled()
+    with pytest.raises(DecodeError):
+        parse_catalog(b"not json")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_catalog(b'{"data": []}')
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_parses_in_many_threads_restore_the_collector() -> None:
+    """Overlapping parses in threads resume the collector once the last one ends."""
+    body = json.dumps(sample_catalog()).encode()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        sizes = list(pool.map(lambda _: len(parse_catalog(body)), range(24)))
+    assert set(sizes) == {len(sample_catalog()["data"])}
+    assert gc.isenabled()

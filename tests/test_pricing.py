@@ -145,9 +145,7 @@ def test_every_sample_model_prices_its_own_resolutions() -> None:
 @pytest.mark.parametrize("n", [2, 2.0, "2"])
 def test_n_is_read_as_validate_reads_it(n: Any) -> None:
     """price() takes `n` in every spelling validate() accepts, so the two never disagree."""
-    model = parse_catalog(
-        {"data": [{"id": "m", "pricing": {"per_image": {"1k": 0.01}}}]}
-    )["m"]
+    model = parse_catalog({"data": [{"id": "m", "pricing": {"per_image": {"1k": 0.01}}}]})["m"]
     assert model.validate(n=n) == {"n": 2}
     assert model.price("1k", n) == Decimal("0.02")
 

@@ -42,6 +42,9 @@ KEY = "sk-nano-robustness-secret"
         ({"http_session": "x"}, TypeError, "http_session must be an aiohttp.ClientSession"),
         ({"clock": object()}, TypeError, "clock must have monotonic(), time() and async sleep()"),
         ({"store": object()}, TypeError, "store must have async load() and save()"),
+        ({"connect_timeout": 0}, ValueError, "connect_timeout must be a positive"),
+        ({"backoff_base": -1}, ValueError, "backoff_base must be a non-negative"),
+        ({"backoff_cap": "8"}, TypeError, "backoff_cap must be a number of seconds, not str"),
     ],
 )
 def test_bad_constructor_arguments_say_what_would_be_right(
