@@ -9,8 +9,9 @@ copy is held and ``refresh()`` meets the fault).  The table says what the
 caller got (data or the typed error), whether the good copy was kept, how
 many requests reached the server, and how long the retries waited.
 
-Retries wait on :class:`InstantClock`, which moves time forward instead of
-sleeping, so the whole matrix takes about a second of real time.  The same
+Retries wait on :class:`InstantClock`, the testing kit's auto-advancing
+``FakeClock``: time jumps to each retry's deadline instead of being slept, so
+the whole matrix takes a few seconds of real time.  The same
 rows (:data:`MATRIX`) and runner (:func:`run_fault`) are used by
 ``tests/test_fault_matrix.py`` and ``tests/test_secrets.py``.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nanogpt_images import CacheStats, ImageModelsSession, NanoGPTError
-from nanogpt_images.testing import FakeNanoGPT, RecordedRequest
+from nanogpt_images.testing import FakeClock, FakeNanoGPT, RecordedRequest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -46,26 +47,17 @@ SESSION_OPTIONS: dict[str, Any] = {
 SLOW_SERVER_DELAY = 0.6  # seconds of real time, above the 0.25 s timeout
 
 
-class InstantClock:
-    """The system clock, except that ``sleep`` moves time forward at once and records it."""
+class InstantClock(FakeClock):
+    """``FakeClock(auto_advance=True)`` that also records each wait it is asked for."""
 
     def __init__(self) -> None:
-        self.offset = 0.0
+        super().__init__(auto_advance=True)
         self.slept: list[float] = []
 
-    def monotonic(self) -> float:
-        """System monotonic time plus every sleep so far."""
-        return time.monotonic() + self.offset
-
-    def time(self) -> float:
-        """System wall time plus every sleep so far."""
-        return time.time() + self.offset
-
     async def sleep(self, seconds: float) -> None:
-        """Record the wait, move time on by it, yield once."""
+        """Record the wait, then wait in fake time (which jumps once the loop is idle)."""
         self.slept.append(seconds)
-        self.offset += max(seconds, 0.0)
-        await asyncio.sleep(0)
+        await super().sleep(seconds)
 
 
 @dataclass
@@ -244,7 +236,7 @@ async def run_fault(
 ) -> Outcome:
     """Run one row against fresh servers and a fresh session; report what happened."""
     clock = InstantClock()
-    async with FakeNanoGPT() as server, FakeNanoGPT() as other:
+    async with clock, FakeNanoGPT() as server, FakeNanoGPT() as other:
         env = Env(server=server, other=other, clock=clock, warm=warm)
         base_url = server.url
         if fault.inject is _closed_port and not warm:

@@ -2,7 +2,8 @@
 
 Built on the public API only (``nanogpt_images`` and ``nanogpt_images.testing``),
 with stdlib ``argparse``.  Exit codes: 0 success, 1 a network, API or
-validation failure (one line on stderr), 2 a usage error, 130 interrupted.
+validation failure (one line on stderr), 2 a usage error, 130 interrupted,
+141 the reader of stdout went away (``| head``), as a shell reports SIGPIPE.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -27,19 +29,23 @@ from nanogpt_images import (
     ImageModelsSession,
     NanoGPTError,
     ParameterValidationError,
+    RequestTimeoutError,
     dump_catalog,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 
 __all__ = ["build_parser", "main"]
 
 PROG = "nanogpt-images"
 DEFAULT_URL = "https://nano-gpt.com"
 PROGRESS_AFTER = 1.0  # seconds a fetch may take before stderr says what we wait for
+RETRIES = 2  # a failed attempt (timeout, refused, 5xx...) is retried this often, with backoff
+BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
 # Flags the table lists when true; image_generation is left out since nearly every model has it.
 TABLE_FLAGS = ("image_to_image", "inpainting", "nsfw")
+KNOWN_FLAGS = ("image_generation", *TABLE_FLAGS)  # the rest are in Capabilities.extras
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,9 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
+    started = time.monotonic()
     try:
         with _library_warnings_to_stderr(args.command != "demo"):
-            return asyncio.run(command(args))
+            code = asyncio.run(command(args))
+        sys.stdout.flush()  # a reader that left shows here when the output fit in the buffer
+        return code
+    except BrokenPipeError:  # `nanogpt-images models | head`: the reader has what it wanted
+        _stdout_to_devnull()
+        return BROKEN_PIPE
     except KeyboardInterrupt:
         if args.command == "watch":  # Ctrl-C is how watch is meant to end
             print("stopped.", file=sys.stderr)
@@ -65,6 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ParameterValidationError as exc:
         _print_problems(exc)
+        return 1
+    except RequestTimeoutError as exc:  # its text names the limit of one attempt only
+        waited = time.monotonic() - started
+        print(
+            f"{PROG}: error: {_one_line(exc)} per attempt; "
+            f"gave up after {RETRIES + 1} attempts ({waited:.1f} s in all)",
+            file=sys.stderr,
+        )
         return 1
     except NanoGPTError as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
@@ -101,7 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         type=_positive_float,
         default=30.0,
-        help="give up on a request after this long (default: 30)",
+        help=(
+            f"time limit per attempt (default: 30); a failed attempt is retried up to "
+            f"{RETRIES} times after a short backoff, so giving up can take about "
+            f"{RETRIES + 1} times this long"
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -207,6 +231,7 @@ async def _models(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as exc:
             raise _UsageError(str(exc)) from None
     if args.json:
+        _note_unknown_flags(args.capability or (), catalog)
         shown = catalog
         if filtered:
             shown = Catalog(
@@ -215,6 +240,7 @@ async def _models(args: argparse.Namespace) -> int:
         json.dump(dump_catalog(shown), sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
+    _note_unknown_flags(args.capability or (), catalog)
     _print_table(matches, basic=args.basic, resolution=args.resolution)
     summary = f"{len(matches)} of {len(catalog)} models"
     if catalog.rejected:
@@ -265,21 +291,27 @@ async def _check(args: argparse.Namespace) -> int:
     except ValueError:
         cost = None
     where = f" at {resolution}" if resolution else " (cheapest size)"
-    print(f"price: {_money(cost)} for {_images(n, model)}{where}")
+    if cost is None:
+        print(f"price: unknown for {_images(n, model)}{where}: {_no_price_reason(model)}")
+    else:
+        print(f"price: {_money(cost)} for {_images(n, model)}{where}")
     return 0
 
 
 async def _watch(args: argparse.Namespace) -> int:
-    async with _open_session(args, refresh_interval=args.interval) as session:
-        catalog = await _fetch_with_progress(session, args)
-        url = _base_url(args)
-        print(
-            f"watching {len(catalog)} models at {url}, refreshing every {args.interval:g} s; "
-            "Ctrl-C to stop",
-            flush=True,
-        )
-        session.subscribe(_print_change)
-        await asyncio.Event().wait()  # until Ctrl-C cancels us
+    # Until the first catalog arrives, a failed fetch is this command's error; the background
+    # refresh, which made that same fetch, would only repeat it as a warning.
+    with _library_warnings_muted() as unmute:
+        async with _open_session(args, refresh_interval=args.interval) as session:
+            catalog = await _fetch_with_progress(session, args)
+            unmute()
+            print(
+                f"watching {len(catalog)} models at {_base_url(args)}, "
+                f"refreshing every {args.interval:g} s; Ctrl-C to stop",
+                flush=True,
+            )
+            session.subscribe(_print_change)
+            await asyncio.Event().wait()  # until Ctrl-C cancels us
     return 0  # pragma: no cover - only Ctrl-C ends the wait
 
 
@@ -302,6 +334,7 @@ async def _open_session(
             base_url=args.base_url,
             detailed=detailed,
             timeout=args.timeout,
+            max_retries=RETRIES,
             ttl=refresh_interval or 300.0,
             refresh_interval=refresh_interval,
             allow_insecure_http=args.allow_insecure_http,
@@ -357,6 +390,32 @@ def _library_warnings_to_stderr(enabled: bool) -> Any:
         yield
     finally:
         logger.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def _library_warnings_muted() -> Iterator[Callable[[], None]]:
+    """Drop the library's log records until the function this yields is called."""
+    logger = logging.getLogger("nanogpt_images")
+
+    def drop(record: logging.LogRecord) -> bool:
+        return False
+
+    logger.addFilter(drop)
+    try:
+        yield lambda: logger.removeFilter(drop)
+    finally:
+        logger.removeFilter(drop)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so the flush at exit does not fail on the closed pipe again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file descriptor (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 # -- output ------------------------------------------------------------------
@@ -485,6 +544,47 @@ def _print_problems(exc: ParameterValidationError, stream: TextIO | None = None)
     print(f"invalid request for {exc.model_id}:", file=stream)
     for problem in exc.problems:
         print(f"  - {problem.message}", file=stream)
+
+
+def _note_unknown_flags(wanted: Sequence[str], catalog: Catalog) -> None:
+    """Say on stderr which ``--capability`` names no model has, so an empty table is explained."""
+    present = _flags_present(catalog)
+    for name in wanted:
+        if name not in present:
+            known = ", ".join(sorted(present)) or "none at all"
+            print(
+                f"note: no model in the catalog has the capability flag {name!r}; "
+                f"the flags it has: {known}",
+                file=sys.stderr,
+            )
+
+
+def _flags_present(catalog: Catalog) -> set[str]:
+    """Every capability flag that some model states, true or false."""
+    present: set[str] = set()
+    for model in catalog:
+        caps = model.capabilities
+        if caps is not None:
+            present.update(name for name in KNOWN_FLAGS if caps.flag(name) is not None)
+            present.update(name for name, value in caps.extras.items() if isinstance(value, bool))
+    return present
+
+
+def _no_price_reason(model: ImageModel) -> str:
+    """Why ``model.price()`` gave nothing: no prices at all, or which sizes the prices are for."""
+    pricing = model.pricing
+    if pricing is None or (
+        pricing.per_image is None and not pricing.by_rendering_speed and not pricing.extras
+    ):
+        return "the catalog gives no prices for this model"
+    keys: dict[str, None] = {}  # ordered and without repeats
+    if isinstance(pricing.per_image, Mapping):
+        keys.update(dict.fromkeys(pricing.per_image))
+    for table in (pricing.by_rendering_speed or {}).values():
+        keys.update(dict.fromkeys(table))
+    if keys:
+        return f"its pricing lists only {_short_list(tuple(keys), shown=6)}"
+    return f"its pricing is in a form this SDK cannot read (see 'nanogpt-images show {model.id}')"
 
 
 def _one_line(exc: BaseException) -> str:

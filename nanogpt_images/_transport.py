@@ -452,6 +452,19 @@ def _too_big(limit: int, detail: str) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+    """Why a request failed, in words: ``connection refused by 127.0.0.1:8080``.
+
+    aiohttp's own text for a failed connection (``Cannot connect to host ...
+    ssl:default [...]``) says little to a user; other errors keep their type and text.
+    """
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        where = f"[{exc.host}]:{exc.port}" if ":" in exc.host else f"{exc.host}:{exc.port}"
+        reason = exc.os_error
+        if isinstance(reason, ConnectionRefusedError):
+            return f"connection refused by {where}"
+        # strerror is the OS's words ("Name or service not known"), without errno or repr.
+        detail = reason.strerror or str(reason) or type(reason).__name__
+        return f"could not connect to {where}: {detail}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

@@ -1,4 +1,8 @@
-"""Shared fixtures: a fake clock, a small FakeNanoGPT, and sessions wired to both."""
+"""Shared fixtures: a fake clock, a small FakeNanoGPT, and sessions wired to both.
+
+Also ``fake``: a FakeNanoGPT with the whole sample catalog, found through the
+environment as a user's shell would (the CLI and docs-example tests use it).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,15 @@ async def server() -> AsyncIterator[FakeNanoGPT]:
     """A FakeNanoGPT serving six small models, ETag/304 on."""
     async with FakeNanoGPT(small_catalog()) as fake:
         yield fake
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeNanoGPT]:
+    """A FakeNanoGPT with the sample catalog, named by $NANOGPT_BASE_URL; no key in the env."""
+    async with FakeNanoGPT() as server:
+        monkeypatch.setenv("NANOGPT_BASE_URL", server.url)
+        monkeypatch.delenv("NANOGPT_API_KEY", raising=False)
+        yield server
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 
 import pytest
 from conftest import MODEL_IDS, MakeSession, Settle, small_catalog
 
 from nanogpt_images import CacheStats, NanoGPTError, ServerError
-from nanogpt_images.testing import FakeClock, FakeNanoGPT, catalog_payload
+from nanogpt_images.testing import FakeClock, FakeNanoGPT
 
 TTL = 300.0
 MAX_STALE = 3600.0
@@ -25,14 +24,16 @@ async def test_stale_read_returns_at_once_and_refreshes_once_in_background(
     session = make_session(ttl=TTL)
     old = await session.catalog()
     server.update_model("model-0", name="Renamed")
-    server.delay(0.3)  # real seconds the refresh spends at the server
+    server.hold()  # the refresh stays at the server until release()
     await clock.advance(TTL)
-    started = time.perf_counter()
-    for _ in range(50):
-        assert await session.catalog() is old
-        assert (await session.get_model("model-0")).name == "Model 0"
-    assert time.perf_counter() - started < 0.3  # nobody waited for the refresh
+    assert await session.catalog() is old  # starts the refresh
+    await _arrived(server, 2)
+    async with asyncio.timeout(5):  # a read that waited for the held refresh would hang
+        for _ in range(50):
+            assert await session.catalog() is old
+            assert (await session.get_model("model-0")).name == "Model 0"
     assert session.stats().source == "stale"
+    server.release()
     await settle(session)
     assert server.request_count == 2
     assert (await session.get_model("model-0")).name == "Renamed"
@@ -416,15 +417,20 @@ async def test_stale_reads_during_a_slow_refresh_do_not_queue_more_requests(
     """Hundreds of stale reads while one refresh is at the server add no request."""
     session = make_session(ttl=TTL)
     await session.catalog()
-    server.delay(0.05)
+    server.hold()
     await clock.advance(TTL)
-    await asyncio.gather(*(session.catalog() for _ in range(500)))
+    await session.catalog()  # stale: starts the refresh, which the server holds
+    await _arrived(server, 2)
+    async with asyncio.timeout(5):  # a read that waited for the held refresh would hang
+        await asyncio.gather(*(session.catalog() for _ in range(500)))
+    assert server.request_count == 2
+    server.release()
     await settle(session)
     assert server.request_count == 2
 
 
-def test_catalog_payload_factory_is_what_the_tests_use() -> None:
-    """The small catalog has the six ids the tests rely on (guards the fixtures)."""
-    assert [model["id"] for model in catalog_payload(small_catalog()["data"])["data"]] == list(
-        MODEL_IDS
-    )
+async def _arrived(server: FakeNanoGPT, count: int) -> None:
+    """Yield until ``server`` has logged ``count`` requests; fail after 5 s rather than hang."""
+    async with asyncio.timeout(5):
+        while server.request_count < count:  # noqa: ASYNC110 - request_count has no event
+            await asyncio.sleep(0)

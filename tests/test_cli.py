@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import io
 import json
+import os
+import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -16,15 +20,6 @@ from nanogpt_images._cli import main
 from nanogpt_images.testing import FakeNanoGPT, model_payload
 
 Run = Callable[..., Awaitable[tuple[int, str, str]]]
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeNanoGPT]:
-    """A FakeNanoGPT with the sample catalog, named by $NANOGPT_BASE_URL; no key in the env."""
-    async with FakeNanoGPT() as server:
-        monkeypatch.setenv("NANOGPT_BASE_URL", server.url)
-        monkeypatch.delenv("NANOGPT_API_KEY", raising=False)
-        yield server
 
 
 @pytest.fixture
@@ -40,17 +35,30 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
     return run
 
 
-async def cli_process(*argv: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+async def cli_process(
+    *argv: str, env: dict[str, str] | None = None, stdout: int = asyncio.subprocess.PIPE
+) -> asyncio.subprocess.Process:
     """``python -m nanogpt_images ARGV`` as a child process with pipes."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "nanogpt_images",
         *argv,
-        stdout=asyncio.subprocess.PIPE,
+        stdout=stdout,
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )
+
+
+async def gone_url() -> str:
+    """The URL of a FakeNanoGPT that has shut down: nothing listens there any more."""
+    async with FakeNanoGPT() as gone:
+        return gone.url
+
+
+def error_lines(err: str) -> list[str]:
+    """Stderr without the progress lines a slow fetch (retries, backoff) may add."""
+    return [line for line in err.splitlines() if not line.startswith(("fetching", "still"))]
 
 
 # -- models ----------------------------------------------------------------------
@@ -68,6 +76,21 @@ async def test_models_prints_an_aligned_filtered_table(fake: FakeNanoGPT, run: R
     assert rows[0].index("shengshu") == header.index("OWNER")
     assert rows[0].rstrip().endswith("$0.00932")
     assert err.strip() == f"{len(rows)} of 232 models"
+
+
+async def test_models_says_when_no_model_has_the_capability(fake: FakeNanoGPT, run: Run) -> None:
+    """An unknown ``--capability`` explains the empty table and names the flags that exist."""
+    code, out, err = await run("models", "--capability", "nosuch")
+    assert code == 0
+    assert out.split() == ["ID", "NAME", "OWNER", "CAPABILITIES", "RESOLUTIONS", "PRICE", "FROM"]
+    assert err.splitlines() == [
+        "note: no model in the catalog has the capability flag 'nosuch'; the flags it has: "
+        "background_removal, image_generation, image_to_image, inpainting, nsfw, upscaling, "
+        "vector_output",
+        "0 of 232 models",
+    ]
+    _, _, err = await run("models", "--capability", "upscaling", "--json")
+    assert "note" not in err
 
 
 async def test_models_json_is_the_catalog_as_served(fake: FakeNanoGPT, run: Run) -> None:
@@ -131,6 +154,27 @@ async def test_check_accepts_and_prices_a_valid_request(fake: FakeNanoGPT, run: 
     ]
 
 
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (
+            ["boogu-image", "--resolution", "1k"],
+            "at 1k: its pricing lists only square_hd, square, portrait_4_3, portrait_16_9, "
+            "landscape_4_3, landscape_16_9",
+        ),
+        (["auto-image-selection"], "(cheapest size): the catalog gives no prices for this model"),
+    ],
+    ids=["size-not-priced", "no-prices"],
+)
+async def test_check_says_why_a_price_is_unknown(
+    fake: FakeNanoGPT, run: Run, argv: list[str], reason: str
+) -> None:
+    """A valid request with no price says why instead of printing ``price: -``."""
+    code, out, _ = await run("check", *argv)
+    assert code == 0
+    assert out.splitlines()[1] == f"price: unknown for 1 image {reason}"
+
+
 async def test_check_lists_every_problem_and_exits_1(fake: FakeNanoGPT, run: Run) -> None:
     """An invalid request exits 1 listing each problem on stderr."""
     code, out, err = await run("check", "flux-pro", "--resolution", "7x7", "--n", "3")
@@ -187,17 +231,32 @@ async def test_server_errors_are_one_line_and_exit_1(fake: FakeNanoGPT, run: Run
     assert "Traceback" not in err
 
 
-async def test_connection_refused_is_one_line(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With nothing listening the command says it could not fetch, and exits 1."""
-    async with FakeNanoGPT() as gone:
-        url = gone.url
-    monkeypatch.delenv("NANOGPT_BASE_URL", raising=False)
-    code, _, err = await run("--base-url", url, "--timeout", "2", "models")
+@pytest.mark.parametrize("command", ["models", "watch"])
+async def test_connection_refused_is_one_line(run: Run, command: str) -> None:
+    """With nothing listening the command says so in one line, and exits 1; ``watch`` too."""
+    url = await gone_url()
+    code, _, err = await run("--base-url", url, "--timeout", "2", command)
     assert code == 1
-    errors = [line for line in err.splitlines() if "error" in line]  # retries may add progress
-    assert len(errors) == 1
-    assert errors[0].startswith(f"nanogpt-images: error: could not fetch {url}")
-    assert "Traceback" not in err
+    assert error_lines(err) == [
+        f"nanogpt-images: error: could not fetch {url}/api/v1/image-models: "
+        f"connection refused by {url.removeprefix('http://')}"
+    ]
+
+
+async def test_a_timeout_names_the_attempts_and_the_whole_wait(fake: FakeNanoGPT, run: Run) -> None:
+    """``--timeout`` is per attempt: the error says so, how many attempts, and the total wait."""
+    fake.delay(5.0)
+    code, _, err = await run("--timeout", "0.2", "show", "flux-pro")
+    assert code == 1
+    [line] = error_lines(err)
+    expected = (
+        rf"nanogpt-images: error: no complete answer from {re.escape(fake.url)}\S+ within "
+        r"0\.2 s per attempt; gave up after 3 attempts \((\d+\.\d) s in all\)"
+    )
+    match = re.fullmatch(expected, line)
+    assert match is not None, line
+    assert float(match[1]) >= 0.6
+    assert fake.request_count == 3
 
 
 async def test_the_api_key_is_sent_but_never_printed(fake: FakeNanoGPT, run: Run) -> None:
@@ -241,6 +300,7 @@ async def test_a_slow_fetch_says_what_it_waits_for(
         (["show"], "including fields this SDK does not know"),
         (["check"], "--resolution R, --size R"),
         (["watch"], "Stop with Ctrl-C"),
+        ([], "time limit per attempt (default: 30)"),
         (["demo"], "Needs no network and no key"),
     ],
 )
@@ -251,7 +311,36 @@ async def test_every_command_has_help(run: Run, argv: list[str], phrase: str) ->
     assert phrase in " ".join(out.split())
 
 
-# -- watch and demo (child processes) ---------------------------------------------
+# -- pipes, watch and demo (child processes) --------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["models"], ["models", "--json"]], ids=["table", "json"])
+async def test_a_reader_that_leaves_early_ends_quietly_with_141(
+    fake: FakeNanoGPT, argv: list[str]
+) -> None:
+    """``... | head`` closing the pipe exits 141 (as for SIGPIPE) with nothing on stderr."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line is written
+    try:
+        process = await cli_process(*argv, stdout=write_end)
+    finally:
+        os.close(write_end)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert err == b""
+    assert process.returncode == 141
+
+
+async def test_a_broken_pipe_in_process_returns_141(
+    fake: FakeNanoGPT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``main()`` turns a BrokenPipeError from stdout into exit code 141, not a traceback."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert await asyncio.to_thread(main, ["show", "flux-pro"]) == 141
 
 
 async def test_watch_prints_changes_and_stops_cleanly_on_ctrl_c(fake: FakeNanoGPT) -> None:

@@ -25,7 +25,7 @@ import inspect
 import re
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import pytest
@@ -33,9 +33,6 @@ import pytest
 from nanogpt_images import ImageModelsSession
 from nanogpt_images._cli import main as cli_main
 from nanogpt_images.testing import FakeClock, FakeNanoGPT
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
 ROOT = Path(__file__).parent.parent
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
@@ -72,15 +69,6 @@ def blocks(page: Path) -> list[Block]:
         line = text.count("\n", 0, match.start("body")) + 1
         found.append(Block(page, line, match["lang"], body, match["verb"] == "skip"))
     return found
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeNanoGPT]:
-    """A FakeNanoGPT named by ``NANOGPT_BASE_URL``, with no key in the environment."""
-    async with FakeNanoGPT() as server:
-        monkeypatch.setenv("NANOGPT_BASE_URL", server.url)
-        monkeypatch.delenv("NANOGPT_API_KEY", raising=False)
-        yield server
 
 
 @pytest.mark.parametrize(

@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 
-from nanogpt_images.testing import FakeNanoGPT, RecordedRequest
+from nanogpt_images.testing import (
+    FakeNanoGPT,
+    RecordedRequest,
+    basic_model_payload,
+    catalog_payload,
+    model_payload,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
 
-CATALOG: dict[str, Any] = {
-    "object": "list",
-    "data": [
-        {
-            "id": "flux-pro",
-            "object": "model",
-            "created": 1704067200,
-            "owned_by": "bfl",
-            "name": "Flux Pro",
-            "supported_parameters": {"resolutions": ["1024x1024"], "max_images": 4},
-        },
-        {"id": "hidream", "object": "model", "created": 1, "owned_by": "hidream"},
-    ],
-    "meta": {"count": 2, "generated_at": "2026-05-14T00:00:00.000Z"},
-}
+#: One complete detailed entry with the identifiers the tests check, and one bare entry.
+CATALOG = catalog_payload(
+    [model_payload("flux-pro", created=1704067200, owned_by="bfl"), basic_model_payload("hidream")]
+)
 PATH = "/api/v1/image-models"
 
 
@@ -50,6 +46,19 @@ async def get(
     """One GET; returns status, headers (case-insensitive) and the raw body."""
     async with http.get(fake.url + path, headers=headers, allow_redirects=False) as response:
         return response.status, response.headers.copy(), await response.read()
+
+
+async def arrived(fake: FakeNanoGPT, count: int) -> None:
+    """Yield until ``fake`` has logged ``count`` requests; fail after 5 s rather than hang."""
+    async with asyncio.timeout(5):
+        while fake.request_count < count:  # noqa: ASYNC110 - request_count has no event
+            await asyncio.sleep(0)
+
+
+async def yield_to_loop(rounds: int = 20) -> None:
+    """Give every ready task a few turns, so one that could finish would have."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
 
 
 # -- serving the catalog -----------------------------------------------------------------
@@ -429,3 +438,66 @@ async def test_delay_holds_answers_until_turned_off(
     fake.delay(0)
     assert (await get(http, fake))[0] == 200
     assert fake.request_count == 2
+
+
+# -- the gate ---------------------------------------------------------------------------------
+
+
+async def test_hold_keeps_requests_in_flight_until_release(
+    fake: FakeNanoGPT, http: aiohttp.ClientSession
+) -> None:
+    """Held requests reach the server but get no answer until release(); later ones are not held."""
+    fake.hold()
+    held = [asyncio.create_task(get(http, fake)) for _ in range(3)]
+    await arrived(fake, 3)
+    await yield_to_loop()
+    assert not any(task.done() for task in held)
+    fake.release()
+    answers = await asyncio.gather(*held)
+    assert [status for status, _, _ in answers] == [200, 200, 200]
+    assert json.loads(answers[0][2]) == CATALOG
+    assert (await get(http, fake))[0] == 200
+    assert fake.request_count == 4
+
+
+async def test_hold_before_start_holds_the_first_request(http: aiohttp.ClientSession) -> None:
+    """hold() works on a server that is not started yet, and holds again after a release."""
+    fake = FakeNanoGPT(CATALOG)
+    fake.hold()
+    async with fake:
+        first = asyncio.create_task(get(http, fake))
+        await arrived(fake, 1)
+        fake.release()
+        assert (await first)[0] == 200
+        fake.hold()
+        second = asyncio.create_task(get(http, fake))
+        await arrived(fake, 2)
+        await yield_to_loop()
+        assert not second.done()
+        fake.release()
+        assert (await second)[0] == 200
+
+
+async def test_held_answers_keep_their_queued_faults(
+    fake: FakeNanoGPT, http: aiohttp.ClientSession
+) -> None:
+    """A held request still takes the next queued answer once released."""
+    fake.hold()
+    fake.fail_next(1, 503)
+    held = asyncio.create_task(get(http, fake))
+    await arrived(fake, 1)
+    fake.release()
+    assert (await held)[0] == 503
+    assert fake.request_count == 1
+
+
+async def test_close_releases_held_requests(http: aiohttp.ClientSession) -> None:
+    """close() lets a held request through instead of leaving it hanging."""
+    fake = FakeNanoGPT(CATALOG)
+    await fake.start()
+    fake.hold()
+    held = asyncio.create_task(get(http, fake))
+    await arrived(fake, 1)
+    await fake.close()
+    status, _, body = await held
+    assert (status, json.loads(body)) == (200, CATALOG)

@@ -69,9 +69,18 @@ def test_constructor_refuses_a_key_over_plain_http() -> None:
     assert "sk-secret" not in repr(allowed) + repr(loopback)
 
 
-def test_zero_max_stale_is_allowed() -> None:
-    """max_stale=0 (never serve past the TTL) is a valid choice, not an error."""
-    ImageModelsSession(max_stale=0, refresh_interval=None)
+async def test_zero_max_stale_is_allowed(
+    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
+) -> None:
+    """max_stale=0 is valid and never serves past the TTL: a failing fetch raises instead."""
+    session = make_session(ttl=TTL, max_stale=0)
+    await session.catalog()
+    server.fail_next(1, 503)
+    await clock.advance(TTL + 0.001)
+    with pytest.raises(ServerError) as info:
+        await session.catalog()
+    assert info.value.status == 503
+    assert server.request_count == 2
 
 
 # -- reading ----------------------------------------------------------------------
@@ -141,12 +150,12 @@ async def test_cancelled_readers_do_not_cancel_the_shared_fetch(
 ) -> None:
     """Cancelling half the waiters leaves the other half served by the one fetch."""
     session = make_session()
-    server.delay(0.05)
+    server.hold()
     readers = [asyncio.create_task(session.catalog()) for _ in range(200)]
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await _arrived(server, 1)  # the shared fetch is at the server, held there
     for reader in readers[::2]:
         reader.cancel()
+    server.release()
     served = await asyncio.gather(*readers[1::2])
     assert all(catalog.ids == MODEL_IDS for catalog in served)
     assert all(reader.cancelled() for reader in readers[::2])
@@ -306,7 +315,7 @@ async def test_close_leaves_no_task_socket_or_session_behind(
     session.subscribe(lambda change: None)
     await session.catalog()
     await clock.advance(TTL)
-    server.delay(5)
+    server.hold()
     assert await session.catalog()  # stale read; its refresh hangs at the server
     await asyncio.sleep(0)
     await session.close()
@@ -323,7 +332,7 @@ async def test_close_wakes_a_waiting_reader_with_session_closed_error(
 ) -> None:
     """A reader waiting for the first fetch gets SessionClosedError when another task closes."""
     session = make_session()
-    server.delay(5)
+    server.hold()
     reader = asyncio.create_task(session.catalog())
     for _ in range(5):
         await asyncio.sleep(0)
@@ -374,3 +383,10 @@ async def test_use_from_another_event_loop_is_a_clear_error(
 
     await asyncio.to_thread(read_elsewhere)
     assert (await session.catalog()).ids == MODEL_IDS  # still fine in its own loop
+
+
+async def _arrived(server: FakeNanoGPT, count: int) -> None:
+    """Yield until ``server`` has logged ``count`` requests; fail after 5 s rather than hang."""
+    async with asyncio.timeout(5):
+        while server.request_count < count:  # noqa: ASYNC110 - request_count has no event
+            await asyncio.sleep(0)

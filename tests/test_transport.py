@@ -36,31 +36,14 @@ from nanogpt_images._transport import (
     resolve_api_key,
     resolve_base_url,
 )
-from nanogpt_images.testing import FakeClock, FakeNanoGPT
+from nanogpt_images.testing import FakeClock, FakeNanoGPT, catalog_payload, model_payload
 
 KEY = "sk-nano-00000000-secret-test-key"
 
-CATALOG: dict[str, Any] = {
-    "object": "list",
-    "data": [
-        {
-            "id": "flux-pro",
-            "object": "model",
-            "created": 1704067200,
-            "owned_by": "bfl",
-            "name": "Flux Pro",
-            "pricing": {"per_image": {"1024x1024": 0.05}, "currency": "USD"},
-        },
-        {
-            "id": "hidream",
-            "object": "model",
-            "created": 1,
-            "owned_by": "hidream",
-            "name": "HiDream",
-        },
-    ],
-    "meta": {"count": 2, "generated_at": "2026-05-14T00:00:00.000Z"},
-}
+#: Two complete entries; ``flux-pro`` has the identifiers the detailed=false test checks.
+CATALOG = catalog_payload(
+    [model_payload("flux-pro", created=1704067200, owned_by="bfl"), model_payload("hidream")]
+)
 BODY = json.dumps(CATALOG).encode()
 
 
@@ -442,6 +425,10 @@ async def test_closed_port_raises_transport_error(clock: RecordingClock) -> None
         await transport.close()
     assert not isinstance(info.value, RequestTimeoutError)
     assert isinstance(info.value.__cause__, aiohttp.ClientError)
+    assert str(info.value) == (
+        f"could not fetch http://127.0.0.1:{port}/api/v1/image-models: "
+        f"connection refused by 127.0.0.1:{port}"
+    )
     assert len(clock.sleeps) == 2  # three attempts, nobody listening: zero requests served
 
 

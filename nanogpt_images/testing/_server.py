@@ -3,7 +3,9 @@
 Tests talk to it over loopback exactly as the SDK talks to NanoGPT, so what
 the tests exercise is the real HTTP path. Faults are queued: each knob adds
 "next response" actions that the following requests consume in order; once
-the queue is empty the server answers normally again.
+the queue is empty the server answers normally again. :meth:`FakeNanoGPT.hold`
+keeps answers waiting until :meth:`FakeNanoGPT.release`, so a test can have a
+request in flight for as long as it likes without real time passing.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class FakeNanoGPT:
     ``catalog`` defaults to the bundled sample catalog. ``etag`` turns
     ``ETag``/``Last-Modified`` and 304 answers on; ``require_key`` makes
     requests without that key (Bearer or ``x-api-key``) get a 401.
+    :meth:`hold` and :meth:`release` gate every answer, for tests that need a
+    request to stay in flight; :meth:`close` releases held answers.
     """
 
     def __init__(
@@ -82,6 +86,8 @@ class FakeNanoGPT:
         self._bodies: dict[bool, bytes] = {}
         self._actions: deque[_Action] = deque()
         self._delay = 0.0
+        self._held = False
+        self._released: asyncio.Event | None = None  # created by start(), inside the loop
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
         self._url: str | None = None
@@ -115,12 +121,16 @@ class FakeNanoGPT:
         await site.start()
         self._runner = runner
         self._closing = asyncio.Event()
+        self._released = asyncio.Event()
+        if not self._held:
+            self._released.set()
         host, port = runner.addresses[0][:2]
         self._url = f"http://{host}:{port}"
 
     async def close(self) -> None:
-        """Stop the server and drop its connections. Idempotent."""
+        """Stop the server and drop its connections, releasing held answers. Idempotent."""
         runner, self._runner = self._runner, None
+        self.release()
         if self._closing is not None:
             self._closing.set()
         if runner is not None:
@@ -242,6 +252,23 @@ class FakeNanoGPT:
         """Wait ``seconds`` of real time before every answer; ``delay(0)`` turns it off."""
         self._delay = max(0.0, seconds)
 
+    def hold(self) -> None:
+        """Keep every answer waiting at the server until :meth:`release`.
+
+        A held request is already in :attr:`requests` (so ``request_count``
+        shows it arrived) but gets no answer: it stays in flight for as long as
+        the test needs, with no real time passing. Callable before ``start()``.
+        """
+        self._held = True
+        if self._released is not None:
+            self._released.clear()
+
+    def release(self) -> None:
+        """Let held answers go, and serve later requests at once again (until the next hold)."""
+        self._held = False
+        if self._released is not None:
+            self._released.set()
+
     def clear_requests(self) -> None:
         """Forget the request log."""
         self.requests.clear()
@@ -250,6 +277,8 @@ class FakeNanoGPT:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._record(request)
+        if self._released is not None and not self._released.is_set():
+            await self._released.wait()
         if self._delay and self._closing is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self._delay)
