@@ -27,7 +27,7 @@ async def test_stale_read_returns_at_once_and_refreshes_once_in_background(
     server.hold()  # the refresh stays at the server until release()
     await clock.advance(TTL)
     assert await session.catalog() is old  # starts the refresh
-    await _arrived(server, 2)
+    await server.wait_for_requests(2)
     async with asyncio.timeout(5):  # a read that waited for the held refresh would hang
         for _ in range(50):
             assert await session.catalog() is old
@@ -420,17 +420,10 @@ async def test_stale_reads_during_a_slow_refresh_do_not_queue_more_requests(
     server.hold()
     await clock.advance(TTL)
     await session.catalog()  # stale: starts the refresh, which the server holds
-    await _arrived(server, 2)
+    await server.wait_for_requests(2)
     async with asyncio.timeout(5):  # a read that waited for the held refresh would hang
         await asyncio.gather(*(session.catalog() for _ in range(500)))
     assert server.request_count == 2
     server.release()
     await settle(session)
     assert server.request_count == 2
-
-
-async def _arrived(server: FakeNanoGPT, count: int) -> None:
-    """Yield until ``server`` has logged ``count`` requests; fail after 5 s rather than hang."""
-    async with asyncio.timeout(5):
-        while server.request_count < count:  # noqa: ASYNC110 - request_count has no event
-            await asyncio.sleep(0)

@@ -48,13 +48,6 @@ async def get(
         return response.status, response.headers.copy(), await response.read()
 
 
-async def arrived(fake: FakeNanoGPT, count: int) -> None:
-    """Yield until ``fake`` has logged ``count`` requests; fail after 5 s rather than hang."""
-    async with asyncio.timeout(5):
-        while fake.request_count < count:  # noqa: ASYNC110 - request_count has no event
-            await asyncio.sleep(0)
-
-
 async def yield_to_loop(rounds: int = 20) -> None:
     """Give every ready task a few turns, so one that could finish would have."""
     for _ in range(rounds):
@@ -449,7 +442,7 @@ async def test_hold_keeps_requests_in_flight_until_release(
     """Held requests reach the server but get no answer until release(); later ones are not held."""
     fake.hold()
     held = [asyncio.create_task(get(http, fake)) for _ in range(3)]
-    await arrived(fake, 3)
+    await fake.wait_for_requests(3)
     await yield_to_loop()
     assert not any(task.done() for task in held)
     fake.release()
@@ -466,12 +459,12 @@ async def test_hold_before_start_holds_the_first_request(http: aiohttp.ClientSes
     fake.hold()
     async with fake:
         first = asyncio.create_task(get(http, fake))
-        await arrived(fake, 1)
+        await fake.wait_for_requests(1)
         fake.release()
         assert (await first)[0] == 200
         fake.hold()
         second = asyncio.create_task(get(http, fake))
-        await arrived(fake, 2)
+        await fake.wait_for_requests(2)
         await yield_to_loop()
         assert not second.done()
         fake.release()
@@ -485,7 +478,7 @@ async def test_held_answers_keep_their_queued_faults(
     fake.hold()
     fake.fail_next(1, 503)
     held = asyncio.create_task(get(http, fake))
-    await arrived(fake, 1)
+    await fake.wait_for_requests(1)
     fake.release()
     assert (await held)[0] == 503
     assert fake.request_count == 1
@@ -497,7 +490,23 @@ async def test_close_releases_held_requests(http: aiohttp.ClientSession) -> None
     await fake.start()
     fake.hold()
     held = asyncio.create_task(get(http, fake))
-    await arrived(fake, 1)
+    await fake.wait_for_requests(1)
     await fake.close()
     status, _, body = await held
     assert (status, json.loads(body)) == (200, CATALOG)
+
+
+async def test_wait_for_requests_returns_when_they_arrive(
+    fake: FakeNanoGPT, http: aiohttp.ClientSession
+) -> None:
+    """wait_for_requests() returns once the count is reached, and says so when it is not."""
+    await fake.wait_for_requests(0)
+    fake.hold()
+    held = asyncio.create_task(get(http, fake))
+    await fake.wait_for_requests(1)
+    assert fake.request_count == 1
+    assert not held.done()
+    with pytest.raises(TimeoutError, match=r"saw 1 requests, not 2, within 0\.01 s"):
+        await fake.wait_for_requests(2, give_up_after=0.01)
+    fake.release()
+    assert (await held)[0] == 200

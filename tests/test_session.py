@@ -152,7 +152,7 @@ async def test_cancelled_readers_do_not_cancel_the_shared_fetch(
     session = make_session()
     server.hold()
     readers = [asyncio.create_task(session.catalog()) for _ in range(200)]
-    await _arrived(server, 1)  # the shared fetch is at the server, held there
+    await server.wait_for_requests(1)  # the shared fetch is at the server, held there
     for reader in readers[::2]:
         reader.cancel()
     server.release()
@@ -383,10 +383,3 @@ async def test_use_from_another_event_loop_is_a_clear_error(
 
     await asyncio.to_thread(read_elsewhere)
     assert (await session.catalog()).ids == MODEL_IDS  # still fine in its own loop
-
-
-async def _arrived(server: FakeNanoGPT, count: int) -> None:
-    """Yield until ``server`` has logged ``count`` requests; fail after 5 s rather than hang."""
-    async with asyncio.timeout(5):
-        while server.request_count < count:  # noqa: ASYNC110 - request_count has no event
-            await asyncio.sleep(0)

@@ -81,6 +81,7 @@ class FakeNanoGPT:
         self.etag = etag
         self.require_key = require_key
         self.requests: list[RecordedRequest] = []
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._catalog: dict[str, Any] = copy.deepcopy(dict(catalog))
         self._modified = int(time.time())
         self._bodies: dict[bool, bytes] = {}
@@ -273,6 +274,29 @@ class FakeNanoGPT:
         """Forget the request log."""
         self.requests.clear()
 
+    async def wait_for_requests(self, count: int, *, give_up_after: float = 5.0) -> None:
+        """Return once ``count`` requests have arrived (held ones included).
+
+        For a test that must act while a request is in flight, with
+        :meth:`hold`.  ``give_up_after`` is real seconds, only so that a broken
+        test fails with a TimeoutError instead of hanging; a passing test
+        never waits that long.
+        """
+        if len(self.requests) >= count:
+            return
+        arrived = asyncio.get_running_loop().create_future()
+        self._waiters.append((count, arrived))
+        try:
+            async with asyncio.timeout(give_up_after):
+                await arrived
+        except TimeoutError:
+            raise TimeoutError(
+                f"FakeNanoGPT saw {len(self.requests)} requests, not {count}, "
+                f"within {give_up_after} s"
+            ) from None
+        finally:
+            self._waiters = [waiter for waiter in self._waiters if waiter[1] is not arrived]
+
     # -- serving -----------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -352,6 +376,9 @@ class FakeNanoGPT:
             )
         )
         request[_REQUEST_ID] = f"fake-req-{len(self.requests)}"
+        for count, arrived in self._waiters:
+            if len(self.requests) >= count and not arrived.done():
+                arrived.set_result(None)
 
     def _queue(self, n: int, action: _Action) -> None:
         if n < 0:
