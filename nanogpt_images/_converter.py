@@ -230,7 +230,6 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         "_cls": cls,
         "_new": object.__new__,
         "_MISSING": _MISSING,
-        "_STR_ONLY": frozenset({str}),
         "_KNOWN": frozenset(field.name for field in fields),
     }
     lines = [
@@ -253,17 +252,22 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
             fast = ("type(v) is dict", f"{hook}(v, None)")
         else:
             fast = _FAST_PATHS.get(target)
-        lines += [f"    v = get({field.name!r}, _MISSING)", "    if v is _MISSING:"]
-        lines += [f"        a{index} = None"]
-        if fast is not None:
-            check, value = fast
-            lines += [f"    elif {check}:", f"        a{index} = {value}"]
-        lines += [
-            "    else:",
+        fallback = [
             f"        a{index}, exact = _read{index}(v)",
             "        if not exact:",
             f"            extras[{field.name!r}] = v",
         ]
+        lines += [f"    v = get({field.name!r}, _MISSING)", "    if v is _MISSING:"]
+        lines += [f"        a{index} = None"]
+        if target == tuple[str, ...] and override is None:
+            # str.join is the cheapest check that every item is a string (it raises otherwise).
+            lines += ["    elif type(v) is list:", f"        a{index} = tuple(v)", "        try:"]
+            lines += [f"            ''.join(a{index})", "        except TypeError:"]
+            lines += ["    " + line for line in fallback]
+        elif fast is not None:
+            check, value = fast
+            lines += [f"    elif {check}:", f"        a{index} = {value}"]
+        lines += ["    else:", *fallback]
     # Build the instance through its slots: the attrs __init__ of a frozen class goes
     # through object.__setattr__ per field, a fifth of the parse time.  The classes have
     # no validators, converters or __attrs_post_init__ for it to skip.
@@ -301,7 +305,6 @@ _FAST_PATHS: dict[Any, tuple[str, str]] = {
     str: ("type(v) is str", "v"),
     int: ("type(v) is int", "v"),
     bool: ("type(v) is bool", "v"),
-    tuple[str, ...]: ("type(v) is list and set(map(type, v)) <= _STR_ONLY", "tuple(v)"),
 }
 
 _MISSING: Any = object()
