@@ -324,7 +324,8 @@ class Catalog:
         """The lowest-priced model matching ``filters``; ``None`` when none has a price."""
         if "sort" in filters:
             raise TypeError("cheapest() sorts by price itself; it takes no 'sort'")
-        return _queries.cheapest(self.filter(**filters), filters.get("resolution"))
+        ranked = self.filter(sort="price", **filters)  # remembered like any other query
+        return _queries.first_priced(ranked, filters.get("resolution"))
 
 
 def suggest(

@@ -16,7 +16,7 @@ from . import _pricing, _validation
 if TYPE_CHECKING:
     from ._models import ImageModel
 
-__all__ = ["FILTERS", "SortKey", "cheapest", "filter_models", "query_key"]
+__all__ = ["FILTERS", "SortKey", "filter_models", "first_priced", "query_key"]
 
 SortKey = Literal["price", "name", "created"]
 Predicate = Callable[["ImageModel"], bool]
@@ -62,16 +62,12 @@ def filter_models(
     return tuple(sorted(matches, key=_created_key))
 
 
-def cheapest(matches: Iterable[ImageModel], resolution: str | None) -> ImageModel | None:
-    """The lowest-priced of ``matches`` at ``resolution`` (the first on a tie), if any is priced."""
-    resolution = None if resolution is None else _validation.normalise_resolution(resolution)
-    best: ImageModel | None = None
-    lowest = 0.0
-    for model in matches:
-        cost = _cost(model, resolution)
-        if cost is not None and (best is None or cost < lowest):
-            best, lowest = model, cost
-    return best
+def first_priced(ranked: tuple[ImageModel, ...], resolution: str | None) -> ImageModel | None:
+    """The first of models ranked by price (unpriced last), if it has a price at all."""
+    if not ranked:
+        return None
+    key = None if resolution is None else _validation.normalise_resolution(resolution)
+    return ranked[0] if _cost(ranked[0], key) is not None else None
 
 
 _SORTS: tuple[str, ...] = get_args(SortKey)
