@@ -230,6 +230,8 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         "_cls": cls,
         "_new": object.__new__,
         "_MISSING": _MISSING,
+        "_NUMBER_TYPES": _NUMBER_TYPES,
+        "_read_only": types.MappingProxyType,
         "_KNOWN": frozenset(field.name for field in fields),
     }
     lines = [
@@ -245,7 +247,7 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         namespace[f"_read{index}"] = _reader_for(converter, field.type, override)
         target = _target(field.type)
         if override is not None:
-            fast = None
+            fast = _OVERRIDE_FAST_PATHS.get((cls, field.name))
         elif attrs.has(target):
             hook = f"_hook{index}"
             namespace[hook] = _hook_on_first_use(converter, target, namespace, hook)
@@ -308,6 +310,14 @@ _FAST_PATHS: dict[Any, tuple[str, str]] = {
 }
 
 _MISSING: Any = object()
+
+#: Fast paths for fields with an override reader: the usual shape, taken as it is.
+_OVERRIDE_FAST_PATHS: dict[tuple[type[Any], str], tuple[str, str]] = {
+    (Pricing, "per_image"): (
+        "type(v) is dict and set(map(type, v.values())) <= _NUMBER_TYPES",
+        "_read_only(v)",
+    ),
+}
 
 
 def _make_unstructure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[Any], Any]:
