@@ -17,7 +17,8 @@ Rules (architecture section 7):
   wait for a fetch and get its error.
 - A fetched catalog that looks broken (empty, or under half the models of the
   current one) is refused: the old copy and its validators stay while the old
-  copy is within ``max_stale``; past that, the smaller list is taken as real.
+  copy is within ``max_stale``; past that, a smaller (not empty) list is taken
+  as real.
 - With no usable copy, a read during the backoff after a failed fetch gets
   that failure again at once instead of sending another request.
 """
@@ -164,6 +165,8 @@ class CatalogCache:
         copy is fresh; past ``ttl`` (within ``max_stale``) it also starts one
         background refresh.  A hit is counted only when the model is found.
         """
+        if not isinstance(model_id, str):
+            return None  # not answerable here; Catalog.__getitem__ explains the type
         warm = self.warm
         now = self._monotonic()
         if now < warm.fresh_until:
@@ -279,7 +282,7 @@ class CatalogCache:
         except Exception as exc:  # a store that cannot answer is a cold start, not a crash
             log.warning("could not load the catalog from %r: %s", self._store, exc)
             return False
-        if stored is None:
+        if stored is None or self._closed:  # closed while the store was read
             return False
         if stored.detailed != self._detailed:
             log.warning(
@@ -311,7 +314,7 @@ class CatalogCache:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, NanoGPTError):
                 await task
-        if self._saving is not None:
+        if self._saving is not None and not self._saving.done():
             await asyncio.wait([self._saving])  # a file write is not cut off half-way
 
     # -- fetching -------------------------------------------------------------
@@ -427,12 +430,13 @@ class CatalogCache:
         """Whether to keep the ``good`` copy rather than a ``fetched`` catalog that looks broken.
 
         Once the good copy is past ``max_stale`` it could not be served any
-        more anyway: a smaller list the server still sends then is taken as real.
+        more anyway: a smaller list the server still sends then is taken as
+        real.  An empty list never is.
         """
         kept = good.catalog
         if not _looks_broken(kept, fetched):
             return False
-        if self._monotonic() > good.expires_at + self._max_stale:
+        if len(fetched) > 0 and self._monotonic() > good.expires_at + self._max_stale:
             log.warning(
                 "accepting a catalog of %d models (was %d): the good copy is past max_stale",
                 len(fetched),

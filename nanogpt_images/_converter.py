@@ -95,18 +95,21 @@ class _CollectorPause:
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._readers == 0:
-                self._resume = gc.isenabled()
-                gc.disable()
-            self._readers += 1
+        entered = False
         try:
+            with self._lock:
+                if self._readers == 0:
+                    self._resume = gc.isenabled()
+                    gc.disable()
+                self._readers += 1
+                entered = True
             yield
         finally:
-            with self._lock:
-                self._readers -= 1
-                if self._readers == 0 and self._resume:
-                    gc.enable()
+            if entered:
+                with self._lock:
+                    self._readers -= 1
+                    if self._readers == 0 and self._resume:
+                        gc.enable()
 
 
 _collector_paused = _CollectorPause()

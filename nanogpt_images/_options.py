@@ -13,16 +13,20 @@ from typing import Any
 __all__ = ["check_bool", "check_count", "check_seconds", "check_str"]
 
 
-def check_seconds(name: str, value: Any, *, positive: bool = True, none: bool = False) -> None:
-    """``value`` is a finite number of seconds (> 0, or >= 0 when not ``positive``)."""
+def check_seconds(
+    name: str, value: Any, *, positive: bool = True, none: bool = False, infinite: bool = False
+) -> None:
+    """``value`` is a number of seconds: > 0 (>= 0 when not ``positive``), finite unless allowed."""
     if value is None and none:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         also = " or None" if none else ""
         raise TypeError(f"{name} must be a number of seconds{also}, not {type(value).__name__}")
     least = "a positive" if positive else "a non-negative"
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be {least} finite number of seconds, not {value!r}")
+    finite = "" if infinite else " finite"
+    bad = math.isnan(value) or (math.isinf(value) and not infinite)
+    if bad or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be {least}{finite} number of seconds, not {value!r}")
 
 
 def check_count(name: str, value: Any, *, positive: bool = False) -> None:

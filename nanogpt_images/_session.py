@@ -84,7 +84,7 @@ class ImageModelsSession:
         """
         check_seconds("ttl", ttl)
         check_seconds("refresh_interval", refresh_interval, none=True)
-        check_seconds("max_stale", max_stale, positive=False)
+        check_seconds("max_stale", max_stale, positive=False, infinite=True)
         check_bool("detailed", detailed)
         if clock is not None and not isinstance(clock, Clock):
             raise TypeError(
@@ -194,10 +194,12 @@ class ImageModelsSession:
         self._state = _State.CLOSED
         # A subscriber closing the session is the caller here: it is not cancelled, it returns.
         self._callback_tasks.discard(asyncio.current_task())
-        if self._closing is None:
+        if self._closing is None or self._closing.cancelled():  # cut off: run it again
             self._closing = asyncio.get_running_loop().create_task(
                 self._shut_down(), name="nanogpt_images session close"
             )
+        elif self._closing.done():
+            return
         await asyncio.shield(self._closing)
 
     async def _shut_down(self) -> None:
@@ -229,7 +231,7 @@ class ImageModelsSession:
         if self._monotonic() < warm.fresh_until:
             try:
                 model = warm.models[model_id]
-            except KeyError:
+            except (KeyError, TypeError):  # TypeError: not a string; the slow path says so
                 pass
             else:
                 warm.hits += 1

@@ -137,12 +137,12 @@ class Transport:
             connect_timeout=connect_timeout,
             max_retries=max_retries,
             numbers={
-                "max_retry_after": max_retry_after,
                 "backoff_base": backoff_base,
                 "backoff_cap": backoff_cap,
             },
             max_response_bytes=max_response_bytes,
         )
+        check_seconds("max_retry_after", max_retry_after, positive=False, infinite=True)
         check_bool("allow_insecure_http", allow_insecure_http)
         if http_session is not None and not isinstance(http_session, aiohttp.ClientSession):
             raise TypeError(

@@ -427,3 +427,15 @@ async def test_stale_reads_during_a_slow_refresh_do_not_queue_more_requests(
     server.release()
     await settle(session)
     assert server.request_count == 2
+
+
+async def test_an_empty_list_never_replaces_a_good_copy_even_past_max_stale(
+    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
+) -> None:
+    """Age alone never makes an empty catalog acceptable: it is a broken answer, not a change."""
+    session = make_session(ttl=TTL, max_stale=0)
+    good = await session.catalog()
+    server.set_catalog(small_catalog(()))
+    await clock.advance(10 * TTL)
+    assert await session.refresh() is good
+    assert session.stats().refused_refreshes == 1

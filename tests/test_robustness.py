@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -12,10 +13,12 @@ from nanogpt_images import (
     DecodeError,
     ImageModelsSession,
     RateLimitError,
+    SessionClosedError,
+    StoredResponse,
     TransportError,
     parse_catalog,
 )
-from nanogpt_images.testing import FakeClock, FakeNanoGPT, model_payload
+from nanogpt_images.testing import FakeClock, FakeNanoGPT, model_payload, sample_catalog_bytes
 
 KEY = "sk-nano-robustness-secret"
 
@@ -164,3 +167,60 @@ async def test_a_subscriber_may_close_the_session(
     await session.refresh()
     await asyncio.wait_for(closed.wait(), timeout=5)
     assert repr(session).endswith("state='closed')")
+
+
+def test_infinite_max_stale_and_retry_after_mean_no_limit() -> None:
+    """max_stale and max_retry_after may be infinite: serve stale forever, honour any wait."""
+    session = ImageModelsSession(max_stale=float("inf"), max_retry_after=float("inf"))
+    assert "state='unopened'" in repr(session)
+
+
+async def test_a_model_id_that_is_not_a_string_is_explained_on_the_warm_path(
+    make_session: MakeSession,
+) -> None:
+    """A warm get_model() with an unhashable id gives the same clear TypeError as a cold one."""
+    session = make_session()
+    await session.catalog()
+    with pytest.raises(TypeError, match="a model id is a string such as 'flux-pro', not list"):
+        await session.get_model(["flux-pro"])  # type: ignore[arg-type]
+
+
+async def test_close_while_the_stored_copy_loads_leaves_nothing_served(
+    server: FakeNanoGPT,
+) -> None:
+    """A session closed while start() reads its store does not come back to life after."""
+
+    class SlowStore:
+        def __init__(self) -> None:
+            self.gate = asyncio.Event()
+
+        async def load(self) -> StoredResponse | None:
+            await self.gate.wait()
+            return StoredResponse(body=sample_catalog_bytes(), detailed=True, fetched_at=1.0)
+
+        async def save(self, response: StoredResponse) -> None:
+            raise AssertionError("nothing is fetched, so nothing is saved")
+
+    store = SlowStore()
+    session = ImageModelsSession(base_url=server.url, store=store)
+    starting = asyncio.create_task(session.start())
+    await asyncio.sleep(0)
+    await session.close()
+    store.gate.set()
+    await starting
+    with pytest.raises(SessionClosedError):
+        await session.catalog()
+    assert server.request_count == 0
+
+
+async def test_close_runs_again_when_a_first_close_was_cut_off(make_session: MakeSession) -> None:
+    """If the loop cancelled a close half-way, the next close() finishes the job quietly."""
+    session = make_session(refresh_interval=60.0)
+    await session.catalog()
+    first = asyncio.create_task(session.close())
+    await asyncio.sleep(0)
+    session._closing.cancel()  # type: ignore[union-attr]  # what the end of a loop does to it
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    await session.close()
+    assert [task for task in asyncio.all_tasks() if "nanogpt" in task.get_name()] == []
