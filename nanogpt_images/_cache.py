@@ -165,7 +165,8 @@ class CatalogCache:
         copy is fresh; past ``ttl`` (within ``max_stale``) it also starts one
         background refresh.  A hit is counted only when the model is found.
         """
-        if not isinstance(model_id, str):
+        given: object = model_id  # callers do not always keep to the annotation
+        if not isinstance(given, str):
             return None  # not answerable here; Catalog.__getitem__ explains the type
         warm = self.warm
         now = self._monotonic()
