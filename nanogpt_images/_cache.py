@@ -158,33 +158,12 @@ class CatalogCache:
 
     # -- reading --------------------------------------------------------------
 
-    def peek_model(self, model_id: str) -> ImageModel | None:
-        """The model with this id from a usable copy, else ``None``; never waits.
-
-        The read path of ``get_model``: a clock read and a dict read while the
-        copy is fresh; past ``ttl`` (within ``max_stale``) it also starts one
-        background refresh.  A hit is counted only when the model is found.
-        """
-        given: object = model_id  # callers do not always keep to the annotation
-        if not isinstance(given, str):
-            return None  # not answerable here; Catalog.__getitem__ explains the type
-        warm = self.warm
-        now = self._monotonic()
-        if now < warm.fresh_until:
-            model = warm.models.get(model_id)
-            if model is not None:
-                warm.hits += 1
-            return model
-        if now <= self._stale_until:
-            model = warm.models.get(model_id)
-            if model is not None:
-                warm.hits += 1
-                self.refresh_soon()
-            return model
-        return None
-
     def peek(self) -> Catalog | None:
-        """The catalog from a usable copy (as :meth:`peek_model`), else ``None``; never waits."""
+        """The catalog from a usable copy, else ``None``; never waits.
+
+        Fresh until ``ttl``; past it, within ``max_stale``, the stale copy is
+        returned and one background refresh is started.
+        """
         warm = self.warm
         now = self._monotonic()
         if now < warm.fresh_until:

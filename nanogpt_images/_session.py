@@ -226,7 +226,7 @@ class ImageModelsSession:
 
     async def get_model(self, model_id: str) -> ImageModel:
         """The model with this id; raises :class:`ModelNotFoundError` with close ids."""
-        # The warm path, inlined from CatalogCache.peek_model: a clock read and a dict read.
+        # The warm path, CatalogCache.peek() inlined: a clock read and a dict read.
         warm = self._warm
         if self._monotonic() < warm.fresh_until:
             try:
@@ -236,9 +236,7 @@ class ImageModelsSession:
             else:
                 warm.hits += 1
                 return model
-        found = self._cache.peek_model(model_id)  # stale copies, which also start a refresh
-        if found is not None:
-            return found
+        # A stale copy (which starts a refresh), a fetch, or the error saying what is wrong.
         return (await self.catalog())[model_id]
 
     async def find(self, *, sort: SortKey | None = None, **filters: Any) -> tuple[ImageModel, ...]:
