@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from . import _pricing, _validation
@@ -215,6 +216,20 @@ def _max_price(value: Any, filters: Mapping[str, Any]) -> list[Predicate]:
     below, above = float(limit) - margin, float(limit) + margin
 
     def affordable(model: ImageModel) -> bool:
+        # The usual shape first, read inline (this runs once per model): a price map
+        # with the asked key (or any key, for the "from" price), no fixed image count.
+        pricing = model.pricing
+        if pricing is not None:
+            table = pricing.per_image
+            if type(table) is MappingProxyType and table:
+                unit = min(table.values()) if resolution is None else table.get(resolution)
+                if unit is not None and 0 <= unit < _LAST:
+                    if unit > above:
+                        return False  # a fixed image count only multiplies it up
+                    params = model.supported_parameters
+                    if unit < below and (params is None or params.fixed_image_count is None):
+                        return True
+        # Everything else: the general reading, exact near the limit.
         cost = _cost(model, resolution)
         if cost is None or cost > above:
             return False
