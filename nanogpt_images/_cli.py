@@ -11,26 +11,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import json
 import logging
 import os
-import shutil
 import sys
 import time
-from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from nanogpt_images import (
     Catalog,
-    CatalogChange,
-    ImageModel,
     ImageModelsSession,
     NanoGPTError,
     ParameterValidationError,
     RequestTimeoutError,
     dump_catalog,
+)
+
+from ._cli_output import (
+    images,
+    money,
+    no_price_reason,
+    note_unknown_flags,
+    one_line,
+    or_unknown,
+    print_change,
+    print_field,
+    print_problems,
+    print_table,
+    raw_model,
 )
 
 if TYPE_CHECKING:
@@ -43,9 +52,6 @@ DEFAULT_URL = "https://nano-gpt.com"
 PROGRESS_AFTER = 1.0  # seconds a fetch may take before stderr says what we wait for
 RETRIES = 2  # a failed attempt (timeout, refused, 5xx...) is retried this often, with backoff
 BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
-# Flags the table lists when true; image_generation is left out since nearly every model has it.
-TABLE_FLAGS = ("image_to_image", "inpainting", "nsfw")
-KNOWN_FLAGS = ("image_generation", *TABLE_FLAGS)  # the rest are in Capabilities.extras
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,18 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except ParameterValidationError as exc:
-        _print_problems(exc)
+        print_problems(exc)
         return 1
     except RequestTimeoutError as exc:  # its text names the limit of one attempt only
         waited = time.monotonic() - started
         print(
-            f"{PROG}: error: {_one_line(exc)} per attempt; "
+            f"{PROG}: error: {one_line(exc)} per attempt; "
             f"gave up after {RETRIES + 1} attempts ({waited:.1f} s in all)",
             file=sys.stderr,
         )
         return 1
     except NanoGPTError as exc:
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return 1
 
 
@@ -231,7 +237,7 @@ async def _models(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as exc:
             raise _UsageError(str(exc)) from None
     if args.json:
-        _note_unknown_flags(args.capability or (), catalog)
+        note_unknown_flags(args.capability or (), catalog)
         shown = catalog
         if filtered:
             shown = Catalog(
@@ -240,8 +246,8 @@ async def _models(args: argparse.Namespace) -> int:
         json.dump(dump_catalog(shown), sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
-    _note_unknown_flags(args.capability or (), catalog)
-    _print_table(matches, basic=args.basic, resolution=args.resolution)
+    note_unknown_flags(args.capability or (), catalog)
+    print_table(matches, basic=args.basic, resolution=args.resolution)
     summary = f"{len(matches)} of {len(catalog)} models"
     if catalog.rejected:
         summary += f" ({len(catalog.rejected)} unreadable entries skipped)"
@@ -253,7 +259,7 @@ async def _show(args: argparse.Namespace) -> int:
     async with _open_session(args) as session:
         catalog = await _fetch_with_progress(session, args)
     model = catalog[args.model]
-    raw = _raw_model(model)
+    raw = raw_model(model)
     if args.json:
         json.dump(raw, sys.stdout, indent=2, ensure_ascii=False)
         print()
@@ -261,11 +267,11 @@ async def _show(args: argparse.Namespace) -> int:
     print(f"{model.id}  ({model.display_name})")
     for key, value in raw.items():
         if key != "id":
-            _print_field(key, value, indent=1)
+            print_field(key, value, indent=1)
     print("summary:")
-    print(f"  price from: {_money(model.price())}")
+    print(f"  price from: {money(model.price())}")
     print(f"  resolutions: {', '.join(model.resolutions or ()) or 'not listed'}")
-    print(f"  images per request: {_or_unknown(model.max_n, 'up to {}')}")
+    print(f"  images per request: {or_unknown(model.max_n, 'up to {}')}")
     print(f"  accepts input images: {'yes' if model.accepts_image_input else 'no'}")
     if model.extras:
         print(f"  fields this SDK does not know: {', '.join(sorted(model.extras))}")
@@ -292,9 +298,9 @@ async def _check(args: argparse.Namespace) -> int:
         cost = None
     where = f" at {resolution}" if resolution else " (cheapest size)"
     if cost is None:
-        print(f"price: unknown for {_images(n, model)}{where}: {_no_price_reason(model)}")
+        print(f"price: unknown for {images(n, model)}{where}: {no_price_reason(model)}")
     else:
-        print(f"price: {_money(cost)} for {_images(n, model)}{where}")
+        print(f"price: {money(cost)} for {images(n, model)}{where}")
     return 0
 
 
@@ -310,7 +316,7 @@ async def _watch(args: argparse.Namespace) -> int:
                 f"refreshing every {args.interval:g} s; Ctrl-C to stop",
                 flush=True,
             )
-            session.subscribe(_print_change)
+            session.subscribe(print_change)
             await asyncio.Event().wait()  # until Ctrl-C cancels us
     return 0  # pragma: no cover - only Ctrl-C ends the wait
 
@@ -416,179 +422,6 @@ def _stdout_to_devnull() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, fd)
     os.close(devnull)
-
-
-# -- output ------------------------------------------------------------------
-
-
-def _print_table(models: Sequence[ImageModel], *, basic: bool, resolution: str | None) -> None:
-    header: tuple[str, ...]
-    rows: list[tuple[str, ...]]
-    if basic:
-        header = ("ID", "OWNER", "CREATED")
-        rows = [(m.id, m.owned_by or "-", _date(m.created)) for m in models]
-    else:
-        price_title = f"PRICE @ {resolution}" if resolution else "PRICE FROM"
-        header = ("ID", "NAME", "OWNER", "CAPABILITIES", "RESOLUTIONS", price_title)
-        rows = [
-            (
-                m.id,
-                m.name or "-",
-                m.owned_by or "-",
-                ", ".join(_flags(m)) or "-",
-                _short_list(m.resolutions),
-                _money(_price_or_none(m, resolution)),
-            )
-            for m in models
-        ]
-    limits = (48, 28, 12, 36, 30, 12) if not basic else (60, 20, 12)
-    clipped = [
-        tuple(_clip(cell, limit) for cell, limit in zip(row, limits, strict=True)) for row in rows
-    ]
-    widths = [max([len(header[i])] + [len(row[i]) for row in clipped]) for i in range(len(header))]
-    width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else None
-    for row in (header, *clipped):
-        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        print(line[:width] if width else line)
-
-
-def _flags(model: ImageModel) -> list[str]:
-    caps = model.capabilities
-    if caps is None:
-        return []
-    names = [name for name in TABLE_FLAGS if caps.flag(name) is True]
-    names += [name for name, value in caps.extras.items() if value is True]
-    return names
-
-
-def _short_list(values: Sequence[str] | None, shown: int = 3) -> str:
-    if not values:
-        return "-"
-    text = ", ".join(values[:shown])
-    return f"{text} +{len(values) - shown}" if len(values) > shown else text
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _price_or_none(model: ImageModel, resolution: str | None) -> Decimal | None:
-    try:
-        return model.price(resolution=resolution)
-    except ValueError:
-        return None
-
-
-def _money(value: Decimal | None) -> str:
-    if value is None:
-        return "-"
-    return f"${value.normalize():f}"
-
-
-def _images(n: int, model: ImageModel) -> str:
-    fixed = model.supported_parameters.fixed_image_count if model.supported_parameters else None
-    count = fixed if fixed else n
-    return f"{count} image" + ("" if count == 1 else "s")
-
-
-def _date(timestamp: int | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).date().isoformat()
-
-
-def _or_unknown(value: int | None, template: str) -> str:
-    return "not stated" if value is None else template.format(value)
-
-
-def _raw_model(model: ImageModel) -> dict[str, Any]:
-    """The model exactly as the server sent it, unknown fields included."""
-    data: list[dict[str, Any]] = dump_catalog(Catalog(models=(model,)))["data"]
-    return data[0]
-
-
-def _print_field(key: str, value: Any, indent: int) -> None:
-    pad = "  " * indent
-    if isinstance(value, dict) and value:
-        print(f"{pad}{key}:")
-        for sub_key, sub_value in value.items():
-            _print_field(str(sub_key), sub_value, indent + 1)
-    elif isinstance(value, list) and value and all(not isinstance(v, dict | list) for v in value):
-        print(f"{pad}{key}: {', '.join(_scalar(v) for v in value)}")
-    elif isinstance(value, list) and value:
-        print(f"{pad}{key}:")
-        for index, item in enumerate(value):
-            _print_field(f"[{index}]", item, indent + 1)
-    else:
-        print(f"{pad}{key}: {_scalar(value)}")
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _print_change(change: CatalogChange) -> None:
-    stamp = datetime.datetime.now().strftime("%H:%M:%S")
-    for model in change.added:
-        print(f"{stamp}  + {model.id}  ({model.display_name})", flush=True)
-    for model in change.removed:
-        print(f"{stamp}  - {model.id}", flush=True)
-    for changed in change.changed:
-        print(f"{stamp}  ~ {changed.id}: {', '.join(changed.fields)}", flush=True)
-
-
-def _print_problems(exc: ParameterValidationError, stream: TextIO | None = None) -> None:
-    stream = stream or sys.stderr
-    print(f"invalid request for {exc.model_id}:", file=stream)
-    for problem in exc.problems:
-        print(f"  - {problem.message}", file=stream)
-
-
-def _note_unknown_flags(wanted: Sequence[str], catalog: Catalog) -> None:
-    """Say on stderr which ``--capability`` names no model has, so an empty table is explained."""
-    present = _flags_present(catalog)
-    for name in wanted:
-        if name not in present:
-            known = ", ".join(sorted(present)) or "none at all"
-            print(
-                f"note: no model in the catalog has the capability flag {name!r}; "
-                f"the flags it has: {known}",
-                file=sys.stderr,
-            )
-
-
-def _flags_present(catalog: Catalog) -> set[str]:
-    """Every capability flag that some model states, true or false."""
-    present: set[str] = set()
-    for model in catalog:
-        caps = model.capabilities
-        if caps is not None:
-            present.update(name for name in KNOWN_FLAGS if caps.flag(name) is not None)
-            present.update(name for name, value in caps.extras.items() if isinstance(value, bool))
-    return present
-
-
-def _no_price_reason(model: ImageModel) -> str:
-    """Why ``model.price()`` gave nothing: no prices at all, or which sizes the prices are for."""
-    pricing = model.pricing
-    if pricing is None or (
-        pricing.per_image is None and not pricing.by_rendering_speed and not pricing.extras
-    ):
-        return "the catalog gives no prices for this model"
-    keys: dict[str, None] = {}  # ordered and without repeats
-    if isinstance(pricing.per_image, Mapping):
-        keys.update(dict.fromkeys(pricing.per_image))
-    for table in (pricing.by_rendering_speed or {}).values():
-        keys.update(dict.fromkeys(table))
-    if keys:
-        return f"its pricing lists only {_short_list(tuple(keys), shown=6)}"
-    return f"its pricing is in a form this SDK cannot read (see 'nanogpt-images show {model.id}')"
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # -- argument types ----------------------------------------------------------
