@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import attrs
 from aiohttp import web
 
+from ._factories import error_body
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -449,13 +451,12 @@ def _error_envelope(
     kinds = {401: "authentication_error", 403: "permission_denied_error"}
     kinds |= {404: "not_found_error", 429: "rate_limit_error"}
     kind = kinds.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return {
-        "error": {
-            "message": message or phrase,
-            "type": kind,
-            "code": code or phrase.lower().replace(" ", "_").replace("-", "_"),
-        }
-    }
+    return error_body(
+        "openai",
+        code or phrase.lower().replace(" ", "_").replace("-", "_"),
+        message or phrase,
+        error_type=kind,
+    )
 
 
 def _phrase(status: int) -> str:
