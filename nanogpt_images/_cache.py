@@ -385,6 +385,8 @@ class CatalogCache:
             self._fresh[self._detailed] = entry
         self._good = entry
         warm = self.warm
+        if warm.catalog is not catalog:
+            catalog.prepare()  # here, once, rather than in the first find() of a request
         warm.catalog = catalog
         warm.models = catalog._index  # the dict itself: a read-only proxy costs a third more
         warm.fresh_until = entry.expires_at

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nanogpt_images import Catalog, dump_catalog
+from nanogpt_images._models import CAPABILITY_FLAGS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,7 +38,6 @@ __all__ = [
 
 # Flags the table lists when true; image_generation is left out since nearly every model has it.
 TABLE_FLAGS = ("image_to_image", "inpainting", "nsfw")
-KNOWN_FLAGS = ("image_generation", *TABLE_FLAGS)  # the rest are in Capabilities.extras
 
 
 def print_table(models: Sequence[ImageModel], *, basic: bool, resolution: str | None) -> None:
@@ -184,7 +184,7 @@ def _flags_present(catalog: Catalog) -> set[str]:
     for model in catalog:
         caps = model.capabilities
         if caps is not None:
-            present.update(name for name in KNOWN_FLAGS if caps.flag(name) is not None)
+            present.update(name for name in CAPABILITY_FLAGS if caps.flag(name) is not None)
             present.update(name for name, value in caps.extras.items() if isinstance(value, bool))
     return present
 

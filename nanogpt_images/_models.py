@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 
     from ._queries import SortKey
 
-#: How many distinct filter queries a catalog remembers the answers to.
-_REMEMBERED_QUERIES = 256
-
 __all__ = [
     "Architecture",
     "Capabilities",
@@ -101,7 +98,9 @@ class Capabilities:
         return value if isinstance(value, bool) else None
 
 
-_CAPABILITY_FIELDS = frozenset({"image_generation", "image_to_image", "inpainting", "nsfw"})
+#: The flags :class:`Capabilities` has typed fields for; the rest are in its ``extras``.
+CAPABILITY_FLAGS = ("image_generation", "image_to_image", "inpainting", "nsfw")
+_CAPABILITY_FIELDS = frozenset(CAPABILITY_FLAGS)
 
 
 @attrs.frozen(hash=False)
@@ -246,7 +245,7 @@ class Catalog:
     extras: Extras = attrs.Factory(dict)
     _index: dict[str, ImageModel] = attrs.field(init=False, eq=False)
     _by_id: Mapping[str, ImageModel] = attrs.field(init=False, eq=False)
-    _answers: dict[Any, tuple[ImageModel, ...]] = attrs.field(init=False, eq=False, factory=dict)
+    _lookup: _queries.QueryIndex = attrs.field(init=False, eq=False)
 
     @_index.default
     def _build_index(self) -> dict[str, ImageModel]:
@@ -255,6 +254,10 @@ class Catalog:
     @_by_id.default
     def _build_view(self) -> Mapping[str, ImageModel]:
         return types.MappingProxyType(self._index)
+
+    @_lookup.default
+    def _build_lookup(self) -> _queries.QueryIndex:
+        return _queries.QueryIndex(self.models)
 
     def __len__(self) -> int:
         return len(self.models)
@@ -304,21 +307,22 @@ class Catalog:
         """Models matching every filter, in catalog order (or by ``sort``).
 
         See :func:`nanogpt_images.ImageModelsSession.find` for the filters.
-        A catalog never changes, so it remembers the answers to the last few
-        hundred distinct queries: a bot asking the same question on every
-        request pays for the scan once per catalog.
+        A catalog never changes, so it keeps lookup tables for the filters,
+        built on first use (or by :meth:`prepare`), and remembers the answers
+        to the last few hundred distinct queries: a bot asking the same
+        question on every request pays for the search once per catalog.
         """
-        key = _queries.query_key(sort, filters)
-        if key is not None:
-            found = self._answers.get(key)
-            if found is not None:
-                return found
-        found = _queries.filter_models(self.models, sort=sort, **filters)
-        if key is not None:
-            if len(self._answers) >= _REMEMBERED_QUERIES:
-                self._answers.clear()
-            self._answers[key] = found
-        return found
+        return self._lookup.find(sort, filters)
+
+    def prepare(self) -> Catalog:
+        """Build the lookup tables of :meth:`filter` now; returns the catalog.
+
+        The first query of a fresh catalog otherwise builds the tables it
+        needs, one walk of the models each.  The session prepares every
+        catalog it installs, off the request path.
+        """
+        self._lookup.tables()
+        return self
 
     def cheapest(self, **filters: Any) -> ImageModel | None:
         """The lowest-priced model matching ``filters``; ``None`` when none has a price."""

@@ -30,7 +30,13 @@ if TYPE_CHECKING:
 
     from ._models import ImageModel
 
-__all__ = ["image_count", "price", "unit_price"]
+__all__ = [
+    "image_count",
+    "price",
+    "spelling_prices",
+    "unit_price",
+    "valid",
+]
 
 _INF = float("inf")
 
@@ -59,15 +65,32 @@ def unit_price(model: ImageModel, resolution: str | None) -> float | None:
     if pricing is None:
         return None
     table = pricing.per_image
-    if type(table) is MappingProxyType and table:  # the usual shape: a fast path
-        unit = min(table.values()) if resolution is None else table.get(resolution)
-        if unit is None:
-            unit = _from_table(table, resolution)
+    if type(table) is MappingProxyType and table:  # the usual shape
+        unit = _from_table(table, resolution)
     else:
         unit = _unit_price(model, pricing, resolution)
-    if unit is None or not 0 <= unit < _INF:  # also rejects NaN
+    return valid(unit)
+
+
+def spelling_prices(model: ImageModel) -> dict[str, float] | None:
+    """What the model's price map gives for each normalised spelling of its keys, at once.
+
+    As :func:`_from_table` reads the map: a key already in the normalised
+    form wins over other spellings of it.  A resolution the map does not name
+    (its ``default``) is not in the result; ``None`` when the model is not
+    priced by a map.
+    """
+    pricing = model.pricing
+    table = None if pricing is None else pricing.per_image
+    if type(table) is not MappingProxyType or not table:
         return None
-    return unit
+    spellings = _validation.resolution_index(tuple(table))
+    return {key: table.get(key, table[raw]) for key, raw in spellings.items()}
+
+
+def valid(unit: float | None) -> float | None:
+    """``unit`` if it is a price at all: not negative, infinite or NaN."""
+    return unit if unit is not None and 0 <= unit < _INF else None
 
 
 def image_count(model: ImageModel, n: int) -> int:
