@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import BODIES, JSON_VALUES
 
 from nanogpt_images import (
     Catalog,
@@ -317,38 +318,6 @@ def test_models_are_frozen_and_unhashable() -> None:
 
 
 # -- properties ------------------------------------------------------------------------
-
-JSON_SCALARS = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
-)
-JSON_VALUES = st.recursive(
-    JSON_SCALARS,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-KNOWN_KEYS = st.sampled_from(
-    [
-        "id", "object", "created", "owned_by", "name", "description", "architecture", "pricing",
-        "capabilities", "supported_parameters", "icon_url", "tags", "category", "per_image",
-        "currency", "by_rendering_speed", "lora", "resolutions", "max_images", "fixed_image_count",
-        "input_image_constraints", "route", "provider", "formats", "modality", "nsfw", "type",
-    ]
-)  # fmt: skip
-SHAPED = st.recursive(
-    JSON_SCALARS,
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(KNOWN_KEYS | st.text(max_size=6), children, max_size=6)
-    ),
-    max_leaves=30,
-)
-ENTRIES = st.dictionaries(KNOWN_KEYS, SHAPED, max_size=8).map(lambda d: d) | SHAPED
-BODIES = st.fixed_dictionaries(
-    {"data": st.lists(ENTRIES, max_size=6)},
-    optional={"object": SHAPED, "meta": SHAPED, "extra": SHAPED},
-)
 
 
 @settings(max_examples=300, deadline=None)

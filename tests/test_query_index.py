@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import BODIES
 
 from nanogpt_images import Catalog, ImageModel, ImageModelsSession, _models, parse_catalog
 from nanogpt_images._pricing import spelling_prices, unit_price
@@ -235,3 +236,26 @@ def test_both_spellings_in_one_map_price_the_normalised_one(resolution: str) -> 
     found = CATALOG.filter(resolution=resolution, max_price="0.1", text="two-spellings")
     assert found == ()
     assert CATALOG.filter(resolution=resolution, max_price="0.2", text="two-spellings")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(BODIES)
+def test_no_catalog_the_parser_accepts_breaks_the_tables(body: dict[str, Any]) -> None:
+    """Whatever shapes the server sends, building the tables and querying never raise.
+
+    The session builds them while installing a catalog, so an error here
+    would turn one odd entry into a failed refresh.
+    """
+    catalog = parse_catalog(body).prepare()
+    queries: list[dict[str, Any]] = [
+        {"capability": ["image_to_image", "nsfw", "type"]},
+        {"input_modality": "image", "output_modality": "image"},
+        {"input_modality": "text", "tag": "a", "owned_by": "", "text": "1"},
+        {"resolution": "1024x1024", "max_price": 1, "sort": "price"},
+        {"max_price": "0", "sort": "created"},
+        {"sort": "name"},
+    ]
+    for query in queries:
+        found = catalog.filter(**query)
+        assert set(found) <= set(catalog)
+    catalog.cheapest(resolution="1024*1024")
