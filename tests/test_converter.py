@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,6 +25,7 @@ from nanogpt_images import (
     dump_catalog,
     parse_catalog,
 )
+from nanogpt_images._converter import make_converter
 from nanogpt_images.testing import sample_catalog
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -315,6 +317,37 @@ def test_models_are_frozen_and_unhashable() -> None:
     with pytest.raises(TypeError, match="unhashable"):
         hash(model)
     assert Catalog() == Catalog()
+
+
+def test_parsed_objects_are_the_public_frozen_classes() -> None:
+    """Parsing builds objects without their __init__; they must be the same as if built by it."""
+
+    def walk(obj: Any) -> list[Any]:
+        found = [obj]
+        for value in attrs.astuple(obj, recurse=False):
+            if attrs.has(type(value)):
+                found += walk(value)
+        return found
+
+    for model in parse_catalog(sample_catalog()):
+        for obj in walk(model):
+            assert type(obj).__module__ == "nanogpt_images._models"
+            assert obj == attrs.evolve(obj)
+            assert repr(obj) == repr(attrs.evolve(obj))
+            with pytest.raises(AttributeError):
+                obj.extras = {}
+
+
+def test_classes_whose_init_checks_values_are_refused() -> None:
+    """The generated code does not run __init__, so it must not be used where that matters."""
+
+    @attrs.frozen
+    class Checked:
+        size: int | None = attrs.field(default=None, validator=attrs.validators.instance_of(int))
+        extras: dict[str, Any] = attrs.Factory(dict)
+
+    with pytest.raises(TypeError, match="Checked has checks in its __init__"):
+        make_converter().structure({"size": 1}, Checked)
 
 
 # -- properties ------------------------------------------------------------------------
