@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import BODIES
+from strategies import BODIES, KNOWN_KEYS, SHAPED
 
 from nanogpt_images import Catalog, ImageModel, ImageModelsSession, _models, parse_catalog
 from nanogpt_images._pricing import spelling_prices, unit_price
@@ -238,8 +238,19 @@ def test_both_spellings_in_one_map_price_the_normalised_one(resolution: str) -> 
     assert CATALOG.filter(resolution=resolution, max_price="0.2", text="two-spellings")
 
 
+#: Entries with an id, so that they load as models, and known keys of odd shapes.
+ODD_MODELS = st.lists(
+    st.builds(
+        lambda fields, model_id: {**fields, "id": model_id},
+        st.dictionaries(KNOWN_KEYS, SHAPED, max_size=10),
+        st.text(max_size=3),
+    ),
+    max_size=8,
+)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(BODIES)
+@given(st.one_of(BODIES, ODD_MODELS.map(lambda data: {"data": data})))
 def test_no_catalog_the_parser_accepts_breaks_the_tables(body: dict[str, Any]) -> None:
     """Whatever shapes the server sends, building the tables and querying never raise.
 
@@ -257,5 +268,5 @@ def test_no_catalog_the_parser_accepts_breaks_the_tables(body: dict[str, Any]) -
     ]
     for query in queries:
         found = catalog.filter(**query)
-        assert set(found) <= set(catalog)
+        assert {model.id for model in found} <= set(catalog.ids)
     catalog.cheapest(resolution="1024*1024")
