@@ -371,6 +371,8 @@ class CatalogCache:
         fetched_at: float | None = None,
         age: float = 0.0,
     ) -> None:
+        if self._good is None or catalog is not self._good.catalog:
+            self._prepare(catalog)
         with self._fresh.timer as now:
             renewed_at = now - age  # a copy from disk is as old as its fetch, not its load
             entry = _Entry(
@@ -385,12 +387,18 @@ class CatalogCache:
             self._fresh[self._detailed] = entry
         self._good = entry
         warm = self.warm
-        if warm.catalog is not catalog:
-            catalog.prepare()  # here, once, rather than in the first find() of a request
         warm.catalog = catalog
         warm.models = catalog._index  # the dict itself: a read-only proxy costs a third more
         warm.fresh_until = entry.expires_at
         self._stale_until = entry.expires_at + self._max_stale
+
+    @staticmethod
+    def _prepare(catalog: Catalog) -> None:
+        """Build the query tables here, once, rather than in the first find() of a request."""
+        try:
+            catalog.prepare()
+        except Exception:  # a bug, never the data: queries then build them, and say so
+            log.exception("could not prepare the catalog's query tables")
 
     async def _save(self) -> None:
         good = self._good

@@ -240,25 +240,29 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
     }
     # Missing fields are counted, so that the keys are checked against _KNOWN only
     # when some are unknown: a set lookup per key of every object is 5% of the parse.
-    lines = [
-        "def structure(raw, _=None):",
-        "    obj = _new(_Builder)",
-        "    extras = {}",
-        "    missing = 0",
-    ]
+    body = ["extras = {}", "missing = 0"]
     for index, field in enumerate(fields):
         key = repr(field.name)
         # `in` then [] is cheaper than dict.get, whether the key is there or not.
-        lines += [f"    if {key} in raw:", f"        v = raw[{key}]"]
-        lines += _indent(8, _field_code(converter, cls, field, index, namespace))
-        lines += ["    else:", f"        obj.{field.name} = None", "        missing += 1"]
-    lines += [
-        f"    if len(raw) + missing > {len(fields)}:",
-        "        # Keys the class does not know come first in extras, as they were sent.",
-        "        extras = {k: v for k, v in raw.items() if k not in _KNOWN} | extras",
-        "    obj.extras = extras",
-        "    obj.__class__ = _cls",
-        "    return obj",
+        body += [f"if {key} in raw:", f"    v = raw[{key}]"]
+        body += _indent(4, _field_code(converter, cls, field, index, namespace))
+        body += ["else:", f"    obj.{field.name} = None", "    missing += 1"]
+    body += [
+        f"if len(raw) + missing > {len(fields)}:",
+        "    # Keys the class does not know come first in extras, as they were sent.",
+        "    extras = {k: v for k, v in raw.items() if k not in _KNOWN} | extras",
+        "obj.extras = extras",
+        "obj.__class__ = _cls",
+        "return obj",
+    ]
+    lines = [
+        "def structure(raw, _=None):",
+        "    obj = _new(_Builder)",
+        "    try:",
+        *_indent(8, body),
+        "    except BaseException:",
+        "        del obj  # a half-built object must not live on in the traceback's frame",
+        "        raise",
     ]
     source = "\n".join(lines)
     exec(compile(source, f"<nanogpt_images structure {cls.__name__}>", "exec"), namespace)  # noqa: S102
@@ -285,6 +289,8 @@ def _field_code(
     target = _target(field.type)
     if attrs.has(target):
         # An object goes straight to the class's hook; other shapes to the reader.
+        # (The one override of such a field, ImageModel.pricing, reads an object
+        # through the same hook; it only adds readings of other shapes.)
         hook = f"_hook{index}"
         namespace[hook] = _hook_on_first_use(converter, target, namespace, hook)
         check, value = "type(v) is dict", f"{hook}(v, None)"
@@ -320,13 +326,24 @@ def _builder(cls: type[Any]) -> type[Any]:
     attrs ``__init__``, ``object.__setattr__``, the slot's ``__set__``) cost a
     call per field, an eighth of the parse time.  The subclass adds no slots, so
     a finished instance can be turned into a ``cls`` by assigning its
-    ``__class__``.  The generated code sets every slot, and nothing else in the
-    ``__init__`` is skipped: a class with more to run is refused.
+    ``__class__``.  The generated code sets every slot (``None`` for a missing
+    key) and skips the rest of the ``__init__``, so a class whose ``__init__``
+    would do more (a pre- or post-init hook, a validator, a converter, a
+    default other than ``None``) is refused.
     """
-    if hasattr(cls, "__attrs_post_init__") or any(
-        field.validator or field.converter for field in attrs.fields(cls)
-    ):
-        raise TypeError(f"{cls.__name__} has checks in its __init__ that parsing would skip")
+    skipped = [
+        field.name
+        for field in attrs.fields(cls)
+        if field.validator
+        or field.converter
+        or (field.name != "extras" and field.default not in (None, attrs.NOTHING))
+    ]
+    if skipped or hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
+        raise TypeError(
+            f"{cls.__name__} has work in its __init__ (a hook, or a validator, converter or "
+            f"default other than None for {', '.join(skipped) or 'no field'}) "
+            "that parsing would skip"
+        )
     # Both hooks are reset: CPython only uses the fast generic store (which the
     # interpreter specialises per slot) when neither is overridden.
     namespace = {
@@ -540,12 +557,11 @@ def _read_odd_pricing(value: Any) -> Pricing | None:
             for line in lines
             if type(line.get("resolution")) is str and _is_number(line.get("cost_usd"))
         }
-        currencies = {line.get("currency") for line in lines} - {None}
+        # Only strings: a line's currency may be any JSON value, lists included.
+        currencies = {c for line in lines if type(c := line.get("currency")) is str}
         currency = currencies.pop() if len(currencies) == 1 else None
         if per_image:
-            return Pricing(
-                currency=currency if type(currency) is str else None, per_image=per_image
-            )
+            return Pricing(currency=currency, per_image=types.MappingProxyType(per_image))
     return None
 
 

@@ -317,9 +317,9 @@ class Catalog:
     def prepare(self) -> Catalog:
         """Build the lookup tables of :meth:`filter` now; returns the catalog.
 
-        The first query of a fresh catalog otherwise builds the tables it
-        needs, one walk of the models each.  The session prepares every
-        catalog it installs, off the request path.
+        Otherwise the first query builds them, in one walk of the models
+        (a few milliseconds for the real catalog).  The session prepares
+        every catalog it installs, in the refresh rather than in a request.
         """
         self._lookup.tables()
         return self

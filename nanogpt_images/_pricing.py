@@ -35,7 +35,7 @@ __all__ = [
     "price",
     "spelling_prices",
     "unit_price",
-    "valid",
+    "valid_price",
 ]
 
 _INF = float("inf")
@@ -69,16 +69,17 @@ def unit_price(model: ImageModel, resolution: str | None) -> float | None:
         unit = _from_table(table, resolution)
     else:
         unit = _unit_price(model, pricing, resolution)
-    return valid(unit)
+    return unit if valid_price(unit) else None
 
 
 def spelling_prices(model: ImageModel) -> dict[str, float] | None:
     """What the model's price map gives for each normalised spelling of its keys, at once.
 
     As :func:`_from_table` reads the map: a key already in the normalised
-    form wins over other spellings of it.  A resolution the map does not name
-    (its ``default``) is not in the result; ``None`` when the model is not
-    priced by a map.
+    form wins over other spellings of it.  Only the keys the map names: the
+    ``default`` price of a resolution it does not name is for
+    :func:`unit_price` to apply.  ``None`` when the model is not priced by a
+    map.
     """
     pricing = model.pricing
     table = None if pricing is None else pricing.per_image
@@ -88,9 +89,9 @@ def spelling_prices(model: ImageModel) -> dict[str, float] | None:
     return {key: table.get(key, table[raw]) for key, raw in spellings.items()}
 
 
-def valid(unit: float | None) -> float | None:
-    """``unit`` if it is a price at all: not negative, infinite or NaN."""
-    return unit if unit is not None and 0 <= unit < _INF else None
+def valid_price(unit: float | None) -> bool:
+    """Whether ``unit`` is a price at all: a number, not negative, infinite or NaN."""
+    return unit is not None and 0 <= unit < _INF
 
 
 def image_count(model: ImageModel, n: int) -> int:

@@ -14,8 +14,10 @@ repeated query costs a dict lookup.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
+import sys
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -138,13 +140,12 @@ class QueryIndex:
         """
         tables = self.tables()
         models = self._models
-        column = tables.lowest if resolution is None else tables.price_at.get(resolution)
+        read = tables.lowest_price if resolution is None else tables.price_reader(resolution)
 
         def cost(position: int) -> float | None:
-            if column is not None:
-                unit = column[position]
-                if unit == unit:  # not NaN: the table has it
-                    return unit
+            unit = read(position)
+            if unit == unit:  # not NaN: the table has it
+                return unit
             return _cost(models[position], resolution)  # the general reading
 
         return cost
@@ -184,43 +185,83 @@ def _frozen(value: Any) -> Hashable:
 
 # -- tables --------------------------------------------------------------------
 # A set of models is an int used as a bit set: bit p is set when the model at
-# position p is in it.  Intersecting is one `&`, a few hundred bytes for
-# thousands of models, and reading the set out keeps catalog order.
+# position p is in it.  Intersecting is one `&`, and reading the set out keeps
+# catalog order.  A value few models have is kept as their positions instead
+# (a bit set costs a bit per model of the catalog), so that the tables stay
+# linear in the size of the catalog however many distinct values it holds;
+# the same goes for prices at a spelling few price maps name.
 
-Keyed: TypeAlias = "dict[str, Positions]"
-"""A folded filter value -> the models that have it."""
+Keyed: TypeAlias = "dict[str, Positions | tuple[int, ...]]"
+"""A folded filter value -> the models that have it: a bit set, or their positions."""
+
+PriceColumn: TypeAlias = "array[float] | tuple[array[int], array[float]]"
+"""Prices by position (NaN where unknown), or the positions that have one and their prices."""
 
 #: The filters answered by a keyed table.
 KEYED = ("owned_by", "capability", "output_modality", "input_modality", "tag", "resolution")
 
+#: A bit set is kept when at least this share of the models is in it...
+_DENSE_SET = 1 / 64
+#: ...and a price column is kept whole when at least this share has a price in it.
+_DENSE_PRICES = 1 / 8
+
 
 class Tables:
-    """Every table the filters read, filled in one walk of the models."""
+    """Every table the filters read, filled in one walk of the models.
+
+    Prices are those :func:`_cost` reads, as doubles; where a table has none
+    (NaN) the query asks ``_cost`` itself.  They are flat arrays: a query
+    reads a few thousand of them, and float objects spread over the heap
+    would cost a cache miss each.
+    """
 
     __slots__ = ("everyone", "image_input", "keyed", "lowest", "price_at")
 
     def __init__(self, models: Sequence[ImageModel]) -> None:
         size = len(models)
         self.everyone: Positions = (1 << size) - 1
-        # Prices by position, as _cost reads them; NaN where it must be asked instead.
-        # Flat arrays of doubles: a query reads a few thousand of them, and a list
-        # of float objects spread over the heap costs a cache miss each.
-        self.lowest = _unknown_prices(size)  # the "from" price
-        self.price_at: dict[str, array[float]] = {}  # normalised spelling -> its price
+        self.lowest = array("d", [math.nan]) * size  # the "from" price
         found: dict[str, dict[str, list[int]]] = {name: {} for name in KEYED}
         image_input: list[int] = []  # the reconciled "takes an input image"
+        prices: dict[str, tuple[array[int], array[float]]] = {}  # spelling -> its prices
         for position, model in enumerate(models):
-            self._add(position, model, found)
+            self._add(position, model, found, prices)
             if _validation.accepts_image_input(model):
                 image_input.append(position)
         self.keyed: dict[str, Keyed] = {
-            name: {key: _bits(positions, size) for key, positions in table.items()}
+            name: {key: _bit_set(positions, size) for key, positions in table.items()}
             for name, table in found.items()
         }
-        self.image_input = _bits(image_input, size)
+        self.image_input = _as_bits(_bit_set(image_input, size))
+        self.price_at: dict[str, PriceColumn] = {
+            key: _price_column(column, size) for key, column in prices.items()
+        }
+
+    def lowest_price(self, position: int) -> float:
+        """The model's "from" price; NaN when the table does not have it."""
+        return self.lowest[position]
+
+    def price_reader(self, resolution: str) -> Callable[[int], float]:
+        """The price at a normalised spelling by position; NaN when the table does not have it."""
+        column = self.price_at.get(resolution)
+        if column is None:
+            return _no_price
+        if isinstance(column, array):
+            return column.__getitem__
+        positions, prices = column
+
+        def read(position: int) -> float:
+            at = bisect.bisect_left(positions, position)
+            return prices[at] if at < len(positions) and positions[at] == position else math.nan
+
+        return read
 
     def _add(
-        self, position: int, model: ImageModel, found: dict[str, dict[str, list[int]]]
+        self,
+        position: int,
+        model: ImageModel,
+        found: dict[str, dict[str, list[int]]],
+        prices: dict[str, tuple[array[int], array[float]]],
     ) -> None:
         if model.owned_by is not None:
             _file(found["owned_by"], (model.owned_by.casefold(),), position)
@@ -228,8 +269,8 @@ class Tables:
         if caps is not None:  # flag name -> the models with it set to true
             flags = _models.CAPABILITY_FLAGS  # read here: _models imports this module
             _file(found["capability"], (f for f in flags if getattr(caps, f) is True), position)
-            if caps.extras:
-                extra = (name for name, value in caps.extras.items() if value is True)
+            if caps.extras:  # as Capabilities.flag() reads them: a named flag is its field
+                extra = (n for n, v in caps.extras.items() if v is True and n not in flags)
                 _file(found["capability"], extra, position)
         arch = model.architecture
         if arch is not None:
@@ -239,18 +280,18 @@ class Tables:
         allowed = _validation.allowed_resolutions(model)
         if allowed is not None:  # normalised spelling -> the models that accept it
             _file(found["resolution"], _validation.resolution_index(allowed), position)
-        lowest = _cost(model, None)
-        if lowest is not None:
-            self.lowest[position] = lowest
-        prices = _pricing.spelling_prices(model)
-        if prices:
+        self.lowest[position] = _double(_cost(model, None))
+        spellings = _pricing.spelling_prices(model)
+        if spellings:
             count = _billed_images(model)
-            for key, unit in prices.items():
-                if _pricing.valid(unit) is not None:  # else the general reading says None
-                    column = self.price_at.get(key)
+            for key, unit in spellings.items():
+                price = _double(_cost_of(unit, count) if _pricing.valid_price(unit) else None)
+                if price == price:  # else the general reading has the answer
+                    column = prices.get(key)
                     if column is None:
-                        column = self.price_at[key] = _unknown_prices(len(self.lowest))
-                    column[position] = unit * count
+                        column = prices[key] = (array("q"), array("d"))
+                    column[0].append(position)
+                    column[1].append(price)
 
 
 def _file(table: dict[str, list[int]], keys: Iterable[str], position: int) -> None:
@@ -266,16 +307,51 @@ def _folded(values: tuple[str, ...] | None) -> Iterable[str]:
     return () if values is None else map(str.casefold, values)
 
 
-def _unknown_prices(size: int) -> array[float]:
-    return array("d", [math.nan]) * size
+def _double(price: float | None) -> float:
+    """``price`` as a double for a table; NaN for none, or one too large for a double."""
+    if price is None:
+        return math.nan
+    try:
+        return float(price)
+    except OverflowError:  # a huge integer: leave it to the general reading
+        return math.nan
 
 
-def _bits(positions: Iterable[int], size: int) -> Positions:
-    """The bit set of ``positions``, written as a base-2 numeral (linear, unlike ``|=``)."""
+def _no_price(_: int) -> float:
+    return math.nan
+
+
+def _price_column(column: tuple[array[int], array[float]], size: int) -> PriceColumn:
+    positions, prices = column
+    if len(positions) < size * _DENSE_PRICES:
+        return column
+    dense = array("d", [math.nan]) * size
+    for position, price in zip(positions, prices, strict=True):
+        dense[position] = price
+    return dense
+
+
+def _bit_set(positions: list[int], size: int) -> Positions | tuple[int, ...]:
+    """``positions`` as a bit set, or as they are when few (a bit set costs ``size`` bits).
+
+    The bit set is written as a base-2 numeral: linear, where ``|=`` per
+    position would copy the growing integer each time.
+    """
+    if not positions:
+        return 0
+    if len(positions) < size * _DENSE_SET:
+        return tuple(positions)
     digits = bytearray(b"0") * size
     for position in positions:
         digits[size - 1 - position] = _ONE
-    return int(digits or b"0", 2)
+    return int(digits, 2)
+
+
+def _as_bits(entry: Positions | tuple[int, ...]) -> Positions:
+    """A bit set, from either form of a keyed table's entry."""
+    if isinstance(entry, int):
+        return entry
+    return sum(1 << position for position in entry)  # few positions: cheap
 
 
 def _positions(bits: Positions) -> Iterable[int]:
@@ -329,7 +405,7 @@ def _resolution(index: QueryIndex, value: Any, _: Mapping[str, Any]) -> list[Ste
     return [_lookup(index, "resolution", wanted)]
 
 
-def _search(index: QueryIndex, value: Any, _: Mapping[str, Any]) -> list[Step]:
+def _text_filter(index: QueryIndex, value: Any, _: Mapping[str, Any]) -> list[Step]:
     wanted = _text(value, "text").casefold()
     model = index.model
 
@@ -371,7 +447,7 @@ _STEPS: dict[str, Callable[[QueryIndex, Any, Mapping[str, Any]], list[Step]]] = 
     "input_modality": _input_modality,
     "tag": _tag,
     "resolution": _resolution,
-    "text": _search,
+    "text": _text_filter,
     "max_price": _max_price,
 }
 
@@ -380,7 +456,7 @@ _STEPS: dict[str, Callable[[QueryIndex, Any, Mapping[str, Any]], list[Step]]] = 
 
 
 def _lookup(index: QueryIndex, table: str, key: str) -> Positions:
-    return index.tables().keyed[table].get(key, 0)
+    return _as_bits(index.tables().keyed[table].get(key, 0))
 
 
 def _text(value: Any, name: str) -> str:
@@ -404,7 +480,14 @@ def _decimal(value: Any) -> Decimal:
 def _cost(model: ImageModel, resolution: str | None) -> float | None:
     """The price of a one-image request as a float: for ranking only, never shown."""
     unit = _pricing.unit_price(model, resolution)
-    return None if unit is None else unit * _billed_images(model)
+    return None if unit is None else _cost_of(unit, _billed_images(model))
+
+
+def _cost_of(unit: float, count: int) -> float:
+    try:
+        return unit * count
+    except OverflowError:  # a count beyond a double: exact, then the nearest double
+        return min(float(Decimal(str(unit)) * count), sys.float_info.max)  # below "no price"
 
 
 def _billed_images(model: ImageModel) -> int:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 JSON_SCALARS = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.just(10**400)  # JSON numbers have no limit; a double does
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
 )
 JSON_VALUES = st.recursive(
     JSON_SCALARS,

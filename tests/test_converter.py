@@ -338,16 +338,55 @@ def test_parsed_objects_are_the_public_frozen_classes() -> None:
                 obj.extras = {}
 
 
-def test_classes_whose_init_checks_values_are_refused() -> None:
+ANNOTATIONS = {"size": "int | None", "extras": "dict[str, Any]"}
+
+
+@pytest.mark.parametrize(
+    ("field", "hooks", "named"),
+    [
+        (attrs.field(default=None, validator=attrs.validators.instance_of(int)), {}, "size"),
+        (attrs.field(default=None, converter=int), {}, "size"),
+        (attrs.field(default=0), {}, "size"),
+        (attrs.field(default=None), {"__attrs_post_init__": lambda self: None}, "no field"),
+        (attrs.field(default=None), {"__attrs_pre_init__": lambda self: None}, "no field"),
+    ],
+)
+def test_classes_whose_init_does_more_are_refused(
+    field: Any, hooks: dict[str, Any], named: str
+) -> None:
     """The generated code does not run __init__, so it must not be used where that matters."""
+    namespace = {"size": field, "extras": attrs.Factory(dict), **hooks}
+    checked = attrs.frozen(type("Checked", (), {"__annotations__": ANNOTATIONS, **namespace}))
+    with pytest.raises(TypeError, match=f"Checked has work in its __init__.*{named}"):
+        make_converter().structure({"size": 1}, checked)
+
+
+def test_an_error_mid_object_leaves_no_half_built_object_in_the_traceback() -> None:
+    """A reader failing half-way must not leave a mutable stand-in for debuggers to find."""
 
     @attrs.frozen
-    class Checked:
-        size: int | None = attrs.field(default=None, validator=attrs.validators.instance_of(int))
+    class Outer:
+        name: str | None = None
+        inner: Pricing | None = None
         extras: dict[str, Any] = attrs.Factory(dict)
 
-    with pytest.raises(TypeError, match="Checked has checks in its __init__"):
-        make_converter().structure({"size": 1}, Checked)
+    converter = make_converter()
+    boom = RuntimeError("boom")
+
+    def fail(raw: Any, _: Any) -> Pricing:
+        raise boom
+
+    converter.register_structure_hook(Pricing, fail)
+    with pytest.raises(RuntimeError) as caught:
+        converter.structure({"name": "x", "inner": {}}, Outer)
+    frames = [tb.tb_frame for tb in _tracebacks(caught.value.__traceback__)]
+    assert not [v for frame in frames for v in frame.f_locals.values() if isinstance(v, Outer)]
+
+
+def _tracebacks(tb: Any) -> Any:
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
 
 
 # -- properties ------------------------------------------------------------------------
@@ -403,3 +442,20 @@ def test_parses_in_many_threads_restore_the_collector() -> None:
         sizes = list(pool.map(lambda _: len(parse_catalog(body)), range(24)))
     assert set(sizes) == {len(sample_catalog()["data"])}
     assert gc.isenabled()
+
+
+def test_price_lines_with_odd_currencies_still_read() -> None:
+    """A currency that is not a string (even an unhashable list) is dropped, not fatal."""
+    body = {
+        "data": [
+            {"id": "a", "pricing": [{"resolution": "1k", "cost_usd": 0.1, "currency": []}]},
+            {"id": "b", "pricing": [{"resolution": "1k", "cost_usd": 0.1, "currency": "USD"}]},
+        ]
+    }
+    catalog = parse_catalog(body)
+    assert catalog["a"].pricing is not None
+    assert catalog["a"].pricing.currency is None
+    assert catalog["b"].pricing is not None
+    assert catalog["b"].pricing.currency == "USD"
+    assert catalog["a"].price("1k") == Decimal("0.1")
+    assert dump_catalog(catalog) == body

@@ -9,6 +9,7 @@ of filters, on the bundled sample plus records of every odd shape.
 from __future__ import annotations
 
 import math
+from array import array
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import BODIES, KNOWN_KEYS, SHAPED
 
-from nanogpt_images import Catalog, ImageModel, ImageModelsSession, _models, parse_catalog
+from nanogpt_images import Catalog, ImageModel, ImageModelsSession, _models, _queries, parse_catalog
 from nanogpt_images._pricing import spelling_prices, unit_price
 from nanogpt_images._validation import normalise_resolution
 from nanogpt_images.testing import FakeNanoGPT, sample_catalog
@@ -61,6 +62,18 @@ ODD_RECORDS: list[dict[str, Any]] = [
         "capabilities": {"image_to_image": True},
         "supported_parameters": {"max_input_images": 0},
     },
+    {"id": "huge-int-price", "pricing": {"per_image": {"1024x1024": int("9" * 400)}}},
+    {
+        "id": "huge-count",
+        "pricing": {"per_image": {"1024x1024": 0.01}},
+        "supported_parameters": {"fixed_image_count": 10**400, "resolutions": ["1024x1024"]},
+    },
+    {
+        "id": "free-huge-count",
+        "pricing": {"per_image": {"1024x1024": 0.0}},
+        "supported_parameters": {"fixed_image_count": 10**400},
+    },
+    {"id": "folds-long", "owned_by": "Straße"},  # casefolds to "strasse"
     {"id": "bare"},
     {"id": "nulls", "capabilities": None, "architecture": None, "tags": None, "pricing": None},
 ]
@@ -82,7 +95,7 @@ def _fold_variants(values: list[str]) -> list[str]:
     return values + [value.upper() for value in values[::7]]
 
 
-OWNERS = _fold_variants(_pool(model.owned_by for model in CATALOG))
+OWNERS = [*_fold_variants(_pool(model.owned_by for model in CATALOG)), "STRASSE"]
 FLAGS = _pool(
     name
     for model in CATALOG
@@ -270,3 +283,58 @@ def test_no_catalog_the_parser_accepts_breaks_the_tables(body: dict[str, Any]) -
         found = catalog.filter(**query)
         assert {model.id for model in found} <= set(catalog.ids)
     catalog.cheapest(resolution="1024*1024")
+
+
+def test_owned_by_folds_case_fully() -> None:
+    """ "STRASSE" is "Straße" in another case, though not as long."""
+    assert [m.id for m in CATALOG.filter(owned_by="STRASSE")] == ["folds-long"]
+
+
+def test_rare_values_are_kept_as_positions_and_common_ones_as_bit_sets() -> None:
+    """Tables stay linear in the catalog: a value of a few models costs a few positions."""
+    entries = [
+        {
+            "id": f"m{i}",
+            "tags": ["common", f"only-{i}"],
+            "pricing": {"per_image": {"1024x1024": 0.01 * i, f"{i}x{i}": 0.5}},
+            "supported_parameters": {"resolutions": ["1024x1024", f"{i}x{i}"]},
+        }
+        for i in range(1, 300)
+    ]
+    catalog = parse_catalog({"data": entries}).prepare()
+    tables = catalog._lookup.tables()
+    assert isinstance(tables.keyed["tag"]["common"], int)
+    assert tables.keyed["tag"]["only-7"] == (6,)
+    assert isinstance(tables.price_at["1024x1024"], array)
+    assert isinstance(tables.price_at["7x7"], tuple)
+    for query in [
+        {"tag": "only-7"},
+        {"tag": "ONLY-7", "resolution": "7*7", "max_price": "0.5"},
+        {"resolution": "7x7", "max_price": "0.49"},
+        {"tag": "common", "resolution": "1024x1024", "max_price": "0.05", "sort": "price"},
+    ]:
+        expected = [
+            m.id for m in catalog if _passes(m, {k: v for k, v in query.items() if k != "sort"})
+        ]
+        if query.get("sort") == "price":
+            expected.sort(key=lambda i: catalog[i].price("1024x1024") or math.inf)
+        assert [m.id for m in Catalog(models=catalog.models).filter(**query)] == expected
+
+
+async def test_a_failure_to_build_tables_does_not_fail_the_refresh(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tables are an optimisation: a bug in them must not cost the session its catalog."""
+
+    def broken(self: Any, models: Any) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(_queries.Tables, "__init__", broken)
+    async with (
+        FakeNanoGPT() as server,
+        ImageModelsSession(base_url=server.url, refresh_interval=None) as session,
+    ):
+        model = await session.get_model("gpt-image-2")
+        assert model.id == "gpt-image-2"
+        assert session.stats().errors == 0
+    assert "could not prepare the catalog's query tables" in caplog.text
