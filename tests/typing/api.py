@@ -41,4 +41,7 @@ async def picker() -> None:
 
 
 def offline() -> Catalog:
-    return parse_catalog(b'{"data": []}')
+    catalog: Catalog = parse_catalog(b'{"data": []}').prepare()
+    cheap: tuple[ImageModel, ...] = catalog.filter(max_price="0.05", sort="price")
+    del cheap
+    return catalog
