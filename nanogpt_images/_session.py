@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import inspect
 import logging
@@ -136,7 +137,7 @@ class ImageModelsSession:
         self._callback_tasks: set[asyncio.Task[None]] = set()
         self._state = _State.UNOPENED
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._opened: asyncio.Future[None] | None = None
+        self._opening: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -162,26 +163,37 @@ class ImageModelsSession:
     async def start(self) -> None:
         """Load the stored copy (with ``cache_path``) and start the background refresh.
 
-        Idempotent; concurrent callers wait for the first one.
+        Idempotent; concurrent callers (and the reads that start the session
+        implicitly) all wait for the one start.  Cancelling a caller does not
+        cut the start short for the others.
         """
         if self._state is _State.CLOSED:
             raise SessionClosedError("the session is closed; open a new ImageModelsSession")
-        if self._opened is not None:
+        if self._opening is None:
+            self._loop = asyncio.get_running_loop()
+            self._state = _State.OPEN
+            self._opening = self._loop.create_task(
+                self._open(), name="nanogpt_images session start"
+            )
+        else:
             self._check_loop()
-            await asyncio.shield(self._opened)
-            return
-        self._loop = asyncio.get_running_loop()
-        self._opened = self._loop.create_future()
-        self._state = _State.OPEN
+        opening = self._opening
         try:
-            loaded = await self._cache.load()
-            if self._state is _State.OPEN:  # close() may have run while the copy loaded
-                if self._refresher is not None:
-                    self._refresher.start(immediately=loaded or not self._cache.has_copy)
-                elif loaded:
-                    self._cache.refresh_soon()
-        finally:
-            self._opened.set_result(None)
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if opening.cancelled() and (current is None or current.cancelling() == 0):
+                # close() stopped the start; this caller was not cancelled itself.
+                raise SessionClosedError("the session was closed while it started") from None
+            raise
+
+    async def _open(self) -> None:
+        loaded = await self._cache.load()
+        if self._state is _State.OPEN:  # close() may have run while the copy loaded
+            if self._refresher is not None:
+                self._refresher.start(immediately=loaded or not self._cache.has_copy)
+            elif loaded:
+                self._cache.refresh_soon()
 
     async def close(self) -> None:
         """Stop the background refresh, cancel what is in flight, close owned connections.
@@ -204,6 +216,11 @@ class ImageModelsSession:
 
     async def _shut_down(self) -> None:
         try:
+            opening = self._opening
+            if opening is not None and not opening.done():  # a slow store: stop waiting
+                opening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await opening
             if self._refresher is not None:
                 await self._refresher.stop()
             await self._cache.close()
@@ -277,7 +294,8 @@ class ImageModelsSession:
     # -- internals ----------------------------------------------------------
 
     async def _ensure_open(self) -> None:
-        if self._state is not _State.OPEN:
+        opening = self._opening
+        if opening is None or not opening.done() or self._state is _State.CLOSED:
             await self.start()
         else:
             self._check_loop()

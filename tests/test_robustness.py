@@ -207,7 +207,8 @@ async def test_close_while_the_stored_copy_loads_leaves_nothing_served(
     await asyncio.sleep(0)
     await session.close()
     store.gate.set()
-    await starting
+    with pytest.raises(SessionClosedError):
+        await starting
     with pytest.raises(SessionClosedError):
         await session.catalog()
     assert server.request_count == 0

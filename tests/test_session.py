@@ -344,12 +344,16 @@ async def test_close_wakes_a_waiting_reader_with_session_closed_error(
 async def test_close_during_start_stops_the_refresher(
     make_session: MakeSession, tmp_path: Path, clock: FakeClock
 ) -> None:
-    """close() racing a start() that is still loading the cache file leaves no refresher."""
+    """close() racing a start() that is still loading the cache file leaves no refresher.
+
+    The start stops where it is, and says why.
+    """
     session = make_session(refresh_interval=240.0, cache_path=tmp_path / "cache.json")
     starting = asyncio.create_task(session.start())
     await asyncio.sleep(0)
     await session.close()
-    await starting
+    with pytest.raises(SessionClosedError, match="closed while it started"):
+        await starting
     assert _tasks_left() == set()
     assert clock.sleepers == 0
 

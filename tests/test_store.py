@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -10,7 +11,13 @@ from typing import TYPE_CHECKING
 import pytest
 from conftest import MODEL_IDS, MakeSession, Settle
 
-from nanogpt_images import FileStore, ImageModelsSession, Store, StoredResponse
+from nanogpt_images import (
+    FileStore,
+    ImageModelsSession,
+    SessionClosedError,
+    Store,
+    StoredResponse,
+)
 from nanogpt_images.testing import FakeClock, FakeNanoGPT
 
 if TYPE_CHECKING:
@@ -266,3 +273,74 @@ def test_cache_path_and_store_are_exclusive(tmp_path: Path) -> None:
     """Passing both a cache_path and a store is a ValueError, not a silent choice."""
     with pytest.raises(ValueError, match="cache_path or store"):
         ImageModelsSession(cache_path=tmp_path / "x", store=MemoryStore())
+
+
+class GatedStore(MemoryStore):
+    """A store that answers load() only when the test opens the gate (a slow Redis, say)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.loading = asyncio.Event()
+
+    async def load(self) -> StoredResponse | None:
+        self.loading.set()
+        await self.gate.wait()
+        return await super().load()
+
+
+async def _stored_copy(make_session: MakeSession) -> GatedStore:
+    store = GatedStore()
+    store.gate.set()
+    first = make_session(store=store)
+    await first.catalog()
+    await first.close()
+    store.gate.clear()
+    return store
+
+
+async def test_concurrent_first_reads_all_wait_for_the_stored_copy(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """Readers racing the implicit start do not skip the store and hit an outage."""
+    store = await _stored_copy(make_session)
+    server.fail_next(5, 503)
+    session = make_session(store=store)
+    readers = [asyncio.ensure_future(session.catalog()) for _ in range(3)]
+    await store.loading.wait()
+    store.gate.set()
+    catalogs = await asyncio.gather(*readers)
+    assert [catalog.ids for catalog in catalogs] == [MODEL_IDS] * 3
+    assert session.stats().source == "disk"
+    assert server.request_count == 1  # only the first session's fetch
+
+
+async def test_a_cancelled_first_reader_does_not_cut_the_start_short(
+    make_session: MakeSession, server: FakeNanoGPT, settle: Settle
+) -> None:
+    """The start a read began finishes for everyone: copy loaded, refresher running."""
+    store = await _stored_copy(make_session)
+    session = make_session(store=store, refresh_interval=60.0)
+    reader = asyncio.ensure_future(session.catalog())
+    await store.loading.wait()
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    store.gate.set()
+    await session.start()
+    assert session.stats().source == "disk"
+    assert session._refresher is not None
+    assert session._refresher.running
+
+
+async def test_close_during_a_slow_store_load_stops_waiting(make_session: MakeSession) -> None:
+    """close() does not wait on the store; readers waiting for the start learn it closed."""
+    store = GatedStore()
+    session = make_session(store=store)
+    reader = asyncio.ensure_future(session.catalog())
+    await store.loading.wait()
+    await session.close()
+    with pytest.raises(SessionClosedError):
+        await reader
+    assert session._opening is not None
+    assert session._opening.done()
