@@ -37,7 +37,7 @@ import cachetools
 
 from ._converter import parse_catalog
 from ._diff import CatalogChange, diff_catalogs
-from ._errors import DecodeError, NanoGPTError, RateLimitError, SessionClosedError
+from ._errors import APIStatusError, DecodeError, NanoGPTError, SessionClosedError
 from ._models import Catalog, ImageModel
 from ._store import Store, StoredResponse
 from ._transport import FetchResult, Validators
@@ -354,12 +354,25 @@ class CatalogCache:
         return catalog
 
     def _parse(self, body: bytes) -> Catalog:
-        """parse_catalog, with the API key blanked out of what a bad body's error quotes."""
+        """parse_catalog, with the API key blanked out of what a bad body's error quotes.
+
+        The key is blanked out of the body before the error is made, not after:
+        an excerpt may cut the key short, and the error's chain holds the body.
+        """
         try:
             return parse_catalog(body)
         except DecodeError as exc:
-            redact = self._redact
-            raise DecodeError(redact(str(exc)), [redact(line) for line in exc.errors]) from None
+            error = exc
+        text = body.decode("utf-8", errors="replace")
+        redacted = self._redact(text)
+        if redacted != text:  # the body quotes the key: make the error again without it
+            try:
+                parse_catalog(redacted)
+            except DecodeError as exc:
+                error = exc
+            else:  # only the key made it unreadable: say so, quoting nothing
+                error = DecodeError("the response was not a readable catalog")
+        raise error
 
     def _install(
         self,
@@ -447,7 +460,7 @@ class CatalogCache:
         self._errors += 1
         self._last_failure = exc
         self._last_error = f"{type(exc).__name__}: {exc}"
-        self._back_off(exc.retry_after if isinstance(exc, RateLimitError) else None)
+        self._back_off(exc.retry_after if isinstance(exc, APIStatusError) else None)
 
     def _back_off(self, retry_after: float | None) -> None:
         self._failures += 1

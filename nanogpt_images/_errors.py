@@ -7,7 +7,8 @@ Every error the library raises is a :class:`NanoGPTError`; errors that are
     NanoGPTError
     ├── TransportError                 could not get an answer (DNS, refused, reset)
     │   └── RequestTimeoutError        also a builtin TimeoutError
-    ├── APIStatusError                 the server said no: .status .code .message .request_id .body
+    ├── APIStatusError                 the server said no: .status .code .message .request_id
+    │   │                              .body .retry_after
     │   ├── AuthenticationError        401
     │   ├── PermissionDeniedError      403
     │   ├── NotFoundError              404
@@ -61,7 +62,9 @@ class APIStatusError(NanoGPTError):
     """NanoGPT answered with an error status.
 
     ``code`` and ``message`` are read from whichever error envelope the body
-    used; ``body`` is a bounded excerpt of the raw body, never the whole of it.
+    used; ``body`` is a bounded excerpt of the raw body, never the whole of it;
+    ``retry_after`` is the wait in seconds the server asked for with a
+    ``Retry-After`` header (a 429 or a 503 usually), or ``None``.
     """
 
     def __init__(
@@ -72,12 +75,14 @@ class APIStatusError(NanoGPTError):
         code: str | None = None,
         request_id: str | None = None,
         body: str = "",
+        retry_after: float | None = None,
     ) -> None:
         self.status = status
         self.code = code
         self.message = message
         self.request_id = request_id
         self.body = body
+        self.retry_after = retry_after
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -88,6 +93,8 @@ class APIStatusError(NanoGPTError):
             text += f": {self.message}"
         if self.request_id:
             text += f" [request id {self.request_id}]"
+        if self.retry_after is not None:
+            text += f"; retry after {self.retry_after:g} s"
         return text
 
 
@@ -116,18 +123,18 @@ class RateLimitError(APIStatusError):
         body: str = "",
         retry_after: float | None = None,
     ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, status=status, code=code, request_id=request_id, body=body)
-
-    def _describe(self) -> str:
-        text = super()._describe()
-        if self.retry_after is not None:
-            text += f"; retry after {self.retry_after:g} s"
-        return text
+        super().__init__(
+            message,
+            status=status,
+            code=code,
+            request_id=request_id,
+            body=body,
+            retry_after=retry_after,
+        )
 
 
 class ServerError(APIStatusError):
-    """5xx: NanoGPT (or a proxy in front of it) failed."""
+    """5xx: NanoGPT (or a proxy in front of it) failed; a 503 may carry ``retry_after``."""
 
 
 class DecodeError(NanoGPTError):

@@ -58,6 +58,7 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    429: RateLimitError,
 }
 
 
@@ -77,12 +78,15 @@ def status_error(
         message = _plain_message(text) or reason or _phrase(status)
     excerpt = text[:MAX_BODY_EXCERPT]
     message = redact(message)
-    if status == 429:
-        return RateLimitError(
-            message, code=code, request_id=request_id, body=excerpt, retry_after=retry_after
-        )
     kind = ServerError if status >= 500 else _STATUS_ERRORS.get(status, APIStatusError)
-    return kind(message, status=status, code=code, request_id=request_id, body=excerpt)
+    return kind(
+        message,
+        status=status,
+        code=code,
+        request_id=request_id,
+        body=excerpt,
+        retry_after=retry_after,
+    )
 
 
 def _read_envelope(text: str) -> tuple[str | None, str | None]:

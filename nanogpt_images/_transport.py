@@ -252,8 +252,14 @@ class Transport:
         try:
             for _ in range(MAX_REDIRECTS + 1):
                 logger.debug("GET %s", url)
+                # raise_for_status=False: a borrowed session may say otherwise, and the
+                # status must reach _answer to become its typed error.
                 async with session.get(
-                    url, headers=headers, allow_redirects=False, timeout=self._timeout
+                    url,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self._timeout,
+                    raise_for_status=False,
                 ) as response:
                     location = response.headers.get("Location")
                     if response.status in REDIRECT_STATUSES and location:
@@ -261,14 +267,21 @@ class Transport:
                         continue
                     return await self._answer(response, sent)
             raise TransportError(f"more than {MAX_REDIRECTS} redirects from {self.url}")
-        except TimeoutError as exc:  # also aiohttp's ServerTimeoutError
+        except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one
             error: TransportError = RequestTimeoutError(
+                f"could not connect to {self.url} within {self._timeout.connect:g} s "
+                "(connect_timeout)"
+            )
+            error.__cause__ = exc
+        except TimeoutError as exc:  # also aiohttp's ServerTimeoutError
+            error = RequestTimeoutError(
                 f"no complete answer from {self.url} within {self._timeout.total:g} s"
             )
             error.__cause__ = exc
         except aiohttp.ClientError as exc:
             error = TransportError(f"could not fetch {self.url}: {self.redact(_describe(exc))}")
-            error.__cause__ = exc
+            # A response error's repr holds the request headers, the key among them.
+            error.__cause__ = None if isinstance(exc, aiohttp.ClientResponseError) else exc
         return _Failure(error, retryable=True, retry_after=None)
 
     def _redirect_target(self, url: str, location: str, status: int) -> str:

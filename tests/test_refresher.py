@@ -165,6 +165,7 @@ async def test_failure_backoff_doubles_up_to_the_interval_then_recovers(
     assert session.stats().source == "not_modified"
 
 
+@pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize(("retry_after", "expected"), [(120, 120.0), (0.5, 1.0)])
 async def test_retry_after_delays_the_next_background_refresh(
     make_session: MakeSession,
@@ -173,10 +174,14 @@ async def test_retry_after_delays_the_next_background_refresh(
     settle: Settle,
     retry_after: float,
     expected: float,
+    status: int,
 ) -> None:
-    """A 429's Retry-After sets the next attempt when longer than the backoff; reads wait too."""
+    """A Retry-After (429 or 503) sets the next attempt when longer than the backoff.
+
+    Reads wait for it too.
+    """
     session = await started(make_session, settle)
-    server.fail_next(1, 429, retry_after=retry_after)
+    server.fail_next(1, status, retry_after=retry_after)
     await wake_refresher(clock, session, settle)
     requests = server.request_count
     deadline = clock.next_deadline

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 from _bench import load_benchmark
 
-from nanogpt_images import AuthenticationError, ImageModelsSession
+from nanogpt_images import AuthenticationError, DecodeError, ImageModelsSession
 from nanogpt_images.testing import FakeNanoGPT
 
 if TYPE_CHECKING:
@@ -89,6 +89,22 @@ async def test_a_server_that_echoes_the_key_has_it_redacted(caplog):
     assert not any(leaks(text) for text in error_texts(caught.value))
     assert not leaks(repr(stats))
     assert not any(leaks(text) for text in record_texts(caplog.records))
+
+
+@pytest.mark.parametrize("offset", [0, 170, 190, 199])
+async def test_a_page_that_quotes_the_key_is_not_quoted_back(offset: int) -> None:
+    """Not even a piece of the key, where an excerpt of the page would cut it short."""
+    page = f"<html><body>{'x' * offset} your key {KEY} is fine</body></html>"
+    async with FakeNanoGPT() as server:
+        server.respond_next(200, page.encode(), headers={"Content-Type": "text/html"})
+        async with ImageModelsSession(
+            KEY, base_url=server.url, max_retries=0, refresh_interval=None
+        ) as session:
+            with pytest.raises(DecodeError) as caught:
+                await session.catalog()
+    assert "HTML" in str(caught.value)
+    assert not any(leaks(text) for text in error_texts(caught.value))
+    assert not any(KEY[: len("sk-nano-") + 4] in text for text in error_texts(caught.value))
 
 
 class ThreadedServers:

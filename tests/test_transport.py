@@ -806,6 +806,17 @@ async def test_a_borrowed_session_is_used_and_left_open(
     assert fake.request_count == 1
 
 
+async def test_a_borrowed_session_that_raises_for_status_still_gets_typed_errors(
+    fake: FakeNanoGPT, make: MakeTransport
+) -> None:
+    """raise_for_status=True on the caller's session must not turn a 401 into a retried error."""
+    fake.fail_next(5, 401)
+    async with aiohttp.ClientSession(raise_for_status=True) as borrowed:
+        with pytest.raises(AuthenticationError):
+            await make(http_session=borrowed, max_retries=3).fetch()
+    assert fake.request_count == 1
+
+
 async def test_a_closed_borrowed_session_is_a_transport_error(
     fake: FakeNanoGPT, make: MakeTransport
 ) -> None:

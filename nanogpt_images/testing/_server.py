@@ -37,7 +37,13 @@ BASIC_FIELDS = ("id", "object", "created", "owned_by")
 MASKED_HEADERS = frozenset({"authorization", "x-api-key"})
 
 Fault = Literal[
-    "malformed_json", "truncated_json", "html_200", "json_array", "drop_connection", "oversized"
+    "malformed_json",
+    "truncated_json",
+    "html_200",
+    "json_array",
+    "drop_connection",
+    "oversized",
+    "bad_http",
 ]
 """What :meth:`FakeNanoGPT.fault_next` can serve instead of the catalog."""
 
@@ -229,7 +235,8 @@ class FakeNanoGPT:
         error page with status 200; ``json_array``: the ``data`` list without
         its object envelope; ``drop_connection``: half the body, then the
         connection is closed; ``oversized``: ``size`` bytes, chunked, no
-        ``Content-Length``.
+        ``Content-Length``; ``bad_http``: an answer that is not valid HTTP
+        (``Content-Length: abc``), then the connection is closed.
         """
         faults: dict[str, _Action] = {
             "malformed_json": self._malformed_json,
@@ -238,6 +245,7 @@ class FakeNanoGPT:
             "json_array": self._json_array,
             "drop_connection": self._drop_connection,
             "oversized": lambda request: _oversized(request, size),
+            "bad_http": _bad_http,
         }
         if kind not in faults:
             raise ValueError(f"unknown fault {kind!r}; choose one of {sorted(faults)}")
@@ -479,6 +487,14 @@ def _json_response(status: int, payload: Mapping[str, Any]) -> web.Response:
     return web.Response(
         status=status, body=json.dumps(payload).encode(), content_type="application/json"
     )
+
+
+async def _bad_http(request: web.Request) -> web.StreamResponse:
+    """Bytes that are not a valid HTTP answer, written straight to the socket."""
+    if request.transport is not None:
+        request.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}")
+        request.transport.close()
+    return web.Response()  # never sent: the connection is gone
 
 
 async def _html_200(request: web.Request) -> web.StreamResponse:
