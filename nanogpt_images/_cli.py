@@ -45,6 +45,8 @@ from ._cli_output import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 
+    from nanogpt_images import CatalogChange
+
 __all__ = ["build_parser", "main"]
 
 PROG = "nanogpt-images"
@@ -62,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
+    if sys.stdout is None:  # started with stdout closed (`>&-`)
+        print(f"{PROG}: error: standard output is closed", file=sys.stderr)
+        return 1
     started = time.monotonic()
     try:
         with _library_warnings_to_stderr(args.command != "demo"):
@@ -94,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except NanoGPTError as exc:
         print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # last (TimeoutError is one): a full disk behind `> file`, say
+        _stdout_to_devnull()
+        print(f"{PROG}: error: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
 
@@ -316,9 +325,20 @@ async def _watch(args: argparse.Namespace) -> int:
                 f"refreshing every {args.interval:g} s; Ctrl-C to stop",
                 flush=True,
             )
-            session.subscribe(print_change)
-            await asyncio.Event().wait()  # until Ctrl-C cancels us
-    return 0  # pragma: no cover - only Ctrl-C ends the wait
+            # The session calls subscribers and logs what they raise, so a reader that
+            # went away (`watch | grep -m1 acme`) is passed back here to end the command.
+            stdout_failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def show(change: CatalogChange) -> None:
+                try:
+                    print_change(change)
+                except OSError as exc:
+                    if not stdout_failed.done():
+                        stdout_failed.set_exception(exc)
+
+            session.subscribe(show)
+            await stdout_failed  # until Ctrl-C cancels us, or stdout fails
+    return 0  # pragma: no cover - only Ctrl-C or an error ends the wait
 
 
 async def _demo(args: argparse.Namespace) -> int:

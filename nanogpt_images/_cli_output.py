@@ -113,7 +113,10 @@ def images(n: int, model: ImageModel) -> str:
 def _date(timestamp: int | None) -> str:
     if timestamp is None:
         return "-"
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).date().isoformat()
+    try:
+        return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).date().isoformat()
+    except (ValueError, OverflowError, OSError):  # not seconds (milliseconds, say): as sent
+        return str(timestamp)
 
 
 def or_unknown(value: int | None, template: str) -> str:

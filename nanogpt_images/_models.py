@@ -191,7 +191,7 @@ class ImageModel:
         """Whether the model takes input images, reconciling every source the server gives."""
         return _validation.accepts_image_input(self)
 
-    def validate(self, **params: Any) -> dict[str, Any]:
+    def validate(self, /, **params: Any) -> dict[str, Any]:
         """Check a generation request; return the normalised params.
 
         Raises :class:`ParameterValidationError` listing every problem at once.
@@ -303,7 +303,7 @@ class Catalog:
         """Up to ``limit`` ids close to ``model_id`` (case-insensitive), closest first."""
         return suggest(model_id, self._index, limit)
 
-    def filter(self, *, sort: SortKey | None = None, **filters: Any) -> tuple[ImageModel, ...]:
+    def filter(self, /, *, sort: SortKey | None = None, **filters: Any) -> tuple[ImageModel, ...]:
         """Models matching every filter, in catalog order (or by ``sort``).
 
         See :func:`nanogpt_images.ImageModelsSession.find` for the filters.
@@ -324,7 +324,7 @@ class Catalog:
         self._lookup.tables()
         return self
 
-    def cheapest(self, **filters: Any) -> ImageModel | None:
+    def cheapest(self, /, **filters: Any) -> ImageModel | None:
         """The lowest-priced model matching ``filters``; ``None`` when none has a price."""
         if "sort" in filters:
             raise TypeError("cheapest() sorts by price itself; it takes no 'sort'")

@@ -256,7 +256,9 @@ class ImageModelsSession:
         # A stale copy (which starts a refresh), a fetch, or the error saying what is wrong.
         return (await self.catalog())[model_id]
 
-    async def find(self, *, sort: SortKey | None = None, **filters: Any) -> tuple[ImageModel, ...]:
+    async def find(
+        self, /, *, sort: SortKey | None = None, **filters: Any
+    ) -> tuple[ImageModel, ...]:
         """Models matching every filter, in catalog order or by ``sort``.
 
         Filters: ``capability`` (a flag name or several, all required),

@@ -119,6 +119,25 @@ async def test_models_basic_asks_for_the_short_listing(fake: FakeNanoGPT, run: R
     assert len(created) == len("2024-02-01")
 
 
+async def test_models_basic_shows_a_timestamp_that_is_not_seconds_as_sent(
+    fake: FakeNanoGPT, run: Run
+) -> None:
+    """A ``created`` in milliseconds (or any number past year 9999) is shown, not a crash."""
+    fake.add_model(model_payload("in-ms", owned_by="acme", created=1767225600000))
+    code, out, _ = await run("models", "--basic", "--owned-by", "acme")
+    assert code == 0
+    model_id, owner, created = out.splitlines()[1].split()
+    assert (model_id, owner) == ("in-ms", "acme")
+    assert created.startswith("1767225600")  # the column may shorten it with an ellipsis
+
+
+async def test_check_passes_a_parameter_named_self_through(fake: FakeNanoGPT, run: Run) -> None:
+    """Any parameter name is the user's: ``self`` too."""
+    code, out, _ = await run("check", "flux-pro", "--param", "self=1")
+    assert code == 0
+    assert "ok" in out.splitlines()[0]
+
+
 # -- show and check ----------------------------------------------------------------
 
 
@@ -366,6 +385,49 @@ async def test_watch_prints_changes_and_stops_cleanly_on_ctrl_c(fake: FakeNanoGP
         _, err = await asyncio.wait_for(process.communicate(), 10)
     assert process.returncode == 0
     assert err.decode() == "stopped.\n"
+
+
+async def test_watch_ends_with_141_when_its_reader_leaves(fake: FakeNanoGPT) -> None:
+    """``watch | grep -m1 acme``: once the reader has gone, the next change ends watch quietly."""
+    read_end, write_end = os.pipe()
+    try:
+        process = await cli_process(
+            "--base-url", fake.url, "watch", "--interval", "0.2", stdout=write_end
+        )
+    finally:
+        os.close(write_end)
+    try:
+        banner = await asyncio.to_thread(os.read, read_end, 4096)
+        assert banner.startswith(b"watching 232 models")
+    finally:
+        os.close(read_end)  # the reader goes away
+    fake.add_model(model_payload("brand-new", name="Brand New"))
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert err == b""
+    assert process.returncode == 141
+
+
+async def test_output_that_cannot_be_written_is_one_line(
+    fake: FakeNanoGPT, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk behind ``> file`` is an error line and exit 1, not a traceback."""
+
+    class FullDisk(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sys, "stdout", FullDisk())
+    assert await asyncio.to_thread(main, ["show", "flux-pro"]) == 1
+    assert capsys.readouterr().err == "nanogpt-images: error: No space left on device\n"
+
+
+async def test_a_closed_stdout_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Started with ``>&-``: say so, exit 1."""
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["models"]) == 1
+    assert capsys.readouterr().err == "nanogpt-images: error: standard output is closed\n"
 
 
 async def test_demo_narrates_the_tour_offline_in_under_15_seconds(
