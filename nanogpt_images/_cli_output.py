@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from nanogpt_images import Catalog, dump_catalog
 from nanogpt_images._models import CAPABILITY_FLAGS
+from nanogpt_images._pricing import in_usd
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -199,6 +200,8 @@ def no_price_reason(model: ImageModel) -> str:
         pricing.per_image is None and not pricing.by_rendering_speed and not pricing.extras
     ):
         return "the catalog gives no prices for this model"
+    if pricing.currency is not None and not in_usd(pricing):
+        return f"its prices are in {pricing.currency}, and this SDK prices in USD only"
     keys: dict[str, None] = {}  # ordered and without repeats
     if isinstance(pricing.per_image, Mapping):
         keys.update(dict.fromkeys(pricing.per_image))

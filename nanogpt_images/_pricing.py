@@ -14,6 +14,7 @@ Shapes read, in this order:
 
 ``lora`` prices a LoRA add-on, which a plain request does not buy, so it is
 never read.  Every other shape gives ``None``: no price beats a wrong one.
+Prices are USD: a ``currency`` other than ``USD`` gives ``None`` too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "image_count",
+    "in_usd",
     "price",
     "spelling_prices",
     "unit_price",
@@ -62,7 +64,7 @@ def price(model: ImageModel, resolution: str | None, n: int) -> Decimal | None:
 def unit_price(model: ImageModel, resolution: str | None) -> float | None:
     """The price of one image as the data gives it (a float), or ``None``."""
     pricing = model.pricing
-    if pricing is None:
+    if pricing is None or not in_usd(pricing):
         return None
     table = pricing.per_image
     if type(table) is MappingProxyType and table:  # the usual shape
@@ -82,11 +84,17 @@ def spelling_prices(model: ImageModel) -> dict[str, float] | None:
     map.
     """
     pricing = model.pricing
-    table = None if pricing is None else pricing.per_image
+    table = None if pricing is None or not in_usd(pricing) else pricing.per_image
     if type(table) is not MappingProxyType or not table:
         return None
     spellings = _validation.resolution_index(tuple(table))
     return {key: table.get(key, table[raw]) for key, raw in spellings.items()}
+
+
+def in_usd(pricing: _models.Pricing) -> bool:
+    """Whether the prices are USD: the API's unit unless ``currency`` says otherwise."""
+    currency = pricing.currency
+    return currency is None or currency.strip().upper() == "USD"
 
 
 def valid_price(unit: float | None) -> bool:

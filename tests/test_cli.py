@@ -131,6 +131,18 @@ async def test_models_basic_shows_a_timestamp_that_is_not_seconds_as_sent(
     assert created.startswith("1767225600")  # the column may shorten it with an ellipsis
 
 
+async def test_check_says_a_price_in_another_currency_is_not_shown(
+    fake: FakeNanoGPT, run: Run
+) -> None:
+    """Prices are USD; a model priced in EUR gets no price, and check says why."""
+    fake.add_model(
+        model_payload("euro", pricing={"currency": "EUR", "per_image": {"1024x1024": 0.02}})
+    )
+    code, out, _ = await run("check", "euro")
+    assert code == 0
+    assert "its prices are in EUR, and this SDK prices in USD only" in out
+
+
 async def test_check_passes_a_parameter_named_self_through(fake: FakeNanoGPT, run: Run) -> None:
     """Any parameter name is the user's: ``self`` too."""
     code, out, _ = await run("check", "flux-pro", "--param", "self=1")

@@ -105,6 +105,9 @@ def test_real_and_documented_prices(
         (LINES, {}, None, 1, "0.04"),
         (LINES, {}, "2K", 1, "0.08"),
         ({"per_image": {"1024x1024": -1}}, {}, None, 1, None),
+        ({"currency": "usd", "per_image": {"1k": 0.01}}, {}, None, 1, "0.01"),
+        ({"currency": "EUR", "per_image": {"1k": 0.01}}, {}, None, 1, None),  # USD only
+        ({"currency": "EUR", "per_image": 0.01}, {}, None, 1, None),
     ],
 )
 def test_every_pricing_shape(

@@ -74,6 +74,7 @@ ODD_RECORDS: list[dict[str, Any]] = [
         "supported_parameters": {"fixed_image_count": 10**400},
     },
     {"id": "folds-long", "owned_by": "Straße"},  # casefolds to "strasse"
+    {"id": "in-euros", "pricing": {"currency": "EUR", "per_image": {"1024x1024": 0.001}}},
     {"id": "bare"},
     {"id": "nulls", "capabilities": None, "architecture": None, "tags": None, "pricing": None},
 ]
