@@ -239,6 +239,25 @@ async def _models(args: argparse.Namespace) -> int:
         "text": args.text,
     }
     filtered = any(value is not None for value in filters.values()) or args.sort is not None
+    if args.basic:  # the short listing has ids, owners and dates only: say so, not "0 models"
+        needs_detail = [
+            f"--{name.replace('_', '-')}"
+            for name in (
+                "capability",
+                "input_modality",
+                "output_modality",
+                "resolution",
+                "max_price",
+            )
+            if filters[name] is not None
+        ]
+        if args.sort == "price":
+            needs_detail.append("--sort price")
+        if needs_detail:
+            raise _UsageError(
+                f"{', '.join(needs_detail)} needs the detailed listing, which --basic leaves out; "
+                "drop --basic"
+            )
     async with _open_session(args, detailed=not args.basic) as session:
         catalog = await _fetch_with_progress(session, args)
         try:

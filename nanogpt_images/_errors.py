@@ -64,7 +64,8 @@ class APIStatusError(NanoGPTError):
     ``code`` and ``message`` are read from whichever error envelope the body
     used; ``body`` is a bounded excerpt of the raw body, never the whole of it;
     ``retry_after`` is the wait in seconds the server asked for with a
-    ``Retry-After`` header (a 429 or a 503 usually), or ``None``.
+    ``Retry-After`` header (a 429 or a 503 usually), or ``None``; ``hint``,
+    when there is one, says what to do about it (a 404 names the URL tried).
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class APIStatusError(NanoGPTError):
         request_id: str | None = None,
         body: str = "",
         retry_after: float | None = None,
+        hint: str | None = None,
     ) -> None:
         self.status = status
         self.code = code
@@ -83,6 +85,7 @@ class APIStatusError(NanoGPTError):
         self.request_id = request_id
         self.body = body
         self.retry_after = retry_after
+        self.hint = hint
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -95,6 +98,8 @@ class APIStatusError(NanoGPTError):
             text += f" [request id {self.request_id}]"
         if self.retry_after is not None:
             text += f"; retry after {self.retry_after:g} s"
+        if self.hint:
+            text += f" ({self.hint})"
         return text
 
 
@@ -122,6 +127,7 @@ class RateLimitError(APIStatusError):
         request_id: str | None = None,
         body: str = "",
         retry_after: float | None = None,
+        hint: str | None = None,
     ) -> None:
         super().__init__(
             message,
@@ -130,6 +136,7 @@ class RateLimitError(APIStatusError):
             request_id=request_id,
             body=body,
             retry_after=retry_after,
+            hint=hint,
         )
 
 

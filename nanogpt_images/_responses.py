@@ -70,8 +70,12 @@ def status_error(
     request_id: str | None,
     retry_after: float | None,
     redact: Callable[[str], str],
+    hint: str | None = None,
 ) -> APIStatusError:
-    """Build the typed error for a status, reading code and message from any envelope."""
+    """Build the typed error for a status, reading code and message from any envelope.
+
+    ``hint``, when given, says what the caller can do about it.
+    """
     text = redact(raw.decode("utf-8", errors="replace"))
     code, message = _read_envelope(text)
     if message is None:
@@ -86,6 +90,7 @@ def status_error(
         request_id=request_id,
         body=excerpt,
         retry_after=retry_after,
+        hint=hint,
     )
 
 

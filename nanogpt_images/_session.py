@@ -285,6 +285,11 @@ class ImageModelsSession:
         Not called for the first load.  Returns a function that unsubscribes.
         A callback that raises is logged and does not affect the others.
         """
+        if not callable(callback):
+            raise TypeError(
+                "subscribe() takes a function of one CatalogChange (sync or async), "
+                f"not {type(callback).__name__}"
+            )
         self._subscribers.append(callback)
 
         def unsubscribe() -> None:

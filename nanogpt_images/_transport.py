@@ -90,6 +90,11 @@ def resolve_base_url(base_url: str | None) -> str:
     so the path never doubles.
     """
     check_str("base_url", base_url, none=True)
+    if base_url is not None and not base_url.strip():  # an unset "$URL", say
+        raise ValueError(
+            f"base_url is empty; leave it out (or pass None) for {DEFAULT_BASE_URL}, "
+            "or give a URL such as http://127.0.0.1:8080"
+        )
     url = base_url if base_url is not None else os.environ.get("NANOGPT_BASE_URL")
     url = (url or "").strip() or DEFAULT_BASE_URL
     url = url.rstrip("/")
@@ -331,6 +336,7 @@ class Transport:
             request_id=response.headers.get("X-Request-ID"),
             retry_after=retry_after,
             redact=self.redact,
+            hint=_NOT_FOUND_HINT.format(url=self.url) if status == 404 else None,
         )
         return _Failure(error, retryable=status in RETRY_STATUSES, retry_after=retry_after)
 
@@ -462,6 +468,9 @@ def _validators(headers: Mapping[str, str]) -> Validators:
 
 def _too_big(limit: int, detail: str) -> str:
     return f"response body exceeds max_response_bytes={limit} ({detail})"
+
+
+_NOT_FOUND_HINT = "nothing at {url}; base_url should be the site root, such as " + DEFAULT_BASE_URL
 
 
 def _describe(exc: BaseException) -> str:

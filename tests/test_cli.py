@@ -119,6 +119,25 @@ async def test_models_basic_asks_for_the_short_listing(fake: FakeNanoGPT, run: R
     assert len(created) == len("2024-02-01")
 
 
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--capability", "inpainting"], "--capability"),
+        (["--resolution", "1k", "--max-price", "1"], "--resolution, --max-price"),
+        (["--sort", "price"], "--sort price"),
+    ],
+)
+async def test_models_basic_refuses_filters_it_has_no_data_for(
+    fake: FakeNanoGPT, run: Run, argv: list[str], named: str
+) -> None:
+    """The short listing has no capabilities or prices: a usage error, not an empty table."""
+    code, out, err = await run("models", "--basic", *argv)
+    assert code == 2
+    assert out == ""
+    assert f"{named} needs the detailed listing, which --basic leaves out; drop --basic" in err
+    assert fake.request_count == 0
+
+
 async def test_models_basic_shows_a_timestamp_that_is_not_seconds_as_sent(
     fake: FakeNanoGPT, run: Run
 ) -> None:

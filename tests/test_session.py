@@ -387,3 +387,10 @@ async def test_use_from_another_event_loop_is_a_clear_error(
 
     await asyncio.to_thread(read_elsewhere)
     assert (await session.catalog()).ids == MODEL_IDS  # still fine in its own loop
+
+
+async def test_subscribe_refuses_what_it_cannot_call(make_session: MakeSession) -> None:
+    """A typo (``subscribe(None)``) fails where it is made, not as a log line later."""
+    session = make_session()
+    with pytest.raises(TypeError, match="subscribe\\(\\) takes a function of one CatalogChange"):
+        session.subscribe(None)  # type: ignore[arg-type]

@@ -678,6 +678,30 @@ def test_base_url_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert resolve_base_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
 
 
+@pytest.mark.parametrize("given", ["", "   "])
+def test_an_empty_base_url_is_an_error_not_the_live_service(
+    given: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``base_url=""`` (an unset ``"$URL"``) must not quietly mean https://nano-gpt.com."""
+    monkeypatch.delenv("NANOGPT_BASE_URL", raising=False)
+    with pytest.raises(ValueError, match="base_url is empty; leave it out"):
+        resolve_base_url(given)
+
+
+async def test_a_404_names_the_url_and_what_base_url_should_be(
+    fake: FakeNanoGPT, make: MakeTransport
+) -> None:
+    """The server's words stay in .message; str() adds where and what to fix."""
+    fake.fail_next(1, 404)
+    with pytest.raises(NotFoundError) as caught:
+        await make().fetch()
+    assert caught.value.message == "Not Found"
+    assert str(caught.value).endswith(
+        f"(nothing at {fake.url}/api/v1/image-models; base_url should be the site root, "
+        "such as https://nano-gpt.com)"
+    )
+
+
 @pytest.mark.parametrize(
     "given",
     [
