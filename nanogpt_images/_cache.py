@@ -124,8 +124,10 @@ class CatalogCache:
         store: Store | None = None,
         on_change: Callable[[CatalogChange], None] | None = None,
         redact: Callable[[str], str] = str,
+        url: str | None = None,
     ) -> None:
         self._fetch_response = fetch
+        self._url = url  # where the catalog comes from: a stored copy must come from there too
         self._clock = clock
         self._monotonic = clock.monotonic
         self._ttl = ttl
@@ -267,6 +269,11 @@ class CatalogCache:
         if stored.detailed != self._detailed:
             log.warning(
                 "ignoring the stored catalog: it was fetched with detailed=%s", stored.detailed
+            )
+            return False
+        if stored.url is not None and self._url is not None and stored.url != self._url:
+            log.warning(
+                "ignoring the stored catalog: it was fetched from %s, not %s", stored.url, self._url
             )
             return False
         try:
@@ -423,6 +430,7 @@ class CatalogCache:
             fetched_at=good.fetched_at,
             etag=good.validators.etag,
             last_modified=good.validators.last_modified,
+            url=self._url,
         )
         try:
             await self._store.save(stored)

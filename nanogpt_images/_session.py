@@ -125,6 +125,7 @@ class ImageModelsSession:
             store=FileStore(cache_path) if cache_path is not None else store,
             on_change=self._notify,
             redact=self._transport.redact,
+            url=self._transport.url,
         )
         self._warm = self._cache.warm
         self._monotonic = self._clock.monotonic

@@ -27,13 +27,19 @@ _FORMAT = "nanogpt-images/cache/1"
 
 @attrs.frozen
 class StoredResponse:
-    """A good catalog body with what is needed to revalidate and age it."""
+    """A good catalog body with what is needed to revalidate and age it.
+
+    ``url`` is the catalog URL it came from (no key is ever in it), so that a
+    copy fetched from another server is not served; ``None`` in copies saved
+    before it was recorded.
+    """
 
     body: bytes = attrs.field(repr=lambda body: f"<{len(body)} bytes>")
     detailed: bool
     fetched_at: float
     etag: str | None = None
     last_modified: str | None = None
+    url: str | None = None
 
 
 @runtime_checkable
@@ -87,6 +93,7 @@ class FileStore:
             "fetched_at": response.fetched_at,
             "etag": response.etag,
             "last_modified": response.last_modified,
+            "url": response.url,
             "body": base64.b64encode(response.body).decode("ascii"),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +121,7 @@ def _decode(document: Any) -> StoredResponse:
         fetched_at=float(fetched_at),
         etag=_optional_str(document.get("etag")),
         last_modified=_optional_str(document.get("last_modified")),
+        url=_optional_str(document.get("url")),
     )
 
 

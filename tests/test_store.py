@@ -195,6 +195,31 @@ async def test_corrupt_cache_file_falls_back_to_the_network_and_is_rewritten(
     assert (await FileStore(path).load()) is not None
 
 
+async def test_copy_fetched_from_another_server_is_ignored(
+    server: FakeNanoGPT, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file written against one base_url (staging, a test server) is not served for another."""
+    path = tmp_path / "cache.json"
+    async with (
+        FakeNanoGPT() as staging,
+        ImageModelsSession(
+            base_url=staging.url, clock=FakeClock(), cache_path=path, refresh_interval=None
+        ) as first,
+    ):
+        await first.catalog()
+    saved = await FileStore(path).load()
+    assert saved is not None
+    assert saved.url == f"{staging.url}/api/v1/image-models"
+    with caplog.at_level(logging.WARNING, logger="nanogpt_images"):
+        async with ImageModelsSession(
+            base_url=server.url, clock=FakeClock(), cache_path=path, refresh_interval=None
+        ) as second:
+            assert (await second.catalog()).ids == MODEL_IDS
+            assert second.stats().source == "network"
+    assert f"it was fetched from {staging.url}/api/v1/image-models" in caplog.text
+    assert "if-none-match" not in server.requests[0].headers  # its ETag was not sent either
+
+
 async def test_copy_saved_with_other_detail_level_is_ignored(
     server: FakeNanoGPT, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
