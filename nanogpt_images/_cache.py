@@ -442,12 +442,18 @@ class CatalogCache:
 
         Once the good copy is past ``max_stale`` it could not be served any
         more anyway: a smaller list the server still sends then is taken as
-        real.  An empty list never is.
+        real.  An empty list never is; with nothing else left to serve, it is
+        an error (:class:`DecodeError`) for the caller.
         """
         kept = good.catalog
         if not _looks_broken(kept, fetched):
             return False
-        if len(fetched) > 0 and self._monotonic() > good.expires_at + self._max_stale:
+        if self._monotonic() > good.expires_at + self._max_stale:
+            if len(fetched) == 0:
+                raise DecodeError(
+                    f"the server sent an empty catalog, and the last good copy "
+                    f"({len(kept)} models) is past max_stale: there is no catalog to serve"
+                )
             log.warning(
                 "accepting a catalog of %d models (was %d): the good copy is past max_stale",
                 len(fetched),

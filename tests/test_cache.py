@@ -10,7 +10,7 @@ import random
 import pytest
 from conftest import MODEL_IDS, MakeSession, Settle, small_catalog
 
-from nanogpt_images import CacheStats, NanoGPTError, ServerError
+from nanogpt_images import CacheStats, DecodeError, NanoGPTError, ServerError
 from nanogpt_images.testing import FakeClock, FakeNanoGPT
 
 TTL = 300.0
@@ -432,10 +432,22 @@ async def test_stale_reads_during_a_slow_refresh_do_not_queue_more_requests(
 async def test_an_empty_list_never_replaces_a_good_copy_even_past_max_stale(
     make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
 ) -> None:
-    """Age alone never makes an empty catalog acceptable: it is a broken answer, not a change."""
-    session = make_session(ttl=TTL, max_stale=0)
+    """Age alone never makes an empty catalog acceptable: it is a broken answer, not a change.
+
+    Within max_stale the good copy is kept and served; past it, nothing can be
+    served, so the caller gets an error rather than a copy older than allowed.
+    """
+    session = make_session(ttl=TTL, max_stale=TTL)
     good = await session.catalog()
     server.set_catalog(small_catalog(()))
-    await clock.advance(10 * TTL)
+    await clock.advance(1.5 * TTL)
     assert await session.refresh() is good
     assert session.stats().refused_refreshes == 1
+    await clock.advance(10 * TTL)
+    with pytest.raises(DecodeError, match=r"empty catalog.*past max_stale"):
+        await session.refresh()
+    with pytest.raises(DecodeError):
+        await session.catalog()
+    server.set_catalog(small_catalog())
+    await clock.advance(10 * TTL)  # past the backoff
+    assert (await session.catalog()).ids == MODEL_IDS
