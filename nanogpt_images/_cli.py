@@ -39,6 +39,7 @@ from ._cli_output import (
     print_field,
     print_problems,
     print_table,
+    printable,
     raw_model,
 )
 
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Run 'nanogpt-images COMMAND --help' for the options of a command."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
         "--base-url",
         metavar="URL",
@@ -292,17 +294,17 @@ async def _show(args: argparse.Namespace) -> int:
         json.dump(raw, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
-    print(f"{model.id}  ({model.display_name})")
+    print(printable(f"{model.id}  ({model.display_name})"))
     for key, value in raw.items():
         if key != "id":
             print_field(key, value, indent=1)
     print("summary:")
     print(f"  price from: {money(model.price())}")
-    print(f"  resolutions: {', '.join(model.resolutions or ()) or 'not listed'}")
+    print(printable(f"  resolutions: {', '.join(model.resolutions or ()) or 'not listed'}"))
     print(f"  images per request: {or_unknown(model.max_n, 'up to {}')}")
     print(f"  accepts input images: {'yes' if model.accepts_image_input else 'no'}")
     if model.extras:
-        print(f"  fields this SDK does not know: {', '.join(sorted(model.extras))}")
+        print(printable(f"  fields this SDK does not know: {', '.join(sorted(model.extras))}"))
     return 0
 
 
@@ -319,14 +321,14 @@ async def _check(args: argparse.Namespace) -> int:
     resolution = normalised.get("resolution")
     n = normalised.get("n", 1)
     shown = ", ".join(f"{key}={value}" for key, value in normalised.items()) or "defaults"
-    print(f"ok: {model.id} accepts {shown}")
+    print(printable(f"ok: {model.id} accepts {shown}"))
     try:
         cost = model.price(resolution=resolution, n=n)
     except ValueError:
         cost = None
     where = f" at {resolution}" if resolution else " (cheapest size)"
     if cost is None:
-        print(f"price: unknown for {images(n, model)}{where}: {no_price_reason(model)}")
+        print(printable(f"price: unknown for {images(n, model)}{where}: {no_price_reason(model)}"))
     else:
         print(f"price: {money(cost)} for {images(n, model)}{where}")
     return 0
@@ -450,6 +452,12 @@ def _library_warnings_muted() -> Iterator[Callable[[], None]]:
         yield lambda: logger.removeFilter(drop)
     finally:
         logger.removeFilter(drop)
+
+
+def _version() -> str:
+    import nanogpt_images
+
+    return str(nanogpt_images.__version__)
 
 
 def _stdout_to_devnull() -> None:

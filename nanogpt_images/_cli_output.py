@@ -34,6 +34,7 @@ __all__ = [
     "print_field",
     "print_problems",
     "print_table",
+    "printable",
     "raw_model",
 ]
 
@@ -89,7 +90,20 @@ def _short_list(values: Sequence[str] | None, shown: int = 3) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: C0 and C1 control characters but newline and tab, as escapes.
+_CONTROLS = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in "\n\t"
+}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as ``\\xNN``: a name from the server cannot
+    move the cursor, recolour or retitle the user's terminal."""
+    return text.translate(_CONTROLS)
 
 
 def _price_or_none(model: ImageModel, resolution: str | None) -> Decimal | None:
@@ -135,7 +149,7 @@ def print_field(key: str, value: Any, indent: int) -> None:
     if isinstance(value, dict) and value:
         print(f"{pad}{key}:")
         for sub_key, sub_value in value.items():
-            print_field(str(sub_key), sub_value, indent + 1)
+            print_field(printable(str(sub_key)), sub_value, indent + 1)
     elif isinstance(value, list) and value and all(not isinstance(v, dict | list) for v in value):
         print(f"{pad}{key}: {', '.join(_scalar(v) for v in value)}")
     elif isinstance(value, list) and value:
@@ -148,25 +162,25 @@ def print_field(key: str, value: Any, indent: int) -> None:
 
 def _scalar(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        return printable(value)
     return json.dumps(value, ensure_ascii=False)
 
 
 def print_change(change: CatalogChange) -> None:
     stamp = datetime.datetime.now().strftime("%H:%M:%S")
     for model in change.added:
-        print(f"{stamp}  + {model.id}  ({model.display_name})", flush=True)
+        print(printable(f"{stamp}  + {model.id}  ({model.display_name})"), flush=True)
     for model in change.removed:
-        print(f"{stamp}  - {model.id}", flush=True)
+        print(printable(f"{stamp}  - {model.id}"), flush=True)
     for changed in change.changed:
-        print(f"{stamp}  ~ {changed.id}: {', '.join(changed.fields)}", flush=True)
+        print(printable(f"{stamp}  ~ {changed.id}: {', '.join(changed.fields)}"), flush=True)
 
 
 def print_problems(exc: ParameterValidationError, stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
-    print(f"invalid request for {exc.model_id}:", file=stream)
+    print(printable(f"invalid request for {exc.model_id}:"), file=stream)
     for problem in exc.problems:
-        print(f"  - {problem.message}", file=stream)
+        print(printable(f"  - {problem.message}"), file=stream)
 
 
 def note_unknown_flags(wanted: Sequence[str], catalog: Catalog) -> None:
@@ -176,8 +190,10 @@ def note_unknown_flags(wanted: Sequence[str], catalog: Catalog) -> None:
         if name not in present:
             known = ", ".join(sorted(present)) or "none at all"
             print(
-                f"note: no model in the catalog has the capability flag {name!r}; "
-                f"the flags it has: {known}",
+                printable(
+                    f"note: no model in the catalog has the capability flag {name!r}; "
+                    f"the flags it has: {known}"
+                ),
                 file=sys.stderr,
             )
 
@@ -213,4 +229,4 @@ def no_price_reason(model: ImageModel) -> str:
 
 
 def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return printable(" ".join(str(exc).split())) or type(exc).__name__

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+import nanogpt_images
 from nanogpt_images import _cli
 from nanogpt_images._cli import main
 from nanogpt_images.testing import FakeNanoGPT, model_payload
@@ -170,6 +171,19 @@ async def test_check_passes_a_parameter_named_self_through(fake: FakeNanoGPT, ru
 
 
 # -- show and check ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["models", "--owned-by", "acme"], ["show", "sneaky"]])
+async def test_control_characters_from_the_server_are_shown_not_obeyed(
+    fake: FakeNanoGPT, run: Run, argv: list[str]
+) -> None:
+    """A name carrying terminal escapes cannot recolour or retitle the user's terminal."""
+    fake.add_model(model_payload("sneaky", name="\x1b]0;pwned\x07\x1b[31mRed", owned_by="acme"))
+    code, out, _ = await run(*argv)
+    assert code == 0
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "\\x1b[31mRed" in out
 
 
 async def test_show_prints_every_field_including_unknown_ones(fake: FakeNanoGPT, run: Run) -> None:
@@ -340,6 +354,15 @@ async def test_a_slow_fetch_says_what_it_waits_for(
     assert code == 0
     assert f"fetching the catalog from {fake.url}" in err
     assert out.startswith("flux-pro")
+
+
+async def test_version_prints_the_package_version(
+    run: Run,
+) -> None:
+    """``--version`` answers offline, with the installed version."""
+    code, out, _ = await run("--version")
+    assert code == 0
+    assert out == f"nanogpt-images {nanogpt_images.__version__}\n"
 
 
 @pytest.mark.parametrize(
