@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -191,7 +192,9 @@ class CatalogCache:
         self._misses += 1
         failure = self._last_failure
         if failure is not None and self._inflight is None and self._monotonic() < self._retry_at:
-            raise failure.with_traceback(None)
+            # A copy for each caller: one object raised in many tasks would share (and
+            # keep rewriting) its traceback and context.
+            raise copy.copy(failure) from failure.__cause__
         return await self.refresh()
 
     async def refresh(self) -> Catalog:

@@ -22,7 +22,7 @@ Every error the library raises is a :class:`NanoGPTError`; errors that are
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -47,7 +47,22 @@ __all__ = [
 
 
 class NanoGPTError(Exception):
-    """Root of every error raised by nanogpt_images."""
+    """Root of every error raised by nanogpt_images.
+
+    Every error copies and pickles with its attributes (``copy.copy``, a
+    process pool, a logging queue), though subclasses take keyword arguments.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default rebuilds with cls(*args), which keyword-only arguments refuse.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[NanoGPTError], args: tuple[Any, ...], state: dict[str, Any]) -> NanoGPTError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class TransportError(NanoGPTError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import inspect
+import pickle
 
 import pytest
 
@@ -74,3 +76,30 @@ def test_error_tree_matches_the_contract() -> None:
         assert issubclass(getattr(errors, name), errors.APIStatusError)
     for name in ("TransportError", "APIStatusError", "DecodeError", "SessionClosedError"):
         assert issubclass(getattr(errors, name), errors.NanoGPTError)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        nanogpt_images.TransportError("could not fetch"),
+        nanogpt_images.RequestTimeoutError("no complete answer"),
+        nanogpt_images.APIStatusError("teapot", status=418, code="x", request_id="r", body="b"),
+        nanogpt_images.RateLimitError("slow down", retry_after=3.0),
+        nanogpt_images.ServerError("down", status=503, retry_after=7.0, hint="later"),
+        nanogpt_images.NotFoundError("Not Found", status=404, hint="check base_url"),
+        nanogpt_images.DecodeError("not JSON", ["line 1"]),
+        nanogpt_images.ModelNotFoundError("flux-pr", ["flux-pro"]),
+        nanogpt_images.SessionClosedError("closed"),
+        nanogpt_images.ParameterValidationError(
+            "flux-pro", [nanogpt_images.ValidationProblem("n", 9, "too many", maximum=1)]
+        ),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_copy_and_pickle_with_their_attributes(error: Exception) -> None:
+    """A process pool or a logging queue can carry them; copy.copy gives an equal error."""
+    for twin in (copy.copy(error), pickle.loads(pickle.dumps(error))):  # noqa: S301 - our own bytes
+        assert type(twin) is type(error)
+        assert twin is not error
+        assert str(twin) == str(error)
+        assert vars(twin) == vars(error)

@@ -211,11 +211,16 @@ async def test_cold_reads_during_backoff_fail_fast_without_requests(
     """With nothing cached, reads within the backoff after a failure get it again at once."""
     session = make_session()
     server.fail_next(1, 503)
-    with pytest.raises(ServerError):
+    with pytest.raises(ServerError) as first:
         await session.catalog()
+    replays = []
     for _ in range(5):
-        with pytest.raises(ServerError, match="503"):
+        with pytest.raises(ServerError, match="503") as again:
             await session.get_model("model-0")
+        replays.append(again.value)
+    # Each caller its own copy: a shared object would share and rewrite its traceback.
+    assert len({id(error) for error in [first.value, *replays]}) == 6
+    assert {str(error) for error in replays} == {str(first.value)}
     assert server.request_count == 1
     assert session.stats().misses == 6
     await clock.advance(1.0)
