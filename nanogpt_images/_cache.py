@@ -269,6 +269,13 @@ class CatalogCache:
             return False
         if stored is None or self._closed:  # closed while the store was read
             return False
+        if not isinstance(stored, StoredResponse):  # a Store of someone else's making
+            log.warning(  # type: ignore[unreachable]
+                "ignoring what %r loaded: a %s, not a StoredResponse",
+                self._store,
+                type(stored).__name__,
+            )
+            return False
         if stored.detailed != self._detailed:
             log.warning(
                 "ignoring the stored catalog: it was fetched with detailed=%s", stored.detailed

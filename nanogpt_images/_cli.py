@@ -250,15 +250,17 @@ async def _models(args: argparse.Namespace) -> int:
                 "output_modality",
                 "resolution",
                 "max_price",
+                "tag",
             )
             if filters[name] is not None
         ]
         if args.sort == "price":
             needs_detail.append("--sort price")
         if needs_detail:
+            verb = "needs" if len(needs_detail) == 1 else "need"
             raise _UsageError(
-                f"{', '.join(needs_detail)} needs the detailed listing, which --basic leaves out; "
-                "drop --basic"
+                f"{', '.join(needs_detail)} {verb} the detailed listing, which --basic leaves "
+                "out; drop --basic"
             )
     async with _open_session(args, detailed=not args.basic) as session:
         catalog = await _fetch_with_progress(session, args)

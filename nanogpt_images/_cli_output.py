@@ -90,7 +90,7 @@ def _short_list(values: Sequence[str] | None, shown: int = 3) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    text = printable(text)
+    text = printable(" ".join(text.split("\n")).replace("\t", " "))  # one line per row
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -146,10 +146,11 @@ def raw_model(model: ImageModel) -> dict[str, Any]:
 
 def print_field(key: str, value: Any, indent: int) -> None:
     pad = "  " * indent
+    key = printable(key)
     if isinstance(value, dict) and value:
         print(f"{pad}{key}:")
         for sub_key, sub_value in value.items():
-            print_field(printable(str(sub_key)), sub_value, indent + 1)
+            print_field(str(sub_key), sub_value, indent + 1)
     elif isinstance(value, list) and value and all(not isinstance(v, dict | list) for v in value):
         print(f"{pad}{key}: {', '.join(_scalar(v) for v in value)}")
     elif isinstance(value, list) and value:

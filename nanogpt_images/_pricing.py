@@ -94,7 +94,7 @@ def spelling_prices(model: ImageModel) -> dict[str, float] | None:
 def in_usd(pricing: _models.Pricing) -> bool:
     """Whether the prices are USD: the API's unit unless ``currency`` says otherwise."""
     currency = pricing.currency
-    return currency is None or currency.strip().upper() == "USD"
+    return currency is None or currency.strip().upper() in ("USD", "")  # "" says nothing
 
 
 def valid_price(unit: float | None) -> bool:

@@ -139,6 +139,7 @@ class ImageModelsSession:
         self._state = _State.UNOPENED
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Task[None] | None = None
+        self._start_waiters = 0
         self._closing: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -166,11 +167,13 @@ class ImageModelsSession:
 
         Idempotent; concurrent callers (and the reads that start the session
         implicitly) all wait for the one start.  Cancelling a caller does not
-        cut the start short for the others.
+        cut the start short for the others; cancelling the last one waiting
+        does (an ``async with`` under a timeout leaves nothing running), and
+        the next call starts afresh.
         """
         if self._state is _State.CLOSED:
             raise SessionClosedError("the session is closed; open a new ImageModelsSession")
-        if self._opening is None:
+        if self._opening is None or self._opening.cancelled():
             self._loop = asyncio.get_running_loop()
             self._state = _State.OPEN
             self._opening = self._loop.create_task(
@@ -179,6 +182,7 @@ class ImageModelsSession:
         else:
             self._check_loop()
         opening = self._opening
+        self._start_waiters += 1
         try:
             await asyncio.shield(opening)
         except asyncio.CancelledError:
@@ -186,7 +190,11 @@ class ImageModelsSession:
             if opening.cancelled() and (current is None or current.cancelling() == 0):
                 # close() stopped the start; this caller was not cancelled itself.
                 raise SessionClosedError("the session was closed while it started") from None
+            if self._start_waiters == 1 and not opening.done():  # nobody else wants it
+                opening.cancel()
             raise
+        finally:
+            self._start_waiters -= 1
 
     async def _open(self) -> None:
         loaded = await self._cache.load()
@@ -303,7 +311,12 @@ class ImageModelsSession:
 
     async def _ensure_open(self) -> None:
         opening = self._opening
-        if opening is None or not opening.done() or self._state is _State.CLOSED:
+        if (
+            opening is None
+            or not opening.done()
+            or opening.cancelled()
+            or self._state is _State.CLOSED
+        ):
             await self.start()
         else:
             self._check_loop()

@@ -272,22 +272,24 @@ class Transport:
                         continue
                     return await self._answer(response, sent)
             raise TransportError(f"more than {MAX_REDIRECTS} redirects from {self.url}")
-        except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one
-            error: TransportError = RequestTimeoutError(
-                f"could not connect to {self.url} within {self._timeout.connect:g} s "
-                "(connect_timeout)"
-            )
-            error.__cause__ = exc
         except TimeoutError as exc:  # also aiohttp's ServerTimeoutError
-            error = RequestTimeoutError(
-                f"no complete answer from {self.url} within {self._timeout.total:g} s"
-            )
+            error: TransportError = self._timeout_error(exc)
             error.__cause__ = exc
         except aiohttp.ClientError as exc:
             error = TransportError(f"could not fetch {self.url}: {self.redact(_describe(exc))}")
             # A response error's repr holds the request headers, the key among them.
             error.__cause__ = None if isinstance(exc, aiohttp.ClientResponseError) else exc
         return _Failure(error, retryable=True, retry_after=None)
+
+    def _timeout_error(self, exc: TimeoutError) -> RequestTimeoutError:
+        connect = self._timeout.connect
+        if isinstance(exc, aiohttp.ConnectionTimeoutError) and connect is not None:
+            return RequestTimeoutError(
+                f"could not connect to {self.url} within {connect:g} s (connect_timeout)"
+            )
+        return RequestTimeoutError(
+            f"no complete answer from {self.url} within {self._timeout.total:g} s"
+        )
 
     def _redirect_target(self, url: str, location: str, status: int) -> str:
         target = urljoin(url, location)

@@ -125,6 +125,7 @@ async def test_models_basic_asks_for_the_short_listing(fake: FakeNanoGPT, run: R
     [
         (["--capability", "inpainting"], "--capability"),
         (["--resolution", "1k", "--max-price", "1"], "--resolution, --max-price"),
+        (["--tag", "text-to-image"], "--tag"),
         (["--sort", "price"], "--sort price"),
     ],
 )
@@ -135,7 +136,8 @@ async def test_models_basic_refuses_filters_it_has_no_data_for(
     code, out, err = await run("models", "--basic", *argv)
     assert code == 2
     assert out == ""
-    assert f"{named} needs the detailed listing, which --basic leaves out; drop --basic" in err
+    verb = "need" if "," in named else "needs"
+    assert f"{named} {verb} the detailed listing, which --basic leaves out; drop --basic" in err
     assert fake.request_count == 0
 
 
@@ -178,12 +180,21 @@ async def test_control_characters_from_the_server_are_shown_not_obeyed(
     fake: FakeNanoGPT, run: Run, argv: list[str]
 ) -> None:
     """A name carrying terminal escapes cannot recolour or retitle the user's terminal."""
-    fake.add_model(model_payload("sneaky", name="\x1b]0;pwned\x07\x1b[31mRed", owned_by="acme"))
+    fake.add_model(
+        model_payload(
+            "sneaky",
+            name="\x1b]0;pwned\x07\x1b[31mRed\nfake-row",
+            owned_by="acme",
+            **{"\x1b]0;key\x07": "x"},
+        )
+    )
     code, out, _ = await run(*argv)
     assert code == 0
     assert "\x1b" not in out
     assert "\x07" not in out
     assert "\\x1b[31mRed" in out
+    if argv[0] == "models":
+        assert len(out.splitlines()) == 2  # a newline in a name adds no row
 
 
 async def test_show_prints_every_field_including_unknown_ones(fake: FakeNanoGPT, run: Run) -> None:

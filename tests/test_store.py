@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -321,6 +322,7 @@ async def _stored_copy(make_session: MakeSession) -> GatedStore:
     await first.catalog()
     await first.close()
     store.gate.clear()
+    store.loading.clear()
     return store
 
 
@@ -343,7 +345,7 @@ async def test_concurrent_first_reads_all_wait_for_the_stored_copy(
 async def test_a_cancelled_first_reader_does_not_cut_the_start_short(
     make_session: MakeSession, server: FakeNanoGPT, settle: Settle
 ) -> None:
-    """The start a read began finishes for everyone: copy loaded, refresher running."""
+    """A read cancelled mid-start leaves the session whole: the next start loads and refreshes."""
     store = await _stored_copy(make_session)
     session = make_session(store=store, refresh_interval=60.0)
     reader = asyncio.ensure_future(session.catalog())
@@ -369,3 +371,43 @@ async def test_close_during_a_slow_store_load_stops_waiting(make_session: MakeSe
         await reader
     assert session._opening is not None
     assert session._opening.done()
+
+
+async def test_a_start_nobody_waits_for_any_more_is_stopped(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """``async with session`` cut off by a timeout leaves no refresher running unowned."""
+    store = await _stored_copy(make_session)
+    session = make_session(store=store, refresh_interval=60.0)
+    starting = asyncio.ensure_future(session.start())
+    await store.loading.wait()
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert session._opening is not None
+    with contextlib.suppress(asyncio.CancelledError):
+        await session._opening
+    assert session._refresher is not None
+    assert not session._refresher.running
+    requests = server.request_count
+    store.gate.set()
+    assert (await session.catalog()).ids == MODEL_IDS  # the next read starts afresh
+    assert session.stats().source == "disk"
+    assert session._refresher.running
+    assert server.request_count == requests
+
+
+async def test_a_store_that_loads_something_else_is_a_cold_start(
+    make_session: MakeSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A custom store answering with the wrong type is logged and ignored, not a broken start."""
+
+    class OddStore(MemoryStore):
+        async def load(self) -> StoredResponse | None:
+            return {"body": b"{}"}  # type: ignore[return-value]
+
+    session = make_session(store=OddStore())
+    with caplog.at_level(logging.WARNING, logger="nanogpt_images"):
+        assert (await session.catalog()).ids == MODEL_IDS
+    assert "a dict, not a StoredResponse" in caplog.text
+    assert session.stats().source == "network"

@@ -929,3 +929,24 @@ async def test_any_body_parses_to_a_catalog_or_a_library_error(
     else:
         assert type(catalog).__name__ == "Catalog"
     assert fake.request_count >= 1
+
+
+@pytest.mark.parametrize(
+    ("connect_timeout", "expected"),
+    [
+        (
+            0.3,
+            "could not connect to https://nano-gpt.com/api/v1/image-models within 0.3 s "
+            "(connect_timeout)",
+        ),
+        (None, "no complete answer from https://nano-gpt.com/api/v1/image-models within 30 s"),
+    ],
+)
+def test_a_connect_timeout_names_the_limit_that_ran_out(
+    connect_timeout: float | None, expected: str
+) -> None:
+    """The connect limit when one is set; the total otherwise (never a formatting crash)."""
+    transport = Transport(api_key=None, base_url=None, connect_timeout=connect_timeout)
+    error = transport._timeout_error(aiohttp.ConnectionTimeoutError())
+    assert isinstance(error, RequestTimeoutError)
+    assert str(error) == expected
