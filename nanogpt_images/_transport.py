@@ -472,7 +472,7 @@ def _too_big(limit: int, detail: str) -> str:
     return f"response body exceeds max_response_bytes={limit} ({detail})"
 
 
-_NOT_FOUND_HINT = "nothing at {url}; base_url should be the site root, such as " + DEFAULT_BASE_URL
+_NOT_FOUND_HINT = "nothing at {url}; check base_url: the site root, such as " + DEFAULT_BASE_URL
 
 
 def _describe(exc: BaseException) -> str:

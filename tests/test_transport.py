@@ -697,7 +697,7 @@ async def test_a_404_names_the_url_and_what_base_url_should_be(
         await make().fetch()
     assert caught.value.message == "Not Found"
     assert str(caught.value).endswith(
-        f"(nothing at {fake.url}/api/v1/image-models; base_url should be the site root, "
+        f"(nothing at {fake.url}/api/v1/image-models; check base_url: the site root, "
         "such as https://nano-gpt.com)"
     )
 
