@@ -90,7 +90,7 @@ def _short_list(values: Sequence[str] | None, shown: int = 3) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    text = printable(" ".join(text.split("\n")).replace("\t", " "))  # one line per row
+    text = printable(text.replace("\n", " ").replace("\t", " "))  # one line per row
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -66,8 +66,8 @@ def unit_price(model: ImageModel, resolution: str | None) -> float | None:
     pricing = model.pricing
     if pricing is None or not in_usd(pricing):
         return None
-    table = pricing.per_image
-    if type(table) is MappingProxyType and table:  # the usual shape
+    table = _usual_map(pricing)
+    if table is not None:
         unit = _from_table(table, resolution)
     else:
         unit = _unit_price(model, pricing, resolution)
@@ -84,11 +84,17 @@ def spelling_prices(model: ImageModel) -> dict[str, float] | None:
     map.
     """
     pricing = model.pricing
-    table = None if pricing is None or not in_usd(pricing) else pricing.per_image
-    if type(table) is not MappingProxyType or not table:
+    table = None if pricing is None or not in_usd(pricing) else _usual_map(pricing)
+    if table is None:
         return None
     spellings = _validation.resolution_index(tuple(table))
     return {key: table.get(key, table[raw]) for key, raw in spellings.items()}
+
+
+def _usual_map(pricing: _models.Pricing) -> Mapping[str, float] | None:
+    """``per_image`` when it has the usual shape, a non-empty price map; else ``None``."""
+    table = pricing.per_image
+    return table if type(table) is MappingProxyType and table else None
 
 
 def in_usd(pricing: _models.Pricing) -> bool:

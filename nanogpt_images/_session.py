@@ -173,6 +173,9 @@ class ImageModelsSession:
         """
         if self._state is _State.CLOSED:
             raise SessionClosedError("the session is closed; open a new ImageModelsSession")
+        if self._opening is not None and self._opening.done() and not self._opening.cancelled():
+            self._check_loop()  # started already: the usual case of an implicit start by a read
+            return
         if self._opening is None or self._opening.cancelled():
             self._loop = asyncio.get_running_loop()
             self._state = _State.OPEN
@@ -247,7 +250,7 @@ class ImageModelsSession:
         catalog = self._cache.peek()
         if catalog is not None:
             return catalog
-        await self._ensure_open()
+        await self.start()
         return await self._cache.get()
 
     async def get_model(self, model_id: str) -> ImageModel:
@@ -281,7 +284,7 @@ class ImageModelsSession:
 
     async def refresh(self) -> Catalog:
         """Fetch now (joining a fetch in flight) and return the resulting catalog."""
-        await self._ensure_open()
+        await self.start()
         return await self._cache.refresh()
 
     def stats(self) -> CacheStats:
@@ -308,18 +311,6 @@ class ImageModelsSession:
         return unsubscribe
 
     # -- internals ----------------------------------------------------------
-
-    async def _ensure_open(self) -> None:
-        opening = self._opening
-        if (
-            opening is None
-            or not opening.done()
-            or opening.cancelled()
-            or self._state is _State.CLOSED
-        ):
-            await self.start()
-        else:
-            self._check_loop()
 
     def _check_loop(self) -> None:
         if asyncio.get_running_loop() is not self._loop:
