@@ -1,26 +1,29 @@
-"""The catalog cache: freshness, single-flight fetches, stale serving, stats.
+"""The catalog cache: freshness, single-flight fetches, stale serving and backoff.
+
+The cache holds one :class:`Copy` of the catalog and gets new ones from an
+injected ``fetch(previous) -> Copy | NotModified``.  It knows nothing of HTTP,
+parsing, files or subscribers: whoever builds it passes ``fetch`` and, to
+hear of each installed copy, ``on_install``.
 
 Rules (architecture section 7):
 
 - A copy is *fresh* for ``ttl`` seconds after it was fetched or renewed by a
-  304.  Fresh copies live in a :class:`cachetools.TLRUCache` timed by the
-  injected clock; each entry carries its own lifetime, so a copy loaded from
-  disk is fresh only for what is left of its ``ttl``.  The warm read path
-  compares the clock with the same deadline instead of calling the cache's
-  lookup (which costs several dict reads); both use ``now < expires``.
-- Concurrent readers of an empty or too-old cache share one fetch task; a
-  reader that is cancelled never cancels it (:func:`asyncio.shield`), and a
-  failed fetch is never cached.
+  304.  Freshness is decided by a :class:`cachetools.TLRUCache` timed by the
+  injected clock (a copy loaded from disk is fresh only for what is left of
+  its ``ttl``).  The warm read path reads a mirror of that cache which only
+  the cache's own events change: an install sets it, and ``expire()`` (run
+  by a timer on the clock at the deadline, or by any slow-path read) clears it.
+- Concurrent readers of an empty or too-old cache share one fetch; a reader
+  that is cancelled never cancels it, and a failed fetch is never cached.
 - Past ``ttl`` reads get the stale copy at once and start one background
   refresh, no more often than the failure backoff allows.  A stale copy is
   served for up to ``max_stale`` seconds past its expiry; after that readers
   wait for a fetch and get its error.
 - A fetched catalog that looks broken (empty, or under half the models of the
-  current one) is refused: the old copy and its validators stay while the old
-  copy is within ``max_stale``; past that, a smaller (not empty) list is taken
-  as real.
-- With no usable copy, a read during the backoff after a failed fetch gets
-  that failure again at once instead of sending another request.
+  current one) is refused while the current copy is within ``max_stale``.
+- After a failure the next fetch waits 1 s, doubling up to ``max_backoff``
+  (or a longer ``Retry-After``).  With no usable copy, a read during that
+  backoff gets the last failure again at once instead of sending a request.
 """
 
 from __future__ import annotations
@@ -30,34 +33,47 @@ import contextlib
 import copy
 import logging
 import math
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Literal
 
 import attrs
 import cachetools
 
-from ._converter import parse_catalog
-from ._diff import CatalogChange, diff_catalogs
-from ._errors import APIStatusError, DecodeError, NanoGPTError, SessionClosedError
+from ._clock import wait_on
+from ._errors import (
+    APIStatusError,
+    DecodeError,
+    NanoGPTError,
+    RequestTimeoutError,
+    SessionClosedError,
+)
 from ._models import Catalog, ImageModel
-from ._store import Store, StoredResponse
-from ._transport import FetchResult, Validators
 
 if TYPE_CHECKING:
     from ._clock import Clock
 
-__all__ = ["CacheStats", "CatalogCache", "Source"]
+__all__ = [
+    "CacheStats",
+    "CatalogCache",
+    "Copy",
+    "NotModified",
+    "Source",
+    "backoff_delay",
+]
 
 log = logging.getLogger("nanogpt_images")
 
-Source = Literal["network", "not_modified", "disk", "stale"]
-Fetch = Callable[[Validators | None], Awaitable[FetchResult]]
+Source = Literal["network", "not_modified", "disk", "shared", "stale"]
 
 #: The first backoff after a failure; it doubles up to the cap.
 BACKOFF_START = 1.0
 
 #: The longest ``Retry-After`` the backoff honours: NanoGPT's daily limits reset within a day.
 MAX_RETRY_AFTER = 86400.0
+
+#: Doubling stops here: 2**62 s is past any cap, and a float power never overflows.
+_MAX_DOUBLINGS = 62
 
 
 @attrs.frozen
@@ -66,9 +82,9 @@ class CacheStats:
 
     ``source`` says where the current copy came from: ``"network"`` (a 200),
     ``"not_modified"`` (renewed by a 304), ``"disk"`` (loaded from
-    ``cache_path``, not yet refreshed) or ``"stale"`` (past its TTL, refresh
-    pending or failed); ``None`` before the first copy.  ``age`` is seconds
-    since the copy was fetched or renewed.
+    ``cache_path``, not yet refreshed), ``"shared"`` (taken from the fleet) or
+    ``"stale"`` (past its TTL, refresh pending or failed); ``None`` before the
+    first copy.  ``age`` is seconds since the copy was fetched or renewed.
     """
 
     hits: int = 0
@@ -82,32 +98,109 @@ class CacheStats:
     last_error: str | None = None
 
 
-class WarmCopy:
-    """What the warm read path needs, kept current by the cache, read by the session.
+@attrs.frozen
+class Copy:
+    """One good answer: the catalog, when it was fetched, and what revalidates and stores it."""
 
-    ``ImageModelsSession.get_model`` reads these fields directly: at a few
-    hundred nanoseconds per warm read, a method call would be a third of it.
-    The copy is fresh while the clock reads less than ``fresh_until``.
+    catalog: Catalog
+    fetched_at: float  # wall-clock seconds of the fetch (or of the 304 that renewed it)
+    etag: str | None = None
+    last_modified: str | None = None
+    body: bytes | None = attrs.field(default=None, repr=False, eq=False)
+
+
+@attrs.frozen
+class NotModified:
+    """A 304: the copy passed to ``fetch`` is still current (with these validators, if sent)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+Fetch = Callable[[Copy | None], Awaitable[Copy | NotModified]]
+Listener = Callable[[Copy | None, Copy, Source], None]
+
+
+def backoff_delay(
+    failures: int, *, start: float, cap: float, retry_after: float | None = None
+) -> float:
+    """Seconds to wait after ``failures`` failures in a row: ``start`` doubling up to ``cap``.
+
+    A ``Retry-After`` longer than that is honoured up to a day.  The exponent
+    is capped, so a week of failures never overflows a float.
+    """
+    doublings = min(max(failures - 1, 0), _MAX_DOUBLINGS)
+    delay = min(start * 2.0**doublings, cap)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+class WarmCopy:
+    """What the warm read path needs: the fresh catalog and its index, or nothing.
+
+    Only the cache's freshness cache writes these (on install and on expiry),
+    so a read of a fresh copy is a dict read with no clock call.
+    ``ImageModelsSession`` reads the fields directly.
     """
 
-    __slots__ = ("catalog", "fresh_until", "hits", "models")
+    __slots__ = ("catalog", "hits", "models")
 
     def __init__(self) -> None:
         self.catalog: Catalog | None = None
-        self.models: Mapping[str, ImageModel] = {}
-        self.fresh_until = -math.inf
+        self.models: Mapping[str, ImageModel] = _NO_MODELS
         self.hits = 0
+
+    def show(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.models = catalog._index  # the dict itself: a read-only proxy costs a third more
+
+    def clear(self) -> None:
+        self.catalog = None
+        self.models = _NO_MODELS
+
+
+_NO_MODELS: Mapping[str, ImageModel] = {}
 
 
 @attrs.frozen
 class _Entry:
-    catalog: Catalog
-    validators: Validators
+    copy: Copy
     source: Source
-    fetched_at: float  # wall clock, for the store and for age
     renewed_at: float  # monotonic
     expires_at: float  # monotonic
-    body: bytes | None = attrs.field(default=None, repr=False)
+
+
+class _FreshCache(cachetools.TLRUCache[str, _Entry]):
+    """The cachetools cache that decides freshness, mirrored into a :class:`WarmCopy`."""
+
+    KEY = "catalog"
+
+    def __init__(self, warm: WarmCopy, timer: Callable[[], float]) -> None:
+        super().__init__(maxsize=1, ttu=_entry_deadline, timer=timer)
+        self._warm = warm
+
+    def __setitem__(self, key: str, entry: _Entry) -> None:
+        super().__setitem__(key, entry)
+        if key in self:
+            self._warm.show(entry.copy.catalog)
+        else:  # already past its TTL (a copy loaded from disk): nothing fresh
+            self._warm.clear()
+
+    def __delitem__(self, key: str) -> None:
+        self._warm.clear()
+        with contextlib.suppress(KeyError):  # TLRUCache raises for an expired key
+            super().__delitem__(key)
+
+    def expire(self, time: float | None = None) -> list[tuple[str, _Entry]]:
+        expired = list(super().expire(time))
+        if expired and self.KEY not in self:
+            self._warm.clear()
+        return expired
+
+
+def _entry_deadline(_key: str, entry: _Entry, _now: float) -> float:
+    return entry.expires_at
 
 
 class CatalogCache:
@@ -120,33 +213,24 @@ class CatalogCache:
         clock: Clock,
         ttl: float,
         max_stale: float,
-        backoff_cap: float,
-        detailed: bool = True,
-        store: Store | None = None,
-        on_change: Callable[[CatalogChange], None] | None = None,
-        redact: Callable[[str], str] = str,
-        url: str | None = None,
+        max_backoff: float,
+        on_install: Listener | None = None,
     ) -> None:
-        self._fetch_response = fetch
-        self._url = url  # where the catalog comes from: a stored copy must come from there too
+        self._fetch_copy = fetch
         self._clock = clock
         self._monotonic = clock.monotonic
         self._ttl = ttl
         self._max_stale = max_stale
-        self._backoff_cap = backoff_cap
-        self._detailed = detailed
-        self._store = store
-        self._on_change = on_change
-        self._redact = redact
-        self._fresh: cachetools.TLRUCache[bool, _Entry] = cachetools.TLRUCache(
-            maxsize=2, ttu=_entry_deadline, timer=clock.monotonic
-        )
-        self._good: _Entry | None = None
+        self._max_backoff = max_backoff
+        self._on_install = on_install
         self.warm = WarmCopy()
-        self._stale_until = -math.inf
+        self._fresh = _FreshCache(self.warm, clock.monotonic)
+        self._entry: _Entry | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._warned_foreign_loop = False
         self._inflight: asyncio.Task[Catalog] | None = None
+        self._waiters = 0  # callers awaiting the fetch in flight: they get its failure
+        self._expiry: asyncio.Task[None] | None = None
         self._failures = 0
         self._retry_at = -math.inf
         self._closed = False
@@ -157,59 +241,62 @@ class CatalogCache:
         self._refused = 0
         self._last_error: str | None = None
         self._last_failure: NanoGPTError | None = None
-        self._saving: asyncio.Future[None] | None = None
 
     # -- reading --------------------------------------------------------------
 
     def peek(self) -> Catalog | None:
         """The catalog from a usable copy, else ``None``; never waits.
 
-        Fresh until ``ttl``; past it, within ``max_stale``, the stale copy is
-        returned and one background refresh is started.
+        Past ``ttl``, within ``max_stale``, the stale copy is returned and one
+        background refresh is started.
         """
         warm = self.warm
+        catalog = warm.catalog
+        if catalog is not None:
+            warm.hits += 1
+            return catalog
+        entry = self._entry
+        if entry is None:
+            return None
         now = self._monotonic()
-        if now < warm.fresh_until:
+        self._fresh.expire(now)
+        if now <= entry.expires_at + self._max_stale:
             warm.hits += 1
-            return warm.catalog
-        if now <= self._stale_until:
-            warm.hits += 1
-            self.refresh_soon()
-            return warm.catalog
+            if now >= entry.expires_at:
+                self.refresh_soon()
+            return entry.copy.catalog
         return None
 
-    async def get(self) -> Catalog:
+    async def get(self, *, give_up_after: float | None = None) -> Catalog:
         """The catalog; waits only when no copy is usable (none, or past ``max_stale``).
 
         With no usable copy, a fetch that failed less than a backoff ago is not
-        repeated: its error is raised again at once.
+        repeated: its error is raised again at once.  ``give_up_after`` bounds the
+        wait (on the injected clock); the fetch goes on for later reads.
         """
         catalog = self.peek()
         if catalog is not None:
             return catalog
-        if self._closed:
-            raise SessionClosedError("the session is closed; open a new ImageModelsSession")
+        self._check_open()
         self._misses += 1
         failure = self._last_failure
         if failure is not None and self._inflight is None and self._monotonic() < self._retry_at:
             # A copy for each caller: one object raised in many tasks would share (and
             # keep rewriting) its traceback and context.
             raise copy.copy(failure) from failure.__cause__
-        return await self.refresh()
+        return await self._join(self._start_fetch(), give_up_after=give_up_after)
 
     async def refresh(self) -> Catalog:
         """Fetch now, joining a fetch already in flight; return the resulting catalog."""
+        self._check_open()
+        return await self._join(self._start_fetch())
+
+    async def refresh_in_background(self) -> None:
+        """Fetch now, for a background task: a failure is logged here, once, not raised."""
         if self._closed:
-            raise SessionClosedError("the session is closed; open a new ImageModelsSession")
-        task = self._start_fetch()
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if self._cancelled_by_close(task):
-                raise SessionClosedError(
-                    "the session was closed while this read was waiting for the catalog"
-                ) from None
-            raise
+            return
+        with contextlib.suppress(NanoGPTError):
+            await asyncio.shield(self._start_fetch())
 
     def refresh_soon(self) -> None:
         """Start a background fetch unless one is running or the backoff says wait."""
@@ -222,27 +309,32 @@ class CatalogCache:
                         "started in, so it cannot refresh it there; use one session per loop"
                     )
                 return
-            self._start_fetch().add_done_callback(_log_background_failure)
+            self._start_fetch()
 
     def next_delay(self, interval: float) -> float:
-        """How long the refresher should wait: ``interval``, or the backoff after failures."""
+        """How long a refresher should wait: ``interval``, or the backoff after failures."""
         if self._failures == 0:
             return interval
         return max(self._retry_at - self._monotonic(), 0.0)
 
     @property
-    def has_copy(self) -> bool:
-        """Whether any copy (fresh or stale) is held."""
-        return self._good is not None
+    def current(self) -> Copy | None:
+        """The copy held (fresh or stale), if any."""
+        return self._entry.copy if self._entry is not None else None
+
+    @property
+    def busy(self) -> asyncio.Task[Catalog] | None:
+        """The fetch in flight, if any."""
+        return self._inflight
 
     def stats(self) -> CacheStats:
         """A snapshot of the counters and the state of the current copy."""
-        good = self._good
+        entry = self._entry
         source: Source | None = None
         age = None
-        if good is not None:
-            age = max(self._monotonic() - good.renewed_at, 0.0)
-            source = good.source if self._detailed in self._fresh else "stale"
+        if entry is not None:
+            age = max(self._monotonic() - entry.renewed_at, 0.0)
+            source = entry.source if _FreshCache.KEY in self._fresh else "stale"
         return CacheStats(
             hits=self.warm.hits,
             misses=self._misses,
@@ -257,68 +349,80 @@ class CatalogCache:
 
     # -- lifecycle ------------------------------------------------------------
 
-    async def load(self) -> bool:
-        """Bind to the running loop and load the stored copy, if any; ``True`` when loaded."""
+    def bind(self) -> None:
+        """Bind to the running loop: background refreshes start there."""
         self._loop = asyncio.get_running_loop()
-        if self._store is None:
-            return False
-        try:
-            stored = await self._store.load()
-        except Exception as exc:  # a store that cannot answer is a cold start, not a crash
-            log.warning("could not load the catalog from %r: %s", self._store, exc)
-            return False
-        if stored is None or self._closed:  # closed while the store was read
-            return False
-        if not isinstance(stored, StoredResponse):  # a Store of someone else's making
-            log.warning(  # type: ignore[unreachable]
-                "ignoring what %r loaded: a %s, not a StoredResponse",
-                self._store,
-                type(stored).__name__,
+
+    def install(self, new: Copy, *, source: Source, age: float = 0.0) -> None:
+        """Make ``new`` the current copy, fresh for ``ttl`` minus ``age`` seconds."""
+        previous = self.current
+        with self._fresh.timer as now:
+            renewed_at = now - age  # a copy from disk is as old as its fetch, not its load
+            entry = _Entry(
+                copy=new, source=source, renewed_at=renewed_at, expires_at=renewed_at + self._ttl
             )
-            return False
-        if stored.detailed != self._detailed:
-            log.warning(
-                "ignoring the stored catalog: it was fetched with detailed=%s", stored.detailed
-            )
-            return False
-        if stored.url is not None and self._url is not None and stored.url != self._url:
-            log.warning(
-                "ignoring the stored catalog: it was fetched from %s, not %s", stored.url, self._url
-            )
-            return False
-        try:
-            catalog = parse_catalog(stored.body)
-        except DecodeError as exc:
-            log.warning("ignoring the stored catalog: %s", exc)
-            return False
-        age = max(self._clock.time() - stored.fetched_at, 0.0)
-        self._install(
-            catalog,
-            Validators(etag=stored.etag, last_modified=stored.last_modified),
-            source="disk",
-            body=stored.body,
-            fetched_at=stored.fetched_at,
-            age=age,
-        )
-        return True
+            self._fresh[_FreshCache.KEY] = entry
+        self._entry = entry
+        self._schedule_expiry(entry.expires_at)
+        if self._on_install is not None:
+            try:
+                self._on_install(previous, new, source)
+            except Exception:  # a listener's bug never undoes an install
+                log.exception("a catalog install listener raised")
 
     async def close(self) -> None:
         """Stop the fetch in flight, if any; later reads raise :class:`SessionClosedError`."""
         self._closed = True
-        self.warm.fresh_until = self._stale_until = -math.inf
+        with contextlib.suppress(KeyError):
+            del self._fresh[_FreshCache.KEY]
+        self._entry = None
+        for task in (self._expiry, self._inflight):
+            if task is not None:
+                task.cancel()
+        self._expiry = None
         task, self._inflight = self._inflight, None
         if task is not None:
-            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, NanoGPTError):
                 await task
-        if self._saving is not None and not self._saving.done():
-            await asyncio.wait([self._saving])  # a file write is not cut off half-way
+
+    def abandon(self) -> None:
+        """Cancel the cache's tasks without waiting: its owner was dropped unclosed."""
+        self._closed = True
+        for task in (self._expiry, self._inflight):
+            if task is not None and not task.done():
+                with contextlib.suppress(RuntimeError):  # the loop is closed already
+                    task.cancel()
 
     # -- fetching -------------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosedError("the session is closed; open a new ImageModelsSession")
+
+    async def _join(
+        self, task: asyncio.Task[Catalog], *, give_up_after: float | None = None
+    ) -> Catalog:
+        """Wait for the shared fetch without ever cancelling it; a failure is ours to raise."""
+        self._waiters += 1
+        try:
+            if give_up_after is None:
+                return await asyncio.shield(task)
+            return await _wait_on_clock(self._clock, task, give_up_after)
+        except asyncio.CancelledError:
+            if self._cancelled_by_close(task):
+                raise SessionClosedError(
+                    "the session was closed while this read was waiting for the catalog"
+                ) from None
+            raise
+        finally:
+            self._waiters -= 1
+
     def _start_fetch(self) -> asyncio.Task[Catalog]:
         if self._inflight is None:
-            task = asyncio.get_running_loop().create_task(self._fetch())
+            self._waiters = 0
+            task = asyncio.get_running_loop().create_task(
+                self._fetch(), name="nanogpt_images catalog fetch"
+            )
             task.add_done_callback(self._fetch_done)
             self._inflight = task
         return self._inflight
@@ -332,133 +436,75 @@ class CatalogCache:
     def _fetch_done(self, task: asyncio.Task[Catalog]) -> None:
         if self._inflight is task:
             self._inflight = None
-        if not task.cancelled():
-            task.exception()  # retrieved here, so nobody's absence makes asyncio log it
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved here, so nobody's absence makes asyncio log it
+        if exc is not None and self._waiters == 0:
+            # Nobody is waiting to be told: this is the one line that reports it.
+            log.warning("refreshing the image catalog failed: %s", exc)
 
     async def _fetch(self) -> Catalog:
         self._fetches += 1
-        good = self._good
+        entry = self._entry
+        previous = entry.copy if entry is not None else None
         try:
-            response = await self._fetch_response(good.validators if good else None)
-            if response.not_modified:
-                if good is None:
+            try:
+                fetched = await self._fetch_copy(previous)
+            except NanoGPTError:
+                raise
+            except Exception as exc:  # any fetch's surprise still goes through the backoff
+                raise NanoGPTError(
+                    f"fetching the catalog failed unexpectedly ({type(exc).__name__}); "
+                    "this is a bug worth reporting"
+                ) from exc
+            if isinstance(fetched, NotModified):
+                if previous is None:
                     raise DecodeError(
-                        "the server answered 304 Not Modified to a request without "
-                        "validators: there is no cached copy to renew"
+                        "the server answered 304 Not Modified, but there is no cached copy to renew"
                     )
                 self._not_modified += 1
-                catalog = good.catalog
-                self._install(catalog, response.validators, source="not_modified", body=good.body)
+                renewed = attrs.evolve(
+                    previous,
+                    fetched_at=self._clock.time(),
+                    etag=fetched.etag or previous.etag,
+                    last_modified=fetched.last_modified or previous.last_modified,
+                )
+                self.install(renewed, source="not_modified")
+                catalog = renewed.catalog
+            elif entry is not None and self._refuses(entry, fetched.catalog):
+                return entry.copy.catalog
             else:
-                catalog = self._parse(response.body or b"")
-                if good is not None and self._refuses(good, catalog):
-                    return good.catalog
-                self._install(catalog, response.validators, source="network", body=response.body)
+                self.install(fetched, source="network")
+                catalog = fetched.catalog
         except NanoGPTError as exc:
             self._fail(exc)
             raise
         self._failures = 0
         self._retry_at = -math.inf
         self._last_failure = None
-        if good is not None and self._on_change is not None and catalog is not good.catalog:
-            change = diff_catalogs(good.catalog, catalog)
-            if change:
-                self._on_change(change)
-        if self._store is not None:
-            # Shielded and kept, so close() can wait for a write a cancelled fetch started.
-            self._saving = asyncio.ensure_future(self._save())
-            await asyncio.shield(self._saving)
         return catalog
 
-    def _parse(self, body: bytes) -> Catalog:
-        """parse_catalog, with the API key blanked out of what a bad body's error quotes.
-
-        The key is blanked out of the body before the error is made, not after:
-        an excerpt may cut the key short, and the error's chain holds the body.
-        """
-        try:
-            return parse_catalog(body)
-        except DecodeError as exc:
-            error = exc
-        text = body.decode("utf-8", errors="replace")
-        redacted = self._redact(text)
-        if redacted != text:  # the body quotes the key: make the error again without it
-            try:
-                parse_catalog(redacted)
-            except DecodeError as exc:
-                error = exc
-            else:  # only the key made it unreadable: say so, quoting nothing
-                error = DecodeError("the response was not a readable catalog")
-        raise error
-
-    def _install(
-        self,
-        catalog: Catalog,
-        validators: Validators,
-        *,
-        source: Source,
-        body: bytes | None,
-        fetched_at: float | None = None,
-        age: float = 0.0,
-    ) -> None:
-        if self._good is None or catalog is not self._good.catalog:
-            self._prepare(catalog)
-        with self._fresh.timer as now:
-            renewed_at = now - age  # a copy from disk is as old as its fetch, not its load
-            entry = _Entry(
-                catalog=catalog,
-                validators=validators,
-                source=source,
-                fetched_at=self._clock.time() if fetched_at is None else fetched_at,
-                renewed_at=renewed_at,
-                expires_at=renewed_at + self._ttl,
-                body=body if self._store is not None else None,
-            )
-            self._fresh[self._detailed] = entry
-        self._good = entry
-        warm = self.warm
-        warm.catalog = catalog
-        warm.models = catalog._index  # the dict itself: a read-only proxy costs a third more
-        warm.fresh_until = entry.expires_at
-        self._stale_until = entry.expires_at + self._max_stale
-
-    @staticmethod
-    def _prepare(catalog: Catalog) -> None:
-        """Build the query tables here, once, rather than in the first find() of a request."""
-        try:
-            catalog.prepare()
-        except Exception:  # a bug, never the data: queries then build them, and say so
-            log.exception("could not prepare the catalog's query tables")
-
-    async def _save(self) -> None:
-        good = self._good
-        if self._store is None or good is None or good.body is None:
-            return
-        stored = StoredResponse(
-            body=good.body,
-            detailed=self._detailed,
-            fetched_at=good.fetched_at,
-            etag=good.validators.etag,
-            last_modified=good.validators.last_modified,
-            url=self._url,
+    def _schedule_expiry(self, deadline: float) -> None:
+        """Run ``expire()`` on the clock at ``deadline``, so the warm path needs no clock."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry = asyncio.get_running_loop().create_task(
+            _expire_at(weakref.ref(self._fresh), self._clock, deadline),
+            name="nanogpt_images catalog expiry",
         )
-        try:
-            await self._store.save(stored)
-        except Exception as exc:  # any store (a file, Redis...): a failed save never fails a read
-            log.warning("could not save the catalog to %r: %s", self._store, exc)
 
-    def _refuses(self, good: _Entry, fetched: Catalog) -> bool:
-        """Whether to keep the ``good`` copy rather than a ``fetched`` catalog that looks broken.
+    def _refuses(self, entry: _Entry, fetched: Catalog) -> bool:
+        """Whether to keep the current copy rather than a ``fetched`` catalog that looks broken.
 
-        Once the good copy is past ``max_stale`` it could not be served any
+        Once the current copy is past ``max_stale`` it could not be served any
         more anyway: a smaller list the server still sends then is taken as
         real.  An empty list never is; with nothing else left to serve, it is
         an error (:class:`DecodeError`) for the caller.
         """
-        kept = good.catalog
+        kept = entry.copy.catalog
         if not _looks_broken(kept, fetched):
             return False
-        if self._monotonic() > good.expires_at + self._max_stale:
+        if self._monotonic() > entry.expires_at + self._max_stale:
             if len(fetched) == 0:
                 raise DecodeError(
                     f"the server sent an empty catalog, and the last good copy "
@@ -488,20 +534,28 @@ class CatalogCache:
 
     def _back_off(self, retry_after: float | None) -> None:
         self._failures += 1
-        delay = min(BACKOFF_START * 2 ** (self._failures - 1), self._backoff_cap)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+        delay = backoff_delay(
+            self._failures, start=BACKOFF_START, cap=self._max_backoff, retry_after=retry_after
+        )
         self._retry_at = self._monotonic() + delay
 
 
-def _log_background_failure(task: asyncio.Task[Catalog]) -> None:
-    """A refresh started by a stale read has nobody to raise to: log its failure."""
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.warning("background refresh of the image catalog failed: %s", exc)
+async def _expire_at(fresh: weakref.ref[_FreshCache], clock: Clock, deadline: float) -> None:
+    """Sleep on ``clock`` until ``deadline``, then expire; holds no strong reference meanwhile."""
+    await clock.sleep(deadline - clock.monotonic())
+    cache = fresh()
+    if cache is not None:
+        cache.expire()
 
 
-def _entry_deadline(_key: bool, entry: _Entry, _now: float) -> float:
-    return entry.expires_at
+async def _wait_on_clock(clock: Clock, task: asyncio.Task[Catalog], seconds: float) -> Catalog:
+    """``task``'s result, or :class:`RequestTimeoutError` after ``seconds`` of ``clock``."""
+    if await wait_on(clock, task, seconds):
+        return task.result()
+    raise RequestTimeoutError(
+        f"no catalog after {seconds:g} s (wait_timeout) and none cached; NanoGPT has not "
+        "answered yet, the fetch goes on, and later reads use it when it arrives"
+    )
 
 
 def _looks_broken(current: Catalog, fetched: Catalog) -> bool:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock", "wait_on"]
 
 
 @runtime_checkable
@@ -46,3 +46,16 @@ class SystemClock:
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
+
+
+async def wait_on(clock: Clock, future: asyncio.Future[Any], seconds: float) -> bool:
+    """Wait up to ``seconds`` of ``clock`` for ``future``; ``True`` once it is done.
+
+    The future is never cancelled here: whoever else waits for it still gets it.
+    """
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait((future, timer), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+    return future.done()

@@ -3,8 +3,12 @@
 It refreshes every ``interval`` seconds, ±10 % jitter so a fleet of bots
 does not call NanoGPT in step.  After a failure it waits as long as the
 cache's backoff says (1 s doubling up to the interval, or a longer
-``Retry-After``), logs the failure once, and carries on: no error stops it.
-``stop()`` cancels and awaits it.
+``Retry-After``) and carries on: no error stops it.  The cache logs each
+failure once.  ``stop()`` cancels and awaits the task.
+
+The task holds the cache only through a weak reference while it sleeps, so
+a session dropped without ``close()`` is not kept alive by its own refresher:
+the task ends at its next wake-up.
 """
 
 from __future__ import annotations
@@ -13,9 +17,8 @@ import asyncio
 import contextlib
 import logging
 import random
+import weakref
 from typing import TYPE_CHECKING
-
-from ._errors import NanoGPTError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,7 +35,7 @@ JITTER = 0.1
 
 
 class Refresher:
-    """Runs ``cache.refresh()`` on a jittered interval until stopped."""
+    """Runs ``cache.refresh_in_background()`` on a jittered interval until stopped."""
 
     def __init__(
         self,
@@ -42,7 +45,7 @@ class Refresher:
         interval: float,
         random: Callable[[], float] = random.random,
     ) -> None:
-        self._cache = cache
+        self._cache = weakref.ref(cache)
         self._clock = clock
         self._interval = interval
         self._random = random
@@ -56,8 +59,10 @@ class Refresher:
     def start(self, *, immediately: bool = False) -> None:
         """Start the task in the running loop; refresh at once if ``immediately``."""
         if self._task is None:
+            jittered = _jitter(self._interval, self._random)
             self._task = asyncio.get_running_loop().create_task(
-                self._run(immediately), name="nanogpt_images refresher"
+                _refresh_forever(self._cache, self._clock, jittered, immediately),
+                name="nanogpt_images refresher",
             )
 
     async def stop(self) -> None:
@@ -68,18 +73,37 @@ class Refresher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _run(self, immediately: bool) -> None:
-        delay = 0.0 if immediately else self._jittered()
-        while True:
-            await self._clock.sleep(delay)
-            try:
-                await self._cache.refresh()
-            except NanoGPTError as exc:
-                log.warning("background refresh of the image catalog failed: %s", exc)
-            except Exception:
-                # A bug must not silently end the refresher: log it with its traceback, go on.
-                log.exception("background refresh of the image catalog crashed")
-            delay = self._cache.next_delay(self._jittered())
+    def abandon(self) -> None:
+        """Cancel the task without waiting: its session was dropped unclosed."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # the loop is closed already
+                task.cancel()
 
-    def _jittered(self) -> float:
-        return self._interval * (1 + JITTER * (2 * self._random() - 1))
+
+def _jitter(interval: float, random: Callable[[], float]) -> Callable[[], float]:
+    def jittered() -> float:
+        return interval * (1 + JITTER * (2 * random() - 1))
+
+    return jittered
+
+
+async def _refresh_forever(
+    cache_ref: weakref.ref[CatalogCache],
+    clock: Clock,
+    jittered: Callable[[], float],
+    immediately: bool,
+) -> None:
+    delay = 0.0 if immediately else jittered()
+    while True:
+        await clock.sleep(delay)
+        cache = cache_ref()
+        if cache is None:  # the session was dropped without close()
+            return
+        try:
+            await cache.refresh_in_background()
+        except Exception:
+            # A bug must not silently end the refresher: log it with its traceback, go on.
+            log.exception("background refresh of the image catalog crashed")
+        delay = cache.next_delay(jittered())
+        del cache  # no strong reference while asleep

@@ -7,16 +7,19 @@ import contextlib
 import enum
 import inspect
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Self
 
-from ._cache import CacheStats, CatalogCache
+from ._cache import CacheStats, CatalogCache, Copy, Source
 from ._clock import SYSTEM_CLOCK, Clock
-from ._errors import SessionClosedError
+from ._diff import diff_catalogs
+from ._errors import DecodeError, SessionClosedError
 from ._options import check_bool, check_seconds
 from ._refresher import Refresher
-from ._store import FileStore, Store
-from ._transport import FetchResult, Transport, Validators, resolve_api_key, resolve_base_url
+from ._source import CatalogSource
+from ._store import CatalogStore, FileStore, Store, StoredResponse
+from ._transport import Transport, resolve_api_key, resolve_base_url
 
 if TYPE_CHECKING:
     import os
@@ -72,8 +75,9 @@ class ImageModelsSession:
         clock: Clock | None = None,
         store: Store | None = None,
         connect_timeout: float | None = None,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 8.0,
+        retry_backoff_base: float = 0.5,
+        retry_backoff_cap: float = 8.0,
+        wait_timeout: float | None = None,
     ) -> None:
         """Configure the session; nothing is fetched and no loop is needed yet.
 
@@ -81,11 +85,16 @@ class ImageModelsSession:
         good response somewhere other than a file (``cache_path`` is a
         :class:`FileStore`); ``connect_timeout`` bounds connecting alone, within
         ``timeout`` per attempt; a retried request waits a random time up to
-        ``backoff_base * 2**attempt`` seconds, at most ``backoff_cap``.
+        ``retry_backoff_base * 2**attempt`` seconds, at most
+        ``retry_backoff_cap`` (the background refresh has its own backoff, from
+        1 s up to ``refresh_interval``); ``wait_timeout`` bounds how long a read
+        waits when nothing usable is cached (then :class:`RequestTimeoutError`;
+        the fetch goes on for later reads).
         """
         check_seconds("ttl", ttl)
         check_seconds("refresh_interval", refresh_interval, none=True)
         check_seconds("max_stale", max_stale, positive=False, infinite=True)
+        check_seconds("wait_timeout", wait_timeout, none=True)
         check_bool("detailed", detailed)
         if clock is not None and not isinstance(clock, Clock):
             raise TypeError(
@@ -100,14 +109,15 @@ class ImageModelsSession:
             )
         self._clock = clock or SYSTEM_CLOCK
         self._detailed = detailed
+        self._wait_timeout = wait_timeout
         self._transport = Transport(
             api_key=resolve_api_key(api_key),
             base_url=resolve_base_url(base_url),
             auth_header=auth_header,
             timeout=timeout,
             connect_timeout=connect_timeout,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
+            backoff_base=retry_backoff_base,
+            backoff_cap=retry_backoff_cap,
             max_retries=max_retries,
             max_retry_after=max_retry_after,
             allow_insecure_http=allow_insecure_http,
@@ -115,20 +125,23 @@ class ImageModelsSession:
             http_session=http_session,
             clock=self._clock,
         )
+        self._source = CatalogSource(self._transport, detailed=detailed, clock=self._clock)
+        if cache_path is not None:
+            store = FileStore(cache_path)
+        self._store = (
+            CatalogStore(store, detailed=detailed, url=self._transport.url, clock=self._clock)
+            if store is not None
+            else None
+        )
         self._cache = CatalogCache(
-            self._fetch,
+            self._source,
             clock=self._clock,
             ttl=ttl,
             max_stale=max_stale,
-            backoff_cap=refresh_interval or ttl,
-            detailed=detailed,
-            store=FileStore(cache_path) if cache_path is not None else store,
-            on_change=self._notify,
-            redact=self._transport.redact,
-            url=self._transport.url,
+            max_backoff=refresh_interval or ttl,
+            on_install=self._installed,
         )
         self._warm = self._cache.warm
-        self._monotonic = self._clock.monotonic
         self._refresher = (
             Refresher(self._cache, clock=self._clock, interval=refresh_interval)
             if refresh_interval is not None
@@ -200,12 +213,35 @@ class ImageModelsSession:
             self._start_waiters -= 1
 
     async def _open(self) -> None:
-        loaded = await self._cache.load()
+        self._cache.bind()
+        loaded = self._store is not None and await self._load_stored_copy()
         if self._state is _State.OPEN:  # close() may have run while the copy loaded
             if self._refresher is not None:
-                self._refresher.start(immediately=loaded or not self._cache.has_copy)
+                self._refresher.start(immediately=True)
             elif loaded:
                 self._cache.refresh_soon()
+
+    async def _load_stored_copy(self) -> bool:
+        """Install the stored copy, if there is a usable one; ``True`` when installed."""
+        assert self._store is not None
+        stored = await self._store.load()
+        if stored is None or self._state is not _State.OPEN:
+            return False
+        try:
+            catalog = await self._source.read(stored.body)
+        except DecodeError as exc:
+            log.warning("ignoring the stored catalog: %s", exc)
+            return False
+        copy = Copy(
+            catalog=catalog,
+            fetched_at=stored.fetched_at,
+            etag=stored.etag,
+            last_modified=stored.last_modified,
+            body=stored.body,
+        )
+        age = max(self._clock.time() - stored.fetched_at, 0.0)
+        self._cache.install(copy, source="disk", age=age)
+        return True
 
     async def close(self) -> None:
         """Stop the background refresh, cancel what is in flight, close owned connections.
@@ -240,8 +276,27 @@ class ImageModelsSession:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self._store is not None:
+                await self._store.close()
         finally:
             await self._transport.close()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        """A session dropped while open says so, as an unclosed aiohttp session does.
+
+        Its background work stops too: nothing would ever read what it fetched.
+        """
+        if getattr(self, "_state", None) is not _State.OPEN:
+            return
+        _warn(
+            f"unclosed {self!r}: use 'async with ImageModelsSession() as session:' "
+            "or await session.close()",
+            ResourceWarning,
+            source=self,
+        )
+        if self._refresher is not None:
+            self._refresher.abandon()
+        self._cache.abandon()
 
     # -- reading ------------------------------------------------------------
 
@@ -251,22 +306,19 @@ class ImageModelsSession:
         if catalog is not None:
             return catalog
         await self.start()
-        return await self._cache.get()
+        return await self._cache.get(give_up_after=self._wait_timeout)
 
     async def get_model(self, model_id: str) -> ImageModel:
         """The model with this id; raises :class:`ModelNotFoundError` with close ids."""
-        # The warm path, CatalogCache.peek() inlined: a clock read and a dict read.
+        # The warm path: a dict read.  ``models`` is empty unless the copy is fresh.
         warm = self._warm
-        if self._monotonic() < warm.fresh_until:
-            try:
-                model = warm.models[model_id]
-            except (KeyError, TypeError):  # TypeError: not a string; the slow path says so
-                pass
-            else:
-                warm.hits += 1
-                return model
-        # A stale copy (which starts a refresh), a fetch, or the error saying what is wrong.
-        return (await self.catalog())[model_id]
+        try:
+            model = warm.models[model_id]
+        except (KeyError, TypeError):  # TypeError: not a string; the slow path says so
+            # A stale copy (which starts a refresh), a fetch, or the error saying what is wrong.
+            return (await self.catalog())[model_id]
+        warm.hits += 1
+        return model
 
     async def find(
         self, /, *, sort: SortKey | None = None, **filters: Any
@@ -319,8 +371,31 @@ class ImageModelsSession:
                 "create one session per event loop"
             )
 
-    async def _fetch(self, validators: Validators | None) -> FetchResult:
-        return await self._transport.fetch(detailed=self._detailed, validators=validators)
+    def _busy(self) -> list[asyncio.Future[Any]]:
+        """What is running on the session's behalf now: the fetch, saves, subscribers (tests)."""
+        busy: list[asyncio.Future[Any]] = [*self._callback_tasks]
+        for task in (self._cache.busy, self._store.saving if self._store is not None else None):
+            if task is not None:
+                busy.append(task)
+        return busy
+
+    def _installed(self, previous: Copy | None, new: Copy, source: Source) -> None:
+        """Each copy the cache installs: saved (unless it came from the store), changes told."""
+        if self._store is not None and source != "disk" and new.body is not None:
+            self._store.save(
+                StoredResponse(
+                    body=new.body,
+                    detailed=self._detailed,
+                    fetched_at=new.fetched_at,
+                    etag=new.etag,
+                    last_modified=new.last_modified,
+                    url=self._transport.url,
+                )
+            )
+        if previous is not None and new.catalog is not previous.catalog and self._subscribers:
+            change = diff_catalogs(previous.catalog, new.catalog)
+            if change:
+                self._notify(change)
 
     def _notify(self, change: CatalogChange) -> None:
         for callback in list(self._subscribers):

@@ -2,13 +2,17 @@
 
 A :class:`Store` keeps one :class:`StoredResponse`.  :class:`FileStore`
 writes it atomically (a temporary file, then :func:`os.replace`); another
-store (Redis, a database) only needs ``load`` and ``save``.
+store (Redis, a database) only needs ``load`` and ``save``.  The session
+talks to a store through :class:`CatalogStore`, which loads only a copy of
+the same catalog (same URL and ``detailed``) and saves in the background, so
+no read or refresh ever waits for a store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +22,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["FileStore", "Store", "StoredResponse"]
+from ._clock import Clock, wait_on
+
+__all__ = ["CatalogStore", "FileStore", "Store", "StoredResponse"]
 
 log = logging.getLogger("nanogpt_images")
 
@@ -53,6 +59,99 @@ class Store(Protocol):
     async def save(self, response: StoredResponse) -> None:
         """Replace the saved response."""
         ...
+
+
+class CatalogStore:
+    """A :class:`Store` seen by one session: identity checks on load, saves in the background.
+
+    ``load`` never raises: a store that fails, or holds a copy of another
+    catalog, is a cold start with a warning.  ``save`` returns at once; saves
+    run one at a time and only the newest waiting one is written.  ``close``
+    waits for a save in progress at most ``close_timeout`` seconds.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        detailed: bool,
+        url: str,
+        clock: Clock,
+        close_timeout: float = 5.0,
+    ) -> None:
+        self.store = store
+        self._detailed = detailed
+        self._url = url
+        self._clock = clock
+        self._close_timeout = close_timeout
+        self._pending: StoredResponse | None = None
+        self._saving: asyncio.Task[None] | None = None
+
+    async def load(self) -> StoredResponse | None:
+        """The stored copy of this catalog, or ``None`` (with a warning saying why)."""
+        try:
+            stored = await self.store.load()
+        except Exception as exc:  # a store that cannot answer is a cold start, not a crash
+            log.warning("could not load the catalog from %r: %s", self.store, exc)
+            return None
+        if stored is None:
+            return None
+        if not isinstance(stored, StoredResponse):  # a Store of someone else's making
+            log.warning(  # type: ignore[unreachable]
+                "ignoring what %r loaded: a %s, not a StoredResponse",
+                self.store,
+                type(stored).__name__,
+            )
+            return None
+        if stored.detailed != self._detailed:
+            log.warning(
+                "ignoring the stored catalog: it was fetched with detailed=%s", stored.detailed
+            )
+            return None
+        if stored.url is not None and stored.url != self._url:
+            log.warning(
+                "ignoring the stored catalog: it was fetched from %s, not %s", stored.url, self._url
+            )
+            return None
+        return stored
+
+    def save(self, response: StoredResponse) -> None:
+        """Save ``response`` in the background; never waits, never raises."""
+        self._pending = response
+        if self._saving is None or self._saving.done():
+            self._saving = asyncio.get_running_loop().create_task(
+                self._drain(), name="nanogpt_images catalog save"
+            )
+
+    @property
+    def saving(self) -> asyncio.Task[None] | None:
+        """The save in progress, if any."""
+        return self._saving if self._saving is not None and not self._saving.done() else None
+
+    async def close(self) -> None:
+        """Let a save in progress finish, waiting at most ``close_timeout`` seconds."""
+        saving, self._saving = self._saving, None
+        if saving is None or saving.done():
+            return
+        if not await wait_on(self._clock, saving, self._close_timeout):
+            log.warning(
+                "gave up waiting for %r to save the catalog after %g s",
+                self.store,
+                self._close_timeout,
+            )
+        saving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await saving
+
+    async def _drain(self) -> None:
+        while self._pending is not None:
+            response, self._pending = self._pending, None
+            try:
+                await self.store.save(response)
+            except (
+                Exception
+            ) as exc:  # any store (a file, Redis...): a failed save never fails a read
+                log.warning("could not save the catalog to %r: %s", self.store, exc)
 
 
 class FileStore:

@@ -141,9 +141,9 @@ class Transport:
             timeout=timeout,
             connect_timeout=connect_timeout,
             max_retries=max_retries,
-            numbers={
-                "backoff_base": backoff_base,
-                "backoff_cap": backoff_cap,
+            numbers={  # named as ImageModelsSession names them
+                "retry_backoff_base": backoff_base,
+                "retry_backoff_cap": backoff_cap,
             },
             max_response_bytes=max_response_bytes,
         )

@@ -81,19 +81,11 @@ def settle() -> Settle:
 
     async def settle(session: ImageModelsSession) -> None:
         clock = session._clock
-        while True:
-            busy = [
-                task
-                for task in (session._cache._inflight, *session._callback_tasks)
-                if task is not None
-            ]
-            if busy:
-                await asyncio.wait(busy)
+        while busy := session._busy():
+            await asyncio.wait(busy)
             if isinstance(clock, FakeClock):
                 await clock.run_until_idle()
             else:
                 await asyncio.sleep(0)
-            if session._cache._inflight is None and not session._callback_tasks:
-                return
 
     return settle

@@ -20,13 +20,18 @@ INTERVAL = 240.0
 
 
 async def wake_refresher(clock: FakeClock, session: ImageModelsSession, settle: Settle) -> float:
-    """Advance exactly to the refresher's next wake-up, let its refresh finish; return the wait."""
-    deadline = clock.next_deadline
-    assert deadline is not None, "the refresher is not sleeping"
-    waited = deadline - clock.monotonic()
-    await clock.advance(waited)
-    await settle(session)
-    return waited
+    """Advance exactly to the refresher's next wake-up, let its refresh finish; return the wait.
+
+    Other sleepers (the cache's expiry timer) wake on the way without a fetch.
+    """
+    fetches = session.stats().fetches
+    start = clock.monotonic()
+    while session.stats().fetches == fetches:
+        deadline = clock.next_deadline
+        assert deadline is not None, "the refresher is not sleeping"
+        await clock.advance(deadline - clock.monotonic())
+        await settle(session)
+    return clock.monotonic() - start
 
 
 async def started(
@@ -34,7 +39,8 @@ async def started(
 ) -> ImageModelsSession:
     """A started session with a background refresher whose first fetch has landed."""
     options.setdefault("refresh_interval", INTERVAL)
-    session = make_session(ttl=TTL, **options)
+    options.setdefault("ttl", TTL)
+    session = make_session(**options)
     await session.start()
     await settle(session)
     return session
@@ -159,7 +165,7 @@ async def test_failure_backoff_doubles_up_to_the_interval_then_recovers(
     assert 0.9 * INTERVAL <= waits[0] <= 1.1 * INTERVAL
     assert waits[1:-1] == pytest.approx([1, 2, 4, 8, 16, 32, 64, 128, 240, 240])
     assert 0.9 * INTERVAL <= waits[-1] <= 1.1 * INTERVAL  # after the recovery
-    warnings = [r for r in caplog.records if "background refresh" in r.getMessage()]
+    warnings = [r for r in caplog.records if "refreshing the image catalog" in r.getMessage()]
     assert len(warnings) == failures  # each failure logged once, with its reason
     assert all("503" in record.getMessage() for record in warnings)
     assert session.stats().source == "not_modified"
@@ -180,7 +186,7 @@ async def test_retry_after_delays_the_next_background_refresh(
 
     Reads wait for it too.
     """
-    session = await started(make_session, settle)
+    session = await started(make_session, settle, ttl=1000.0)  # no expiry among the deadlines
     server.fail_next(1, status, retry_after=retry_after)
     await wake_refresher(clock, session, settle)
     requests = server.request_count
@@ -216,7 +222,7 @@ async def test_close_stops_the_refresher(
 ) -> None:
     """After close() nothing sleeps on the clock and advancing time makes no request."""
     session = await started(make_session, settle)
-    assert clock.sleepers == 1
+    assert clock.sleepers == 2  # the refresher and the cache's expiry timer
     await session.close()
     assert clock.sleepers == 0
     await clock.advance(10 * INTERVAL)
@@ -229,7 +235,7 @@ class FlakyCache:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def refresh(self) -> None:
+    async def refresh_in_background(self) -> None:
         self.calls += 1
         if self.calls == 1:
             raise RuntimeError("a bug, not a NanoGPTError")

@@ -46,8 +46,13 @@ KEY = "sk-nano-robustness-secret"
         ({"clock": object()}, TypeError, "clock must have monotonic(), time() and async sleep()"),
         ({"store": object()}, TypeError, "store must have async load() and save()"),
         ({"connect_timeout": 0}, ValueError, "connect_timeout must be a positive"),
-        ({"backoff_base": -1}, ValueError, "backoff_base must be a non-negative"),
-        ({"backoff_cap": "8"}, TypeError, "backoff_cap must be a number of seconds, not str"),
+        ({"retry_backoff_base": -1}, ValueError, "retry_backoff_base must be a non-negative"),
+        (
+            {"retry_backoff_cap": "8"},
+            TypeError,
+            "retry_backoff_cap must be a number of seconds, not str",
+        ),
+        ({"wait_timeout": 0}, ValueError, "wait_timeout must be a positive"),
     ],
 )
 def test_bad_constructor_arguments_say_what_would_be_right(

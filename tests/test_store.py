@@ -183,7 +183,11 @@ async def test_disk_copy_older_than_the_ttl_is_served_stale_and_refreshed(
 
 
 async def test_corrupt_cache_file_falls_back_to_the_network_and_is_rewritten(
-    make_session: MakeSession, server: FakeNanoGPT, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_session: MakeSession,
+    server: FakeNanoGPT,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    settle: Settle,
 ) -> None:
     """A damaged cache file is skipped with a warning, then replaced by a good one."""
     path = tmp_path / "cache.json"
@@ -193,6 +197,7 @@ async def test_corrupt_cache_file_falls_back_to_the_network_and_is_rewritten(
         assert (await session.catalog()).ids == MODEL_IDS
     assert "ignoring the catalog cache file" in caplog.text
     assert server.request_count == 1
+    await settle(session)  # the save runs in the background
     assert (await FileStore(path).load()) is not None
 
 
@@ -240,12 +245,13 @@ async def test_copy_saved_with_other_detail_level_is_ignored(
 
 
 async def test_unwritable_cache_path_only_warns(
-    make_session: MakeSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_session: MakeSession, tmp_path: Path, caplog: pytest.LogCaptureFixture, settle: Settle
 ) -> None:
     """A cache_path that cannot be read or written costs a warning, never a failed read."""
     session = make_session(cache_path=tmp_path)  # a directory, not a file
     with caplog.at_level(logging.WARNING, logger="nanogpt_images"):
         assert (await session.catalog()).ids == MODEL_IDS
+        await settle(session)
     assert "could not save" in caplog.text
 
 

@@ -1,0 +1,107 @@
+"""Where catalog copies come from: NanoGPT over HTTP, read into a prepared ``Catalog``.
+
+A :class:`CatalogSource` is the ``fetch`` a ``CatalogCache`` is given.  It
+sends the conditional GET through the transport, reads the body into a
+catalog with its query tables built (off the event loop when the body is
+large, so a refresh never stalls the loop), keeps the API key out of any
+error that quotes the body, and turns every failure into a ``NanoGPTError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from ._cache import Copy, NotModified
+from ._converter import parse_catalog
+from ._errors import DecodeError, NanoGPTError, TransportError
+from ._transport import Validators
+
+if TYPE_CHECKING:
+    from ._clock import Clock
+    from ._models import Catalog
+    from ._transport import Transport
+
+__all__ = ["OFF_LOOP_BYTES", "CatalogSource"]
+
+log = logging.getLogger("nanogpt_images")
+
+#: Bodies at least this large are parsed in a worker thread: about 1,000 models and 5 ms.
+OFF_LOOP_BYTES = 1 << 20
+
+
+class CatalogSource:
+    """``fetch(previous) -> Copy | NotModified`` over a :class:`Transport`."""
+
+    def __init__(self, transport: Transport, *, detailed: bool, clock: Clock) -> None:
+        self._transport = transport
+        self._detailed = detailed
+        self._clock = clock
+
+    async def __call__(self, previous: Copy | None) -> Copy | NotModified:
+        """GET the catalog, conditionally when ``previous`` has validators."""
+        sent = None
+        if previous is not None and (previous.etag or previous.last_modified):
+            sent = Validators(etag=previous.etag, last_modified=previous.last_modified)
+        try:
+            answer = await self._transport.fetch(detailed=self._detailed, validators=sent)
+        except NanoGPTError:
+            raise
+        except Exception as exc:  # the transport maps what it knows; this is what it did not
+            raise TransportError(
+                f"could not fetch {self._transport.url}: {type(exc).__name__}: "
+                f"{self._transport.redact(str(exc))}"
+            ) from None
+        if answer.not_modified:
+            if sent is None:
+                raise DecodeError(
+                    "the server answered 304 Not Modified to a request without validators "
+                    "(no ETag or Last-Modified was kept), so there is no copy it could renew"
+                )
+            return NotModified(
+                etag=answer.validators.etag, last_modified=answer.validators.last_modified
+            )
+        body = answer.body or b""
+        return Copy(
+            catalog=await self.read(body),
+            fetched_at=self._clock.time(),
+            etag=answer.validators.etag,
+            last_modified=answer.validators.last_modified,
+            body=body,
+        )
+
+    async def read(self, body: bytes) -> Catalog:
+        """``body`` as a catalog with its query tables built; :class:`DecodeError` if it is not."""
+        if len(body) >= OFF_LOOP_BYTES:
+            return await asyncio.to_thread(self._read, body)
+        return self._read(body)
+
+    def _read(self, body: bytes) -> Catalog:
+        catalog = self._parse(body)
+        try:
+            catalog.prepare()
+        except Exception:  # a bug, never the data: queries then build them, and say so
+            log.exception("could not prepare the catalog's query tables")
+        return catalog
+
+    def _parse(self, body: bytes) -> Catalog:
+        """parse_catalog, with the API key blanked out of what a bad body's error quotes.
+
+        The key is blanked out of the body before the error is made, not after:
+        an excerpt may cut the key short, and the error's chain holds the body.
+        """
+        try:
+            return parse_catalog(body)
+        except DecodeError as exc:
+            error = exc
+        text = body.decode("utf-8", errors="replace")
+        redacted = self._transport.redact(text)
+        if redacted != text:  # the body quotes the key: make the error again without it
+            try:
+                parse_catalog(redacted)
+            except DecodeError as exc:
+                error = exc
+            else:  # only the key made it unreadable: say so, quoting nothing
+                error = DecodeError("the response was not a readable catalog")
+        raise error
