@@ -8,10 +8,11 @@ import enum
 import inspect
 import logging
 import warnings
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Self
 
-from ._cache import CacheStats, CatalogCache, Copy, Source
+from ._cache import CacheStats, CatalogCache, Copy, Listener, Source
 from ._clock import SYSTEM_CLOCK, Clock
 from ._diff import diff_catalogs
 from ._errors import DecodeError, SessionClosedError
@@ -139,7 +140,7 @@ class ImageModelsSession:
             ttl=ttl,
             max_stale=max_stale,
             max_backoff=refresh_interval or ttl,
-            on_install=self._installed,
+            on_install=_weakly(self._installed),  # no cycle: a dropped session is freed at once
         )
         self._warm = self._cache.warm
         self._refresher = (
@@ -297,6 +298,11 @@ class ImageModelsSession:
         if self._refresher is not None:
             self._refresher.abandon()
         self._cache.abandon()
+        with contextlib.suppress(RuntimeError):  # no running loop here: nothing to schedule on
+            if asyncio.get_running_loop() is self._loop:
+                task = self._loop.create_task(self._transport.close())
+                _ABANDONED.add(task)  # kept until done: the loop holds tasks only weakly
+                task.add_done_callback(_ABANDONED.discard)
 
     # -- reading ------------------------------------------------------------
 
@@ -373,11 +379,8 @@ class ImageModelsSession:
 
     def _busy(self) -> list[asyncio.Future[Any]]:
         """What is running on the session's behalf now: the fetch, saves, subscribers (tests)."""
-        busy: list[asyncio.Future[Any]] = [*self._callback_tasks]
-        for task in (self._cache.busy, self._store.saving if self._store is not None else None):
-            if task is not None:
-                busy.append(task)
-        return busy
+        saving = self._store.saving if self._store is not None else None
+        return [task for task in (self._cache.busy, saving, *self._callback_tasks) if task]
 
     def _installed(self, previous: Copy | None, new: Copy, source: Source) -> None:
         """Each copy the cache installs: saved (unless it came from the store), changes told."""
@@ -413,3 +416,18 @@ class ImageModelsSession:
         self._callback_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("a catalog change subscriber raised", exc_info=task.exception())
+
+
+_ABANDONED: set[asyncio.Task[None]] = set()
+
+
+def _weakly(method: Callable[[Copy | None, Copy, Source], None]) -> Listener:
+    """``method`` called through a weak reference to its object."""
+    ref = weakref.WeakMethod(method)
+
+    def call(previous: Copy | None, new: Copy, source: Source) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(previous, new, source)
+
+    return call

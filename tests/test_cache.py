@@ -1,453 +1,310 @@
-"""Freshness, stale-while-revalidate, stale-if-error, the shrink guard, 304s and stats."""
+"""CatalogCache alone: an injected fetch and a FakeClock, no server and no sockets."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import MODEL_IDS, MakeSession, Settle, small_catalog
+from conftest import MODEL_IDS, small_catalog
 
-from nanogpt_images import CacheStats, DecodeError, NanoGPTError, ServerError
-from nanogpt_images.testing import FakeClock, FakeNanoGPT
+from nanogpt_images import (
+    Catalog,
+    DecodeError,
+    NanoGPTError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    SessionClosedError,
+    parse_catalog,
+)
+from nanogpt_images._cache import CatalogCache, Copy, NotModified, backoff_delay
+from nanogpt_images._refresher import Refresher
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from nanogpt_images.testing import FakeClock
 
 TTL = 300.0
 MAX_STALE = 3600.0
+INTERVAL = 240.0
+
+Answer = Copy | NotModified | BaseException
 
 
-async def test_stale_read_returns_at_once_and_refreshes_once_in_background(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock, settle: Settle
+def make_copy(ids: tuple[str, ...] = MODEL_IDS, *, etag: str | None = '"v1"') -> Copy:
+    """A copy of a small catalog with these ids."""
+    return Copy(catalog=parse_catalog(small_catalog(ids)), fetched_at=0.0, etag=etag)
+
+
+class ScriptedFetch:
+    """A ``fetch`` that answers from a script (the last answer repeats) and records each call."""
+
+    def __init__(self, *answers: Answer | Callable[[], Any]) -> None:
+        self.answers = list(answers)
+        self.calls: list[Copy | None] = []
+        self.gate: asyncio.Event | None = None  # when set, each call waits for it
+
+    async def __call__(self, previous: Copy | None) -> Copy | NotModified:
+        self.calls.append(previous)
+        if self.gate is not None:
+            await self.gate.wait()
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        assert isinstance(answer, Copy | NotModified)
+        return answer
+
+
+def make_cache(fetch: ScriptedFetch, clock: FakeClock, **options: Any) -> CatalogCache:
+    """A cache bound to the running loop with the usual test settings."""
+    options.setdefault("ttl", TTL)
+    options.setdefault("max_stale", MAX_STALE)
+    options.setdefault("max_backoff", INTERVAL)
+    cache = CatalogCache(fetch, clock=clock, **options)
+    cache.bind()
+    return cache
+
+
+@pytest.fixture
+async def closing() -> Any:
+    """Closes every cache a test registers, so no expiry timer outlives it."""
+    caches: list[CatalogCache] = []
+    yield caches.append
+    for cache in caches:
+        await cache.close()
+
+
+async def test_concurrent_cold_reads_share_one_fetch(clock: FakeClock, closing: Any) -> None:
+    """A thousand readers of an empty cache cause one fetch and all get its catalog."""
+    fetch = ScriptedFetch(make_copy())
+    fetch.gate = asyncio.Event()
+    cache = make_cache(fetch, clock)
+    closing(cache)
+    readers = [asyncio.ensure_future(cache.get()) for _ in range(1000)]
+    await asyncio.sleep(0)
+    fetch.gate.set()
+    catalogs = await asyncio.gather(*readers)
+    assert len(fetch.calls) == 1
+    assert all(catalog is catalogs[0] for catalog in catalogs)
+
+
+async def test_a_cancelled_reader_never_cancels_the_shared_fetch(
+    clock: FakeClock, closing: Any
 ) -> None:
-    """Past the TTL a read returns the old copy without waiting, and one refresh follows."""
-    session = make_session(ttl=TTL)
-    old = await session.catalog()
-    server.update_model("model-0", name="Renamed")
-    server.hold()  # the refresh stays at the server until release()
+    """Cancelling the first reader leaves the fetch running for the second."""
+    fetch = ScriptedFetch(make_copy())
+    fetch.gate = asyncio.Event()
+    cache = make_cache(fetch, clock)
+    closing(cache)
+    first = asyncio.ensure_future(cache.get())
+    second = asyncio.ensure_future(cache.get())
+    await asyncio.sleep(0)
+    first.cancel()
+    fetch.gate.set()
+    assert (await second).ids == MODEL_IDS
+    assert len(fetch.calls) == 1
+
+
+async def test_fresh_reads_need_no_clock_and_expiry_clears_the_warm_copy(
+    clock: FakeClock, closing: Any
+) -> None:
+    """The warm copy holds the models while fresh; at the TTL the cache's own timer clears it."""
+    cache = make_cache(ScriptedFetch(make_copy()), clock)
+    closing(cache)
+    catalog = await cache.get()
+    assert cache.warm.models["model-0"] is catalog["model-0"]
+    await clock.advance(TTL - 1)
+    assert "model-0" in cache.warm.models
+    await clock.advance(1)
+    assert dict(cache.warm.models) == {}
+    assert cache.stats().source == "stale"
+
+
+async def test_a_stale_read_returns_at_once_and_refreshes_once(
+    clock: FakeClock, closing: Any
+) -> None:
+    """Past the TTL reads get the old copy immediately; one refresh replaces it."""
+    fetch = ScriptedFetch(make_copy(), make_copy(("a", "b", "c", "d", "e", "f")))
+    cache = make_cache(fetch, clock)
+    closing(cache)
+    old = await cache.get()
     await clock.advance(TTL)
-    assert await session.catalog() is old  # starts the refresh
-    await server.wait_for_requests(2)
-    async with asyncio.timeout(5):  # a read that waited for the held refresh would hang
-        for _ in range(50):
-            assert await session.catalog() is old
-            assert (await session.get_model("model-0")).name == "Model 0"
-    assert session.stats().source == "stale"
-    server.release()
-    await settle(session)
-    assert server.request_count == 2
-    assert (await session.get_model("model-0")).name == "Renamed"
-    assert session.stats().source == "network"
+    fetch.gate = asyncio.Event()
+    assert [await cache.get() for _ in range(100)] == [old] * 100
+    await asyncio.sleep(0)  # the one background fetch starts
+    assert len(fetch.calls) == 2
+    fetch.gate.set()
+    assert cache.busy is not None
+    await cache.busy
+    assert (await cache.get()).ids == ("a", "b", "c", "d", "e", "f")
+    assert cache.stats().source == "network"
 
 
-async def test_outage_within_max_stale_serves_the_last_good_copy(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock, settle: Settle
+async def test_a_304_renews_the_copy_and_keeps_the_validators(
+    clock: FakeClock, closing: Any
 ) -> None:
-    """While NanoGPT is down the stale copy keeps being served and last_error says why."""
-    session = make_session(ttl=TTL, max_stale=MAX_STALE)
-    good = await session.catalog()
-    server.fail_next(1000, 503)
-    for _ in range(10):
-        await clock.advance((MAX_STALE + TTL) / 10 - 1)
-        assert await session.catalog() is good
-        await settle(session)
-    stats = session.stats()
-    assert stats.source == "stale"
-    assert stats.errors >= 1
-    assert stats.last_error is not None
-    assert "503" in stats.last_error
+    """NotModified renews freshness without a new catalog; the previous copy is passed in."""
+    first = make_copy()
+    fetch = ScriptedFetch(first, NotModified(etag=None))
+    cache = make_cache(fetch, clock)
+    closing(cache)
+    catalog = await cache.get()
+    await clock.advance(TTL + 5)
+    assert await cache.refresh() is catalog
+    assert fetch.calls == [None, first]
+    assert cache.current is not None
+    assert cache.current.etag == '"v1"'
+    stats = cache.stats()
+    assert (stats.source, stats.not_modified, stats.age) == ("not_modified", 1, 0.0)
 
 
-async def test_a_failed_background_refresh_is_logged_once(
-    make_session: MakeSession,
-    server: FakeNanoGPT,
-    clock: FakeClock,
-    settle: Settle,
-    caplog: pytest.LogCaptureFixture,
+async def test_a_304_with_nothing_cached_is_an_error_with_backoff(
+    clock: FakeClock, closing: Any
 ) -> None:
-    """A refresh started by a stale read, awaited by nobody, still logs its failure once."""
-    session = make_session(ttl=TTL, refresh_interval=None)
-    await session.catalog()
-    server.fail_next(1, 503)
-    await clock.advance(TTL)
-    with caplog.at_level(logging.WARNING, logger="nanogpt_images"):
-        await session.catalog()
-        await settle(session)
-    (record,) = caplog.records
-    assert "503" in record.getMessage()
+    """NotModified with no copy to renew is a DecodeError, and reads then wait out the backoff."""
+    fetch = ScriptedFetch(NotModified())
+    cache = make_cache(fetch, clock)
+    closing(cache)
+    with pytest.raises(DecodeError, match="no cached copy to renew"):
+        await cache.get()
+    with pytest.raises(DecodeError):
+        await cache.get()
+    assert len(fetch.calls) == 1
 
 
-async def test_outage_past_max_stale_raises_the_typed_error(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock, settle: Settle
+async def test_any_exception_from_fetch_is_a_nanogpt_error_that_backs_off(
+    clock: FakeClock, closing: Any
 ) -> None:
-    """Once the copy is more than max_stale past its expiry, the caller gets the server's error."""
-    session = make_session(ttl=TTL, max_stale=MAX_STALE)
-    await session.catalog()
-    server.fail_next(1000, 502)
-    await clock.advance(TTL + MAX_STALE)
-    await session.catalog()  # the last moment the stale copy may be served
-    await settle(session)
-    await clock.advance(0.001)
-    with pytest.raises(ServerError) as info:
-        await session.catalog()
-    assert info.value.status == 502
+    """A ValueError from a fetch reaches callers as a NanoGPTError and is not retried at once."""
+    fetch = ScriptedFetch(ValueError("Invalid URL 'http://[::1'"), make_copy())
+    cache = make_cache(fetch, clock)
+    closing(cache)
+    with pytest.raises(NanoGPTError, match="ValueError") as caught:
+        await cache.get()
+    assert isinstance(caught.value.__cause__, ValueError)
+    with pytest.raises(NanoGPTError):
+        await cache.get()  # during the backoff: the same failure, no new fetch
+    assert len(fetch.calls) == 1
+    await clock.advance(1.0)
+    assert (await cache.get()).ids == MODEL_IDS
+    assert cache.stats().errors == 1
 
 
-async def test_recovery_after_an_outage_serves_fresh_data_again(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock, settle: Settle
-) -> None:
-    """When NanoGPT comes back, the next refresh replaces the stale copy with a fresh one."""
-    session = make_session(ttl=TTL)
-    await session.catalog()
-    server.fail_next(1, 503)
-    server.remove_model("model-5")
-    await clock.advance(TTL)
-    await session.catalog()
-    await settle(session)
-    assert session.stats().source == "stale"
-    refreshed = await session.refresh()
-    assert "model-5" not in refreshed
-    assert session.stats().source == "network"
+@pytest.mark.parametrize("failures", [1, 2, 10, 1025, 10_000, 2**40])
+def test_backoff_never_overflows_and_stays_within_its_cap(failures: int) -> None:
+    """However many failures in a row, the backoff is a finite delay of at most the cap."""
+    delay = backoff_delay(failures, start=1.0, cap=INTERVAL)
+    assert delay == (2.0 ** (failures - 1) if failures < 9 else INTERVAL)
+    assert backoff_delay(failures, start=1.0, cap=INTERVAL, retry_after=3600) == 3600
 
 
-async def test_stale_reads_after_a_failure_respect_the_backoff(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock, settle: Settle
-) -> None:
-    """After a failed refresh, stale reads do not hit the server again until the backoff ends."""
-    session = make_session(ttl=TTL)
-    await session.catalog()
-    server.fail_next(1, 503)
-    await clock.advance(TTL)
-    await session.catalog()
-    await settle(session)
-    assert server.request_count == 2
-    for _ in range(20):
-        await session.catalog()
-    await clock.advance(0.999)  # the first backoff is 1 s
-    await session.catalog()
-    await settle(session)
-    assert server.request_count == 2
-    await clock.advance(0.001)
-    await session.catalog()
-    await settle(session)
-    assert server.request_count == 3
-    assert session.stats().source == "not_modified"
+async def test_a_week_of_outage_keeps_the_backoff_at_its_cap(clock: FakeClock) -> None:
+    """A revoked key for seven days: one fetch per interval at most, and reads never crash."""
+    fetch = ScriptedFetch(make_copy(), ServerError("HTTP 401", status=401))
+    cache = make_cache(fetch, clock, max_stale=float("inf"))
+    refresher = Refresher(cache, clock=clock, interval=INTERVAL, random=lambda: 0.5)
+    good = await cache.get()
+    refresher.start()
+    week = 7 * 86400.0
+    while clock.monotonic() < week:
+        deadline = clock.next_deadline
+        assert deadline is not None
+        await clock.advance(deadline - clock.monotonic())
+        assert await cache.get() is good
+    await refresher.stop()
+    await cache.close()
+    expected = week / INTERVAL
+    assert expected <= len(fetch.calls) <= expected + 10
+    assert cache.next_delay(INTERVAL) <= INTERVAL
 
 
-@pytest.mark.parametrize("kept", [(), ("model-0", "model-1")], ids=["empty", "under-half"])
-async def test_shrink_guard_keeps_the_good_copy(
-    make_session: MakeSession,
-    server: FakeNanoGPT,
-    caplog: pytest.LogCaptureFixture,
-    kept: tuple[str, ...],
-) -> None:
-    """An empty or under-half catalog is refused: old copy kept, counted, validators unchanged."""
-    session = make_session()
-    good = await session.catalog()
-    server.set_catalog(small_catalog(kept))
-    with caplog.at_level(logging.WARNING, logger="nanogpt_images"):
-        assert await session.refresh() is good
-    assert "refused" in caplog.text
-    stats = session.stats()
+async def test_retry_after_sets_the_next_fetch(clock: FakeClock, closing: Any) -> None:
+    """A Retry-After longer than the backoff is honoured by the refresher's next delay."""
+    fetch = ScriptedFetch(RateLimitError("slow down", status=429, retry_after=120.0))
+    cache = make_cache(fetch, clock)
+    closing(cache)
+    with pytest.raises(RateLimitError):
+        await cache.get()
+    assert cache.next_delay(INTERVAL) == 120.0
+
+
+async def test_a_broken_looking_catalog_is_refused(clock: FakeClock, closing: Any) -> None:
+    """An empty or under-half catalog does not replace a good copy within max_stale."""
+    fetch = ScriptedFetch(make_copy(), make_copy(("only",)))
+    cache = make_cache(fetch, clock)
+    closing(cache)
+    good = await cache.get()
+    assert await cache.refresh() is good
+    stats = cache.stats()
     assert stats.refused_refreshes == 1
     assert stats.last_error is not None
-    assert "refused" in stats.last_error
-    # The next refresh tries again, still with the first response's validators:
-    # the restored catalog has the first ETag again, so the server answers 304.
-    server.set_catalog(small_catalog())
-    assert await session.refresh() is good
-    etags = [request.headers.get("if-none-match") for request in server.requests]
-    assert etags[1] is not None
-    assert etags[2] == etags[1]
-    assert session.stats().not_modified == 1
+    assert "refused a catalog of 1 models" in stats.last_error
 
 
-async def test_shrink_is_accepted_once_the_good_copy_is_past_max_stale(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
+async def test_give_up_after_bounds_a_cold_read_and_the_fetch_goes_on(
+    clock: FakeClock, closing: Any
 ) -> None:
-    """A smaller list is refused while the good copy could be served, then taken as real."""
-    session = make_session(ttl=TTL, max_stale=TTL)
-    good = await session.catalog()
-    server.set_catalog(small_catalog(MODEL_IDS[:1]))
-    await clock.advance(2 * TTL)  # expired, but still within max_stale
-    assert await session.refresh() is good
-    assert session.stats().refused_refreshes == 1
-    await clock.advance(TTL)  # now past max_stale: the old copy cannot be served any more
-    assert (await session.refresh()).ids == MODEL_IDS[:1]
-    assert session.stats().refused_refreshes == 1
-    assert session.stats().source == "network"
+    """A read with a bound gets RequestTimeoutError on time; a later read gets the catalog."""
+    fetch = ScriptedFetch(make_copy())
+    fetch.gate = asyncio.Event()
+    cache = make_cache(fetch, clock)
+    closing(cache)
+    reader = asyncio.ensure_future(cache.get(give_up_after=10.0))
+    await clock.advance(10.0)
+    with pytest.raises(RequestTimeoutError, match=r"no catalog after 10 s \(wait_timeout\)"):
+        await reader
+    fetch.gate.set()
+    assert (await cache.get()).ids == MODEL_IDS
+    assert len(fetch.calls) == 1
 
 
-async def test_shrink_to_exactly_half_is_accepted(
-    make_session: MakeSession, server: FakeNanoGPT
+async def test_a_failure_is_logged_only_when_nobody_receives_it(
+    clock: FakeClock, closing: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Losing half the models is a real change, not a broken answer: it is accepted."""
-    session = make_session()
-    await session.catalog()
-    server.set_catalog(small_catalog(MODEL_IDS[:3]))
-    assert (await session.refresh()).ids == MODEL_IDS[:3]
-    assert session.stats().refused_refreshes == 0
+    """A caller who gets the exception sees no WARNING too; a background failure logs one."""
+    fetch = ScriptedFetch(make_copy(), ServerError("HTTP 503", status=503))
+    cache = make_cache(fetch, clock)
+    closing(cache)
+    await cache.get()
+    with caplog.at_level(logging.WARNING, logger="nanogpt_images"):
+        with pytest.raises(ServerError):
+            await cache.refresh()
+        assert caplog.records == []
+        await clock.advance(TTL + 1)
+        await cache.get()  # stale: starts a background refresh that fails
+        assert cache.busy is not None
+        await asyncio.wait([cache.busy])
+    (record,) = caplog.records
+    assert record.getMessage().startswith("refreshing the image catalog failed: HTTP 503")
 
 
-async def test_not_modified_renews_freshness_without_parsing(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
+async def test_install_listener_hears_each_copy_and_its_source(
+    clock: FakeClock, closing: Any
 ) -> None:
-    """A 304 keeps the very same Catalog object, counts not_modified and restarts the TTL."""
-    session = make_session(ttl=TTL)
-    first = await session.catalog()
-    await clock.advance(TTL + 10)
-    assert await session.refresh() is first
-    assert server.requests[-1].headers.get("if-none-match") is not None
-    stats = session.stats()
-    assert (stats.not_modified, stats.fetches, stats.source, stats.age) == (
-        1,
-        2,
-        "not_modified",
-        0.0,
-    )
-    await clock.advance(TTL - 0.001)
-    assert await session.catalog() is first
-    assert server.request_count == 2
+    """on_install gets the previous copy, the new one and where it came from."""
+    heard: list[tuple[Catalog | None, Catalog, str]] = []
+    first, second = make_copy(), make_copy(etag='"v2"')
+
+    def listen(previous: Copy | None, new: Copy, source: str) -> None:
+        heard.append((previous.catalog if previous else None, new.catalog, source))
+
+    cache = make_cache(ScriptedFetch(second), clock, on_install=listen)
+    closing(cache)
+    cache.install(first, source="disk", age=10.0)
+    await cache.refresh()
+    assert heard == [(None, first.catalog, "disk"), (first.catalog, second.catalog, "network")]
 
 
-async def test_not_modified_keeps_the_validators_the_304_sent(
-    make_session: MakeSession, server: FakeNanoGPT
-) -> None:
-    """A 304's newer Last-Modified is what the next conditional request sends."""
-    session = make_session()
-    await session.catalog()
-    first_date = server.requests[0]
-    server.add_model(small_catalog(("temporary",))["data"][0])
-    server.remove_model("temporary")  # same body and ETag again, a later Last-Modified
-    await session.refresh()  # 304, carrying the new date
-    await session.refresh()
-    sent = [request.headers.get("if-modified-since") for request in server.requests]
-    assert first_date.headers.get("if-modified-since") is None
-    assert sent[1] is not None
-    assert sent[2] is not None
-    assert sent[2] != sent[1]
-    assert session.stats().not_modified == 2
-
-
-async def test_without_validators_a_200_is_parsed_again(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
-) -> None:
-    """A server without ETag/Last-Modified gets plain GETs and each answer is read anew."""
-    server.etag = False
-    session = make_session(ttl=TTL)
-    first = await session.catalog()
-    second = await session.refresh()
-    assert second is not first
-    assert second == first
-    assert "if-none-match" not in server.requests[-1].headers
-    assert session.stats().not_modified == 0
-
-
-async def test_stats_report_what_happened(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock, settle: Settle
-) -> None:
-    """stats() counts hits, misses, fetches, 304s, errors and gives the copy's age and source."""
-    session = make_session(ttl=TTL)
-    assert session.stats() == CacheStats()
-    await session.catalog()
-    await clock.advance(10)
-    await session.catalog()
-    await session.get_model("model-1")
-    stats = session.stats()
-    assert (stats.misses, stats.hits, stats.fetches) == (1, 2, 1)
-    assert (stats.age, stats.source, stats.last_error) == (10.0, "network", None)
-    server.fail_next(1, 500)
-    with pytest.raises(ServerError):
-        await session.refresh()
-    await session.refresh()  # 304
-    stats = session.stats()
-    assert (stats.fetches, stats.errors, stats.not_modified) == (3, 1, 1)
-    assert stats.last_error is not None
-    assert stats.last_error.startswith("ServerError")
-    with pytest.raises(AttributeError):
-        stats.hits = 0  # type: ignore[misc]
-
-
-async def test_a_broken_body_never_replaces_the_good_copy(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock, settle: Settle
-) -> None:
-    """Malformed JSON or an HTML page from the server is an error; the good copy stays."""
-    session = make_session(ttl=TTL)
-    good = await session.catalog()
-    server.fault_next("malformed_json")
-    server.fault_next("html_200")
-    await clock.advance(TTL)
-    assert await session.catalog() is good
-    await settle(session)
-    await clock.advance(1)
-    assert await session.catalog() is good
-    await settle(session)
-    assert session.stats().errors == 2
-    assert session.stats().last_error is not None
-    assert session.stats().last_error.startswith("DecodeError")  # type: ignore[union-attr]
-
-
-# -- randomized: reads, time jumps, catalog changes and faults, interleaved ---------
-
-
-class CountingClock(FakeClock):
-    """A FakeClock that counts the sleeps which ran to their end (refresher wake-ups)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wakeups = 0
-
-    async def sleep(self, seconds: float) -> None:
-        await super().sleep(seconds)
-        self.wakeups += 1
-
-
-@pytest.mark.parametrize(
-    ("seed", "refresh_interval"), [(1, None), (2, 240.0), (3, 90.0)], ids=["no-bg", "bg", "bg-fast"]
-)
-async def test_randomized_reads_time_faults_and_changes_keep_the_invariants(
-    make_session: MakeSession,
-    server: FakeNanoGPT,
-    settle: Settle,
-    seed: int,
-    refresh_interval: float | None,
-) -> None:
-    """A read never fails while a good copy is within max_stale; one request per trigger at most."""
-    rng = random.Random(seed)
-    ttl, max_stale = 300.0, 600.0
-    clock = CountingClock()
-    session = make_session(
-        ttl=ttl, max_stale=max_stale, clock=clock, refresh_interval=refresh_interval
-    )
-    served_ids = list(MODEL_IDS)
-    faults = 0  # queued at the server; each consumes one request
-    accepted_ids: tuple[str, ...] | None = None  # the oracle's view of the good copy
-    good_since = -1.0e18  # fake time of the last accepted answer (200 or 304)
-    triggers = 0
-    next_id = 100
-    seen = 0  # requests already matched against the oracle
-
-    def account() -> None:
-        """Replay the requests the server saw since last time through the oracle."""
-        nonlocal faults, accepted_ids, good_since, seen
-        for _ in range(server.request_count - seen):
-            seen += 1
-            if faults:
-                faults -= 1
-                continue
-            served = tuple(served_ids)
-            if (
-                accepted_ids is not None
-                and (not served or len(served) * 2 < len(accepted_ids))
-                and clock.monotonic() <= good_since + ttl + max_stale
-            ):
-                continue  # the shrink guard refuses it while the good copy is servable
-            accepted_ids, good_since = served, clock.monotonic()
-
-    async def step_time(seconds: float) -> None:
-        """Advance, stopping at each refresher wake-up to let its fetch finish at that time."""
-        target = clock.monotonic() + seconds
-        while (deadline := clock.next_deadline) is not None and deadline <= target:
-            await clock.advance(deadline - clock.monotonic())
-            await settle(session)
-            account()
-        await clock.advance(target - clock.monotonic())
-
-    await session.start()
-    await settle(session)
-    account()
-    for _ in range(300):
-        action = rng.choices(
-            ["read", "time", "add", "remove", "update", "shrink", "fault", "refresh"],
-            weights=[8, 5, 1, 1, 1, 0.3, 1.5, 0.5],
-        )[0]
-        if action == "read":
-            now = clock.monotonic()
-            fresh = accepted_ids is not None and now < good_since + ttl
-            usable = accepted_ids is not None and now <= good_since + ttl + max_stale
-            triggers += not fresh
-            before = accepted_ids
-            try:
-                catalog = await session.catalog()
-            except Exception:
-                assert not usable, f"a read failed with a good copy {now - good_since:.0f}s old"
-            else:
-                if usable:
-                    assert catalog.ids == before
-            await settle(session)
-            account()
-        elif action == "time":
-            await step_time(rng.choice([1.0, 30.0, 120.0, 250.0, 400.0, 700.0]))
-        elif action == "add":
-            server.add_model(small_catalog((f"model-{next_id}",))["data"][0])
-            served_ids.append(f"model-{next_id}")
-            next_id += 1
-        elif action == "remove" and len(served_ids) > 1:
-            victim = rng.choice(served_ids)
-            server.remove_model(victim)
-            served_ids.remove(victim)
-        elif action == "update" and served_ids:
-            server.update_model(rng.choice(served_ids), name=f"name {rng.random()}")
-        elif action == "shrink":
-            served_ids = served_ids[:1]
-            server.set_catalog(small_catalog(tuple(served_ids)))
-        elif action == "fault":
-            kind = rng.choice(["503", "429", "malformed"])
-            if kind == "503":
-                server.fail_next(1, 503)
-            elif kind == "429":
-                server.fail_next(1, 429, retry_after=rng.choice([1, 30, 500]))
-            else:
-                server.fault_next("malformed_json")
-            faults += 1
-        elif action == "refresh":
-            triggers += 1
-            with pytest.raises(NanoGPTError) if faults else contextlib.nullcontext():
-                await session.refresh()
-            await settle(session)
-            account()
-        assert server.request_count == session.stats().fetches
-        assert server.request_count <= triggers + clock.wakeups + 1  # +1: the start
-    assert session.stats().fetches > 10
-
-
-async def test_stale_reads_during_a_slow_refresh_do_not_queue_more_requests(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock, settle: Settle
-) -> None:
-    """Hundreds of stale reads while one refresh is at the server add no request."""
-    session = make_session(ttl=TTL)
-    await session.catalog()
-    server.hold()
-    await clock.advance(TTL)
-    await session.catalog()  # stale: starts the refresh, which the server holds
-    await server.wait_for_requests(2)
-    async with asyncio.timeout(5):  # a read that waited for the held refresh would hang
-        await asyncio.gather(*(session.catalog() for _ in range(500)))
-    assert server.request_count == 2
-    server.release()
-    await settle(session)
-    assert server.request_count == 2
-
-
-async def test_an_empty_list_never_replaces_a_good_copy_even_past_max_stale(
-    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
-) -> None:
-    """Age alone never makes an empty catalog acceptable: it is a broken answer, not a change.
-
-    Within max_stale the good copy is kept and served; past it, nothing can be
-    served, so the caller gets an error rather than a copy older than allowed.
-    """
-    session = make_session(ttl=TTL, max_stale=TTL)
-    good = await session.catalog()
-    server.set_catalog(small_catalog(()))
-    await clock.advance(1.5 * TTL)
-    assert await session.refresh() is good
-    assert session.stats().refused_refreshes == 1
-    await clock.advance(10 * TTL)
-    with pytest.raises(DecodeError, match=r"empty catalog.*past max_stale"):
-        await session.refresh()
-    with pytest.raises(DecodeError):
-        await session.catalog()
-    server.set_catalog(small_catalog())
-    await clock.advance(10 * TTL)  # past the backoff
-    assert (await session.catalog()).ids == MODEL_IDS
+async def test_reads_after_close_say_the_session_is_closed(clock: FakeClock) -> None:
+    """A closed cache neither serves nor fetches."""
+    fetch = ScriptedFetch(make_copy())
+    cache = make_cache(fetch, clock)
+    await cache.get()
+    await cache.close()
+    with pytest.raises(SessionClosedError):
+        await cache.get()
+    assert cache.peek() is None
+    assert len(fetch.calls) == 1

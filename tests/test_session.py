@@ -13,14 +13,18 @@ import pytest
 from conftest import MODEL_IDS, MakeSession, Settle
 
 from nanogpt_images import (
+    DecodeError,
     ImageModelsSession,
     ModelNotFoundError,
+    RequestTimeoutError,
     ServerError,
     SessionClosedError,
+    StoredResponse,
 )
+from nanogpt_images.testing import FakeNanoGPT
 
 if TYPE_CHECKING:
-    from nanogpt_images.testing import FakeClock, FakeNanoGPT
+    from nanogpt_images.testing import FakeClock
 
 TTL = 300.0
 
@@ -399,3 +403,91 @@ async def test_subscribe_refuses_what_it_cannot_call(make_session: MakeSession) 
     session = make_session()
     with pytest.raises(TypeError, match="subscribe\\(\\) takes a function of one CatalogChange"):
         session.subscribe(None)  # type: ignore[arg-type]
+
+
+# -- second-wave regressions ------------------------------------------------------
+
+
+async def test_a_session_dropped_unclosed_warns_and_stops_refreshing(
+    server: FakeNanoGPT, clock: FakeClock, settle: Settle
+) -> None:
+    """An open session that is garbage-collected warns (ResourceWarning) and fetches no more."""
+    session = ImageModelsSession(
+        base_url=server.url, clock=clock, max_retries=0, refresh_interval=240.0
+    )
+    await session.catalog()
+    await settle(session)
+    assert server.request_count == 1
+    with pytest.warns(ResourceWarning, match="unclosed ImageModelsSession"):
+        del session  # freed at once: the session holds no reference cycle
+    for _ in range(10):
+        await clock.advance(240.0)
+    assert server.request_count == 1
+    assert clock.sleepers == 0
+
+
+async def test_a_304_to_a_request_without_validators_does_not_renew(
+    clock: FakeClock, settle: Settle
+) -> None:
+    """With no ETag or Last-Modified kept, a 304 is an error with backoff, never a renewal."""
+    async with FakeNanoGPT(etag=False) as plain:
+        session = ImageModelsSession(
+            base_url=plain.url, clock=clock, max_retries=0, refresh_interval=None
+        )
+        async with session:
+            await session.catalog()
+            await clock.advance(TTL + 1)
+            plain.respond_next(304, b"")
+            with pytest.raises(DecodeError, match="304 Not Modified to a request without"):
+                await session.refresh()
+            stats = session.stats()
+            assert (stats.source, stats.not_modified, stats.errors) == ("stale", 0, 1)
+
+
+class HungStore:
+    """A Store whose save never finishes (a hung disk or database)."""
+
+    def __init__(self) -> None:
+        self.saves = 0
+
+    async def load(self) -> StoredResponse | None:
+        return None
+
+    async def save(self, response: StoredResponse) -> None:
+        self.saves += 1
+        await asyncio.Event().wait()
+
+
+async def test_a_hung_store_never_delays_reads_refreshes_or_close(
+    server: FakeNanoGPT, clock: FakeClock
+) -> None:
+    """Reads and refresh() return while save() hangs; close() gives up on it in bounded time."""
+    store = HungStore()
+    session = ImageModelsSession(
+        base_url=server.url, clock=clock, max_retries=0, refresh_interval=None, store=store
+    )
+    async with asyncio.timeout(5):  # real seconds: only a hang could reach this
+        assert (await session.catalog()).ids == MODEL_IDS
+        await session.refresh()
+        await session.refresh()
+        closing = asyncio.ensure_future(session.close())
+        await clock.advance(5.0)
+        await closing
+    assert store.saves == 1  # later saves wait behind the hung one; only the newest is kept
+    assert server.request_count == 3
+
+
+async def test_wait_timeout_bounds_a_cold_read_and_says_how_long(
+    server: FakeNanoGPT, clock: FakeClock, make_session: MakeSession
+) -> None:
+    """With nothing cached and NanoGPT silent, a read gives up after wait_timeout."""
+    session = make_session(wait_timeout=2.5)
+    server.hold()
+    reader = asyncio.ensure_future(session.catalog())
+    await server.wait_for_requests(1)
+    await clock.advance(2.5)
+    with pytest.raises(RequestTimeoutError, match=r"no catalog after 2\.5 s \(wait_timeout\)"):
+        await reader
+    server.release()
+    assert (await session.catalog()).ids == MODEL_IDS
+    assert server.request_count == 1
