@@ -137,10 +137,11 @@ def backoff_delay(
 
 
 class WarmCopy:
-    """What the warm read path needs: the fresh catalog and its index, or nothing.
+    """What the warm read path needs: the catalog and its index, or nothing.
 
-    Only the cache's freshness cache writes these (on install and on expiry),
-    so a read of a fresh copy is a dict read with no clock call.
+    Set while a read needs no action (the copy is fresh, or stale with a
+    refresh in flight), cleared otherwise, only by the cache's own events;
+    so such a read is a dict read with no clock call.
     ``ImageModelsSession`` reads the fields directly.
     """
 
@@ -172,30 +173,27 @@ class _Entry:
 
 
 class _FreshCache(cachetools.TLRUCache[str, _Entry]):
-    """The cachetools cache that decides freshness, mirrored into a :class:`WarmCopy`."""
+    """The cachetools cache that decides freshness; calls ``changed`` when that may change."""
 
     KEY = "catalog"
 
-    def __init__(self, warm: WarmCopy, timer: Callable[[], float]) -> None:
+    def __init__(self, timer: Callable[[], float], changed: Callable[[], None]) -> None:
         super().__init__(maxsize=1, ttu=_entry_deadline, timer=timer)
-        self._warm = warm
+        self._changed = changed
 
     def __setitem__(self, key: str, entry: _Entry) -> None:
         super().__setitem__(key, entry)
-        if key in self:
-            self._warm.show(entry.copy.catalog)
-        else:  # already past its TTL (a copy loaded from disk): nothing fresh
-            self._warm.clear()
+        self._changed()
 
     def __delitem__(self, key: str) -> None:
-        self._warm.clear()
         with contextlib.suppress(KeyError):  # TLRUCache raises for an expired key
             super().__delitem__(key)
+        self._changed()
 
     def expire(self, time: float | None = None) -> list[tuple[str, _Entry]]:
         expired = list(super().expire(time))
-        if expired and self.KEY not in self:
-            self._warm.clear()
+        if expired:
+            self._changed()
         return expired
 
 
@@ -224,8 +222,9 @@ class CatalogCache:
         self._max_backoff = max_backoff
         self._on_install = on_install
         self.warm = WarmCopy()
-        self._fresh = _FreshCache(self.warm, clock.monotonic)
         self._entry: _Entry | None = None
+        self._fresh = _FreshCache(clock.monotonic, self._sync_warm)
+        self._stale_until = -math.inf  # monotonic: past this the copy is not served
         self._loop: asyncio.AbstractEventLoop | None = None
         self._warned_foreign_loop = False
         self._inflight: asyncio.Task[Catalog] | None = None
@@ -259,10 +258,9 @@ class CatalogCache:
         if entry is None:
             return None
         now = self._monotonic()
-        self._fresh.expire(now)
-        if now <= entry.expires_at + self._max_stale:
+        if now <= self._stale_until:
             warm.hits += 1
-            if now >= entry.expires_at:
+            if self._inflight is None and now >= entry.expires_at:
                 self.refresh_soon()
             return entry.copy.catalog
         return None
@@ -361,8 +359,9 @@ class CatalogCache:
             entry = _Entry(
                 copy=new, source=source, renewed_at=renewed_at, expires_at=renewed_at + self._ttl
             )
+            self._entry = entry
+            self._stale_until = entry.expires_at + self._max_stale
             self._fresh[_FreshCache.KEY] = entry
-        self._entry = entry
         self._schedule_expiry(entry.expires_at)
         if self._on_install is not None:
             try:
@@ -376,6 +375,7 @@ class CatalogCache:
         with contextlib.suppress(KeyError):
             del self._fresh[_FreshCache.KEY]
         self._entry = None
+        self._stale_until = -math.inf
         for task in (self._expiry, self._inflight):
             if task is not None:
                 task.cancel()
@@ -425,6 +425,9 @@ class CatalogCache:
             )
             task.add_done_callback(self._fetch_done)
             self._inflight = task
+            if self._entry is not None and self.warm.catalog is None:
+                self._sync_warm()  # a stale copy under refresh is served from the warm path
+                self._schedule_expiry(self._stale_until)  # ...until max_stale says no
         return self._inflight
 
     def _cancelled_by_close(self, task: asyncio.Task[Catalog]) -> bool:
@@ -436,6 +439,7 @@ class CatalogCache:
     def _fetch_done(self, task: asyncio.Task[Catalog]) -> None:
         if self._inflight is task:
             self._inflight = None
+            self._sync_warm()  # failed or refused: stale reads go back to asking for a refresh
         if task.cancelled():
             return
         exc = task.exception()  # retrieved here, so nobody's absence makes asyncio log it
@@ -484,14 +488,34 @@ class CatalogCache:
         self._last_failure = None
         return catalog
 
+    def _sync_warm(self) -> None:
+        """Show the copy on the warm path exactly while a read of it needs no action.
+
+        That is while it is fresh, or stale (within ``max_stale``) with a
+        refresh already in flight.  Called on the cache's own events only:
+        an install, an expiry, a fetch starting or ending.
+        """
+        entry = self._entry
+        if entry is not None and (
+            _FreshCache.KEY in self._fresh
+            or (self._inflight is not None and self._monotonic() <= self._stale_until)
+        ):
+            self.warm.show(entry.copy.catalog)
+        else:
+            self.warm.clear()
+
     def _schedule_expiry(self, deadline: float) -> None:
-        """Run ``expire()`` on the clock at ``deadline``, so the warm path needs no clock."""
+        """Expire on the clock at ``deadline``, so the warm path needs no clock read."""
         if self._expiry is not None:
             self._expiry.cancel()
         self._expiry = asyncio.get_running_loop().create_task(
-            _expire_at(weakref.ref(self._fresh), self._clock, deadline),
+            _expire_at(weakref.ref(self), self._clock, deadline),
             name="nanogpt_images catalog expiry",
         )
+
+    def _deadline_passed(self) -> None:
+        self._fresh.expire()
+        self._sync_warm()
 
     def _refuses(self, entry: _Entry, fetched: Catalog) -> bool:
         """Whether to keep the current copy rather than a ``fetched`` catalog that looks broken.
@@ -540,12 +564,12 @@ class CatalogCache:
         self._retry_at = self._monotonic() + delay
 
 
-async def _expire_at(fresh: weakref.ref[_FreshCache], clock: Clock, deadline: float) -> None:
-    """Sleep on ``clock`` until ``deadline``, then expire; holds no strong reference meanwhile."""
+async def _expire_at(cache_ref: weakref.ref[CatalogCache], clock: Clock, deadline: float) -> None:
+    """Sleep on ``clock`` until ``deadline``; holds no strong reference to the cache meanwhile."""
     await clock.sleep(deadline - clock.monotonic())
-    cache = fresh()
+    cache = cache_ref()
     if cache is not None:
-        cache.expire()
+        cache._deadline_passed()
 
 
 async def _wait_on_clock(clock: Clock, task: asyncio.Task[Catalog], seconds: float) -> Catalog:
