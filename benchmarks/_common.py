@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nanogpt_images.testing import sample_catalog
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
@@ -161,3 +163,17 @@ def open_fds() -> int | None:
         return len(os.listdir("/proc/self/fd"))
     except OSError:
         return None
+
+
+def big_body(size: int) -> dict[str, Any]:
+    """The bundled sample, replicated with new ids until it holds ``size`` models."""
+    body = sample_catalog()
+    originals = body["data"]
+    data = list(originals)
+    copy = 1
+    while len(data) < size:
+        data += [{**entry, "id": f"{entry['id']}~{copy}"} for entry in originals]
+        copy += 1
+    body["data"] = data[:size]
+    body["meta"] = {**body.get("meta", {}), "count": size}
+    return body

@@ -31,7 +31,7 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
-from _common import fmt_time, machine, markdown_table, median_per_call
+from _common import big_body, fmt_time, machine, markdown_table, median_per_call
 
 from nanogpt_images import Catalog, ImageModelsSession, ParameterValidationError, parse_catalog
 from nanogpt_images.testing import FakeNanoGPT, sample_catalog
@@ -165,20 +165,6 @@ def collector_off() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def big_body(size: int) -> dict[str, Any]:
-    """The bundled sample, replicated with new ids until it holds ``size`` models."""
-    body = sample_catalog()
-    originals = body["data"]
-    data = list(originals)
-    copy = 1
-    while len(data) < size:
-        data += [{**entry, "id": f"{entry['id']}~{copy}"} for entry in originals]
-        copy += 1
-    body["data"] = data[:size]
-    body["meta"] = {**body.get("meta", {}), "count": size}
-    return body
 
 
 def _rejected(model: Any) -> None:

@@ -38,6 +38,10 @@ log = logging.getLogger("nanogpt_images")
 
 ChangeCallback = Callable[["CatalogChange"], Awaitable[None] | None]
 
+#: Two catalogs with this many models between them are compared (and the old one freed)
+#: in a worker thread.
+OFF_LOOP_MODELS = 2_000
+
 
 class _State(enum.Enum):
     UNOPENED = "unopened"
@@ -150,6 +154,7 @@ class ImageModelsSession:
         )
         self._subscribers: list[ChangeCallback] = []
         self._callback_tasks: set[asyncio.Task[None]] = set()
+        self._retiring: asyncio.Task[None] | None = None
         self._state = _State.UNOPENED
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Task[None] | None = None
@@ -395,10 +400,31 @@ class ImageModelsSession:
                     url=self._transport.url,
                 )
             )
-        if previous is not None and new.catalog is not previous.catalog and self._subscribers:
-            change = diff_catalogs(previous.catalog, new.catalog)
-            if change:
+        if previous is None or new.catalog is previous.catalog:
+            return
+        before, after = previous.catalog, new.catalog
+        if len(before) + len(after) < OFF_LOOP_MODELS:
+            if self._subscribers and (change := diff_catalogs(before, after)):
                 self._notify(change)
+            return
+        # A big catalog: the diff (~10 µs a model) and even freeing the old copy would stall
+        # the loop, so both happen in a thread; changes are still told in order.
+        task = asyncio.get_running_loop().create_task(
+            self._retire(self._retiring, [before], after if self._subscribers else None)
+        )
+        self._retiring = task
+        self._callback_tasks.add(task)
+        task.add_done_callback(self._callback_done)
+
+    async def _retire(
+        self, prior: asyncio.Task[None] | None, held: list[Catalog], after: Catalog | None
+    ) -> None:
+        """Diff the old catalog in ``held`` against ``after`` and free it, off the loop."""
+        change = await asyncio.to_thread(_diff_and_free, held, after)
+        if prior is not None and not prior.done():
+            await asyncio.wait([prior])  # the change before this one is told first
+        if change:
+            self._notify(change)
 
     def _notify(self, change: CatalogChange) -> None:
         for callback in list(self._subscribers):
@@ -419,6 +445,22 @@ class ImageModelsSession:
 
 
 _ABANDONED: set[asyncio.Task[None]] = set()
+
+
+def _diff_and_free(held: list[Catalog], after: Catalog | None) -> CatalogChange | None:
+    """What changed from the catalog in ``held`` to ``after``; then free the old one in slices.
+
+    ``held`` has the last reference the session keeps; freeing ten thousand
+    models at once is one long C call that holds the GIL, so they go a slice
+    at a time, and the event loop's thread gets its turns in between.
+    """
+    before = held.pop()
+    change = diff_catalogs(before, after) if after is not None else None
+    models = list(before.models)
+    del before
+    while models:
+        del models[-64:]
+    return change
 
 
 def _weakly(method: Callable[[Copy | None, Copy, Source], None]) -> Listener:

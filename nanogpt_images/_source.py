@@ -10,8 +10,11 @@ error that quotes the body, and turns every failure into a ``NanoGPTError``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from typing import TYPE_CHECKING
+import re
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from typing import TYPE_CHECKING, Any
 
 from ._cache import Copy, NotModified
 from ._converter import parse_catalog
@@ -78,14 +81,19 @@ class CatalogSource:
         return self._read(body)
 
     def _read(self, body: bytes) -> Catalog:
-        catalog = self._parse(body)
+        if len(body) < OFF_LOOP_BYTES:
+            catalog = self._parse(body)
+        else:
+            data = _loads_in_pieces(body)
+            catalog = self._parse(data)
+            _take_apart(data)
         try:
             catalog.prepare()
         except Exception:  # a bug, never the data: queries then build them, and say so
             log.exception("could not prepare the catalog's query tables")
         return catalog
 
-    def _parse(self, body: bytes) -> Catalog:
+    def _parse(self, body: bytes | Any) -> Catalog:
         """parse_catalog, with the API key blanked out of what a bad body's error quotes.
 
         The key is blanked out of the body before the error is made, not after:
@@ -95,6 +103,8 @@ class CatalogSource:
             return parse_catalog(body)
         except DecodeError as exc:
             error = exc
+        if not isinstance(body, bytes):  # decoded in pieces: say why from the bytes themselves
+            raise error
         text = body.decode("utf-8", errors="replace")
         redacted = self._transport.redact(text)
         if redacted != text:  # the body quotes the key: make the error again without it
@@ -105,3 +115,103 @@ class CatalogSource:
             else:  # only the key made it unreadable: say so, quoting nothing
                 error = DecodeError("the response was not a readable catalog")
         raise error
+
+
+def _loads_in_pieces(body: bytes) -> Any:
+    """``json.loads(body)``, decoding the elements of top-level arrays one at a time.
+
+    ``json.loads`` holds the GIL for the whole document (a quarter of a second
+    at 10,000 models), so even in a worker thread it would stall the event
+    loop.  Decoded element by element, the thread gives the GIL back between
+    elements.  The raw tree is also taken apart in slices once it is read, for
+    the same reason.  A body this reader does not follow is returned as it is,
+    for ``parse_catalog`` to decode (and explain) the usual way.
+    """
+    try:
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
+        return _Pieces(text).document()
+    except (ValueError, IndexError, RecursionError):
+        return body
+
+
+def _take_apart(data: Any) -> None:
+    """Free a decoded body's entries a slice at a time: one long free would hold the GIL."""
+    entries = data.get("data") if isinstance(data, dict) else None
+    if isinstance(entries, list):
+        while entries:
+            del entries[-64:]
+
+
+class _Pieces:
+    """A reader of one JSON object whose array values are decoded an element at a time."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.decoder = json.JSONDecoder()
+        self.at = 0
+
+    def document(self) -> Any:
+        self.space()
+        if self.text[self.at] != "{":
+            raise ValueError("not an object")
+        value = self.object()
+        self.space()
+        if self.at != len(self.text):
+            raise ValueError("extra data")
+        return value
+
+    def object(self) -> dict[str, Any]:
+        text = self.text
+        result: dict[str, Any] = {}
+        self.at += 1
+        self.space()
+        if text[self.at] == "}":
+            self.at += 1
+            return result
+        while True:
+            if text[self.at] != '"':
+                raise ValueError("expected a key")
+            key, self.at = scanstring(text, self.at + 1)
+            self.space()
+            if text[self.at] != ":":
+                raise ValueError("expected ':'")
+            self.at += 1
+            self.space()
+            result[key] = self.array() if text[self.at] == "[" else self.value()
+            self.space()
+            if text[self.at] == "}":
+                self.at += 1
+                return result
+            if text[self.at] != ",":
+                raise ValueError("expected ',' or '}'")
+            self.at += 1
+            self.space()
+
+    def array(self) -> list[Any]:
+        text = self.text
+        result: list[Any] = []
+        self.at += 1
+        self.space()
+        if text[self.at] == "]":
+            self.at += 1
+            return result
+        while True:
+            result.append(self.value())
+            self.space()
+            if text[self.at] == "]":
+                self.at += 1
+                return result
+            if text[self.at] != ",":
+                raise ValueError("expected ',' or ']'")
+            self.at += 1
+            self.space()
+
+    def value(self) -> Any:
+        value, self.at = self.decoder.raw_decode(self.text, self.at)
+        return value
+
+    def space(self) -> None:
+        self.at = _SPACE.match(self.text, self.at).end()  # type: ignore[union-attr]
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")

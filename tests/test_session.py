@@ -21,6 +21,7 @@ from nanogpt_images import (
     SessionClosedError,
     StoredResponse,
 )
+from nanogpt_images import _session as session_module
 from nanogpt_images.testing import FakeNanoGPT
 
 if TYPE_CHECKING:
@@ -491,3 +492,23 @@ async def test_wait_timeout_bounds_a_cold_read_and_says_how_long(
     server.release()
     assert (await session.catalog()).ids == MODEL_IDS
     assert server.request_count == 1
+
+
+async def test_big_catalogs_are_compared_off_the_loop_and_told_in_order(
+    make_session: MakeSession,
+    server: FakeNanoGPT,
+    settle: Settle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above the size threshold the diff runs in a thread; changes are still told in order."""
+    monkeypatch.setattr(session_module, "OFF_LOOP_MODELS", 0)
+    session = make_session()
+    seen: list[str] = []
+    session.subscribe(lambda change: seen.append(str(change)))
+    await session.catalog()
+    server.update_model("model-0", name="First")
+    await session.refresh()
+    server.update_model("model-1", name="Second")
+    await session.refresh()
+    await settle(session)
+    assert seen == ["~model-0 (name)", "~model-1 (name)"]
