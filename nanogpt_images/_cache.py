@@ -228,7 +228,7 @@ class CatalogCache:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._warned_foreign_loop = False
         self._inflight: asyncio.Task[Catalog] | None = None
-        self._waiters = 0  # callers awaiting the fetch in flight: they get its failure
+        self._waiters: dict[asyncio.Task[Catalog], int] = {}  # callers told of a fetch's failure
         self._expiry: asyncio.Task[None] | None = None
         self._failures = 0
         self._retry_at = -math.inf
@@ -403,7 +403,7 @@ class CatalogCache:
         self, task: asyncio.Task[Catalog], *, give_up_after: float | None = None
     ) -> Catalog:
         """Wait for the shared fetch without ever cancelling it; a failure is ours to raise."""
-        self._waiters += 1
+        self._waiters[task] = self._waiters.get(task, 0) + 1
         try:
             if give_up_after is None:
                 return await asyncio.shield(task)
@@ -415,19 +415,22 @@ class CatalogCache:
                 ) from None
             raise
         finally:
-            self._waiters -= 1
+            count = self._waiters.get(task)
+            if count is not None:  # else the fetch is over and its failure was told already
+                if count <= 1 and task.done():
+                    del self._waiters[task]
+                else:
+                    self._waiters[task] = count - 1
 
     def _start_fetch(self) -> asyncio.Task[Catalog]:
         if self._inflight is None:
-            self._waiters = 0
             task = asyncio.get_running_loop().create_task(
                 self._fetch(), name="nanogpt_images catalog fetch"
             )
             task.add_done_callback(self._fetch_done)
             self._inflight = task
-            if self._entry is not None and self.warm.catalog is None:
+            if self.warm.catalog is None:
                 self._sync_warm()  # a stale copy under refresh is served from the warm path
-                self._schedule_expiry(self._stale_until)  # ...until max_stale says no
         return self._inflight
 
     def _cancelled_by_close(self, task: asyncio.Task[Catalog]) -> bool:
@@ -440,10 +443,11 @@ class CatalogCache:
         if self._inflight is task:
             self._inflight = None
             self._sync_warm()  # failed or refused: stale reads go back to asking for a refresh
+        waiters = self._waiters.pop(task, 0)
         if task.cancelled():
             return
         exc = task.exception()  # retrieved here, so nobody's absence makes asyncio log it
-        if exc is not None and self._waiters == 0:
+        if exc is not None and waiters == 0:
             # Nobody is waiting to be told: this is the one line that reports it.
             log.warning("refreshing the image catalog failed: %s", exc)
 
@@ -496,11 +500,13 @@ class CatalogCache:
         an install, an expiry, a fetch starting or ending.
         """
         entry = self._entry
-        if entry is not None and (
-            _FreshCache.KEY in self._fresh
-            or (self._inflight is not None and self._monotonic() <= self._stale_until)
-        ):
+        if entry is None:
+            self.warm.clear()
+        elif _FreshCache.KEY in self._fresh:
             self.warm.show(entry.copy.catalog)
+        elif self._inflight is not None and self._monotonic() < self._stale_until:
+            self.warm.show(entry.copy.catalog)
+            self._schedule_expiry(self._stale_until)  # ...until max_stale says no
         else:
             self.warm.clear()
 
