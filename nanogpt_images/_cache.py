@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
 import math
 import weakref
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 import cachetools
 
-from ._clock import wait_on
+from ._clock import Cancellable, call_at, wait_on
 from ._errors import (
     APIStatusError,
     DecodeError,
@@ -229,7 +230,7 @@ class CatalogCache:
         self._warned_foreign_loop = False
         self._inflight: asyncio.Task[Catalog] | None = None
         self._waiters: dict[asyncio.Task[Catalog], int] = {}  # callers told of a fetch's failure
-        self._expiry: asyncio.Task[None] | None = None
+        self._expiry: Cancellable | None = None
         self._failures = 0
         self._retry_at = -math.inf
         self._closed = False
@@ -376,10 +377,7 @@ class CatalogCache:
             del self._fresh[_FreshCache.KEY]
         self._entry = None
         self._stale_until = -math.inf
-        for task in (self._expiry, self._inflight):
-            if task is not None:
-                task.cancel()
-        self._expiry = None
+        self._cancel_timers()
         task, self._inflight = self._inflight, None
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, NanoGPTError):
@@ -388,10 +386,15 @@ class CatalogCache:
     def abandon(self) -> None:
         """Cancel the cache's tasks without waiting: its owner was dropped unclosed."""
         self._closed = True
-        for task in (self._expiry, self._inflight):
-            if task is not None and not task.done():
+        self._cancel_timers()
+
+    def _cancel_timers(self) -> None:
+        """Cancel the expiry timer and the fetch in flight, even from a closed loop."""
+        for scheduled in (self._expiry, self._inflight):
+            if scheduled is not None:
                 with contextlib.suppress(RuntimeError):  # the loop is closed already
-                    task.cancel()
+                    scheduled.cancel()
+        self._expiry = None
 
     # -- fetching -------------------------------------------------------------
 
@@ -514,10 +517,7 @@ class CatalogCache:
         """Expire on the clock at ``deadline``, so the warm path needs no clock read."""
         if self._expiry is not None:
             self._expiry.cancel()
-        self._expiry = asyncio.get_running_loop().create_task(
-            _expire_at(weakref.ref(self), self._clock, deadline),
-            name="nanogpt_images catalog expiry",
-        )
+        self._expiry = call_at(self._clock, deadline, functools.partial(_expire, weakref.ref(self)))
 
     def _deadline_passed(self) -> None:
         self._fresh.expire()
@@ -570,9 +570,8 @@ class CatalogCache:
         self._retry_at = self._monotonic() + delay
 
 
-async def _expire_at(cache_ref: weakref.ref[CatalogCache], clock: Clock, deadline: float) -> None:
-    """Sleep on ``clock`` until ``deadline``; holds no strong reference to the cache meanwhile."""
-    await clock.sleep(deadline - clock.monotonic())
+def _expire(cache_ref: weakref.ref[CatalogCache]) -> None:
+    """The expiry timer: holds no strong reference to the cache while it waits."""
     cache = cache_ref()
     if cache is not None:
         cache._deadline_passed()

@@ -208,6 +208,7 @@ async def test_a_week_of_outage_keeps_the_backoff_at_its_cap(clock: FakeClock) -
     refresher = Refresher(cache, clock=clock, interval=INTERVAL, random=lambda: 0.5)
     good = await cache.get()
     refresher.start()
+    await clock.run_until_idle()  # the refresher is asleep
     week = 7 * 86400.0
     while clock.monotonic() < week:
         deadline = clock.next_deadline
