@@ -24,7 +24,6 @@ from nanogpt_images import (
     ImageModelsSession,
     NanoGPTError,
     ParameterValidationError,
-    RequestTimeoutError,
     dump_catalog,
 )
 
@@ -68,7 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (`>&-`)
         print(f"{PROG}: error: standard output is closed", file=sys.stderr)
         return 1
-    started = time.monotonic()
     try:
         with _library_warnings_to_stderr(args.command != "demo"):
             code = asyncio.run(command(args))
@@ -89,14 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ParameterValidationError as exc:
         print_problems(exc)
-        return 1
-    except RequestTimeoutError as exc:  # its text names the limit of one attempt only
-        waited = time.monotonic() - started
-        print(
-            f"{PROG}: error: {one_line(exc)} per attempt; "
-            f"gave up after {RETRIES + 1} attempts ({waited:.1f} s in all)",
-            file=sys.stderr,
-        )
         return 1
     except NanoGPTError as exc:
         print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)

@@ -936,10 +936,14 @@ async def test_any_body_parses_to_a_catalog_or_a_library_error(
     [
         (
             0.3,
-            "could not connect to https://nano-gpt.com/api/v1/image-models within 0.3 s "
-            "(connect_timeout)",
+            "could not connect to https://nano-gpt.com/api/v1/image-models after 3 attempts "
+            "over 1.5 s (connect_timeout=0.3 s per attempt)",
         ),
-        (None, "no complete answer from https://nano-gpt.com/api/v1/image-models within 30 s"),
+        (
+            None,
+            "no complete answer from https://nano-gpt.com/api/v1/image-models after 3 attempts "
+            "over 1.5 s (timeout=30 s per attempt)",
+        ),
     ],
 )
 def test_a_connect_timeout_names_the_limit_that_ran_out(
@@ -947,6 +951,6 @@ def test_a_connect_timeout_names_the_limit_that_ran_out(
 ) -> None:
     """The connect limit when one is set; the total otherwise (never a formatting crash)."""
     transport = Transport(api_key=None, base_url=None, connect_timeout=connect_timeout)
-    error = transport._timeout_error(aiohttp.ConnectionTimeoutError())
+    error = transport._timeout_error(aiohttp.ConnectionTimeoutError(), 3, 1.5)
     assert isinstance(error, RequestTimeoutError)
     assert str(error) == expected
