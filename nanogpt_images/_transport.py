@@ -14,7 +14,6 @@ import logging
 import os
 import random as _random
 from functools import cache
-from http.cookies import CookieError
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
@@ -171,7 +170,7 @@ class Transport:
         self._random = random
         self._proxy = proxy
         # Read once, as httpx does; a borrowed session follows its own trust_env instead.
-        self._env_proxies = getproxies_environment() if trust_env and http_session is None else {}
+        self._env_proxies = _env_proxies() if trust_env and http_session is None else {}
         passwords = [_proxy_password(url) for url in (proxy, *self._env_proxies.values())]
         # Longest first, so that no secret is cut into pieces by a shorter one.
         self._secrets = tuple(sorted({s for s in (self._api_key, *passwords) if s}, key=len)[::-1])
@@ -295,7 +294,7 @@ class Transport:
         except (aiohttp.ClientError, OSError) as exc:  # refused, reset, DNS, TLS, bad HTTP
             retry = not isinstance(exc, aiohttp.InvalidURL)
             return self._failure(f"could not fetch {self.url}", exc, retryable=retry)
-        except (ValueError, CookieError) as exc:  # aiohttp refusing what it was given
+        except ValueError as exc:  # aiohttp refusing what it was given (UnicodeError too)
             return self._failure(f"could not send the request to {self.url}", exc, retryable=False)
 
     def _failure(self, what: str, exc: Exception, *, retryable: bool) -> _Failure:
@@ -506,6 +505,13 @@ def _check_base_url(base_url: str, api_key: str | None, allow_insecure_http: boo
         raise ValueError(
             f"base_url has an invalid port: {base_url!r}; a port is a number from 1 to 65535"
         ) from None
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise ValueError(
+            f"base_url has an invalid host name: {base_url!r}; each dot-separated part of a "
+            "host name has 1 to 63 characters"
+        ) from None
     if (
         api_key is not None
         and parts.scheme == "http"
@@ -534,9 +540,9 @@ def _check_http_session(http_session: object, api_key: str | None) -> None:
         )
 
 
-def _check_proxy(proxy: str | None) -> None:
+def _check_proxy(proxy: str | None, name: str = "proxy", advice: str = "") -> None:
     """``proxy`` is an http(s) URL with a host; never quoted, since it may hold a password."""
-    check_str("proxy", proxy, none=True)
+    check_str(name, proxy, none=True)
     if proxy is None:
         return
     try:
@@ -546,10 +552,22 @@ def _check_proxy(proxy: str | None) -> None:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            "proxy must be an http:// or https:// URL with a host (and a port from 1 to "
+            f"{name} must be an http:// or https:// URL with a host (and a port from 1 to "
             "65535, if any), such as 'http://proxy.example:3128' or "
-            "'http://user:password@proxy.example:3128'"
+            f"'http://user:password@proxy.example:3128'{advice}"
         )
+
+
+def _env_proxies() -> dict[str, str]:
+    """The proxies of ``HTTP_PROXY`` and ``HTTPS_PROXY`` (either case), and ``NO_PROXY``."""
+    found = getproxies_environment()
+    proxies = {scheme: found[scheme] for scheme in ("http", "https") if found.get(scheme)}
+    for scheme, url in proxies.items():
+        advice = "; fix it, or pass trust_env=False to ignore the environment"
+        _check_proxy(url, f"{scheme.upper()}_PROXY in the environment", advice)
+    if found.get("no"):
+        proxies["no"] = found["no"]
+    return proxies
 
 
 def _proxy_password(proxy: str | None) -> str | None:
