@@ -124,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the key over plain http:// to a host other than this machine (unsafe)",
     )
     parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help=(
+            "an HTTP proxy such as http://proxy.example:3128 (default: $HTTPS_PROXY or "
+            "$HTTP_PROXY, unless $NO_PROXY names the host)"
+        ),
+    )
+    parser.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=_positive_float,
@@ -367,6 +375,8 @@ async def _demo(args: argparse.Namespace) -> int:
 async def _open_session(
     args: argparse.Namespace, *, detailed: bool = True, refresh_interval: float | None = None
 ) -> AsyncIterator[ImageModelsSession]:
+    # Passed only when given, so the CLI runs with a session that predates the option.
+    proxy: dict[str, Any] = {"proxy": args.proxy} if args.proxy is not None else {}
     try:
         session = ImageModelsSession(
             args.api_key,
@@ -377,6 +387,7 @@ async def _open_session(
             ttl=refresh_interval or 300.0,
             refresh_interval=refresh_interval,
             allow_insecure_http=args.allow_insecure_http,
+            **proxy,
         )
     except ValueError as exc:
         message = str(exc).replace("allow_insecure_http=True", "--allow-insecure-http")

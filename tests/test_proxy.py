@@ -7,7 +7,9 @@ see which requests went through it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
 import json
 import logging
 import socket
@@ -17,6 +19,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from nanogpt_images import ImageModelsSession
+from nanogpt_images._cli import main
 from nanogpt_images._errors import TransportError
 from nanogpt_images._transport import Transport
 from nanogpt_images.testing import FakeNanoGPT, catalog_payload, model_payload
@@ -226,3 +230,19 @@ def test_a_bad_proxy_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch
     assert "pass trust_env=False to ignore the environment" in str(info.value)
     assert PASSWORD not in str(info.value)
     Transport(api_key=None, base_url="https://nano-gpt.com", trust_env=False)
+
+
+@pytest.mark.skipif(
+    "proxy" not in inspect.signature(ImageModelsSession).parameters,
+    reason="ImageModelsSession does not take proxy= yet (the session wiring lands separately)",
+)
+async def test_the_cli_proxy_option_carries_the_request(
+    fake: FakeNanoGPT, proxy: ForwardProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nanogpt-images --proxy URL models`` fetches the catalog through that proxy."""
+    argv = ["--base-url", fake.url, "--proxy", proxy.url, "models", "--json"]
+    code = await asyncio.to_thread(main, argv)
+    assert code == 0
+    assert "flux-pro" in capsys.readouterr().out
+    assert len(proxy.requests) == 1
+    assert fake.request_count == 1
