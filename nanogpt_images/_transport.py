@@ -9,15 +9,13 @@ catalog is the session's job.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import random as _random
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
-from urllib.parse import SplitResult, unquote, urljoin, urlsplit
-from urllib.request import getproxies_environment
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import attrs
@@ -33,6 +31,14 @@ from ._errors import (
 )
 from ._options import check_bool, check_count, check_seconds, check_str
 from ._responses import parse_retry_after, status_error
+from ._urls import (
+    check_base_url,
+    check_proxy,
+    env_proxies,
+    no_proxy_covers,
+    origin,
+    proxy_password,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -154,9 +160,9 @@ class Transport:
         check_bool("allow_insecure_http", allow_insecure_http)
         check_bool("trust_env", trust_env)
         _check_http_session(http_session, self._api_key)
-        _check_base_url(self._base_url, self._api_key, allow_insecure_http)
+        check_base_url(self._base_url, self._api_key, allow_insecure_http)
         _check_key(self._api_key)
-        _check_proxy(proxy)
+        check_proxy(proxy)
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._max_retries = max_retries
         self._max_retry_after = max_retry_after
@@ -170,8 +176,8 @@ class Transport:
         self._random = random
         self._proxy = proxy
         # Read once, as httpx does; a borrowed session follows its own trust_env instead.
-        self._env_proxies = _env_proxies() if trust_env and http_session is None else {}
-        passwords = [_proxy_password(url) for url in (proxy, *self._env_proxies.values())]
+        self._env_proxies = env_proxies() if trust_env and http_session is None else {}
+        passwords = [proxy_password(url) for url in (proxy, *self._env_proxies.values())]
         # Longest first, so that no secret is cut into pieces by a shorter one.
         self._secrets = tuple(sorted({s for s in (self._api_key, *passwords) if s}, key=len)[::-1])
 
@@ -326,7 +332,7 @@ class Transport:
         try:
             target = urljoin(url, location)
             parts = urlsplit(target)
-            here, there = _origin(url), _origin(target)
+            here, there = origin(url), origin(target)
         except ValueError as exc:  # "http://[::1", a port out of range or not a number
             raise TransportError(
                 f"the server redirected ({status}) to an invalid location {shown!r} ({exc}); "
@@ -448,7 +454,7 @@ class Transport:
         if self._proxy is not None or not self._env_proxies:
             return self._proxy
         parts = urlsplit(url)
-        if _no_proxy(parts.hostname or "", self._env_proxies.get("no", "")):
+        if no_proxy_covers(parts.hostname or "", self._env_proxies.get("no", "")):
             return None
         return self._env_proxies.get(parts.scheme)
 
@@ -486,44 +492,6 @@ def _check_options(
     check_count("max_response_bytes", max_response_bytes, positive=True)
 
 
-def _check_base_url(base_url: str, api_key: str | None, allow_insecure_http: bool) -> None:
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"base_url must be an http(s) URL such as 'https://nano-gpt.com', not {base_url!r}"
-        )
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("base_url must not contain credentials; pass api_key instead")
-    if "?" in base_url or "#" in base_url:  # urlsplit forgets an empty "?" or "#"
-        raise ValueError(
-            f"base_url must not have a query or fragment ('?' or '#'): {base_url!r}; "
-            "give the site root, such as 'https://nano-gpt.com'"
-        )
-    try:
-        _port(parts)
-    except ValueError:
-        raise ValueError(
-            f"base_url has an invalid port: {base_url!r}; a port is a number from 1 to 65535"
-        ) from None
-    try:
-        parts.hostname.encode("idna")
-    except UnicodeError:
-        raise ValueError(
-            f"base_url has an invalid host name: {base_url!r}; each dot-separated part of a "
-            "host name has 1 to 63 characters"
-        ) from None
-    if (
-        api_key is not None
-        and parts.scheme == "http"
-        and not _is_loopback(parts.hostname)
-        and not allow_insecure_http
-    ):
-        raise ValueError(
-            f"refusing to send an API key over plain http to {parts.hostname}; "
-            "use an https:// base_url, or pass allow_insecure_http=True if you really mean it"
-        )
-
-
 def _check_http_session(http_session: object, api_key: str | None) -> None:
     if http_session is None:
         return
@@ -540,68 +508,9 @@ def _check_http_session(http_session: object, api_key: str | None) -> None:
         )
 
 
-def _check_proxy(proxy: str | None, name: str = "proxy", advice: str = "") -> None:
-    """``proxy`` is an http(s) URL with a host; never quoted, since it may hold a password."""
-    check_str(name, proxy, none=True)
-    if proxy is None:
-        return
-    try:
-        parts = urlsplit(proxy)
-        _port(parts)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"{name} must be an http:// or https:// URL with a host (and a port from 1 to "
-            "65535, if any), such as 'http://proxy.example:3128' or "
-            f"'http://user:password@proxy.example:3128'{advice}"
-        )
-
-
-def _env_proxies() -> dict[str, str]:
-    """The proxies of ``HTTP_PROXY`` and ``HTTPS_PROXY`` (either case), and ``NO_PROXY``."""
-    found = getproxies_environment()
-    proxies = {scheme: found[scheme] for scheme in ("http", "https") if found.get(scheme)}
-    for scheme, url in proxies.items():
-        advice = "; fix it, or pass trust_env=False to ignore the environment"
-        _check_proxy(url, f"{scheme.upper()}_PROXY in the environment", advice)
-    if found.get("no"):
-        proxies["no"] = found["no"]
-    return proxies
-
-
-def _proxy_password(proxy: str | None) -> str | None:
-    """The password of a proxy URL (percent-decoded, as it is sent)."""
-    try:
-        password = urlsplit(proxy).password if proxy is not None else None
-    except ValueError:  # an environment variable that is not a URL
-        return None
-    return unquote(password) if password else None
-
-
-def _no_proxy(host: str, no_proxy: str) -> bool:
-    """Whether ``NO_PROXY`` (``*``, or names and domain suffixes, commas between) covers ``host``.
-
-    The rules of the standard library and curl: ``example.com`` and
-    ``.example.com`` both cover ``example.com`` and every name below it.
-    """
-    names = [name.strip().lstrip(".").lower() for name in no_proxy.split(",")]
-    host = host.lower()
-    return any(name == "*" or host == name or host.endswith("." + name) for name in names if name)
-
-
 def _check_key(api_key: str | None) -> None:
     if api_key is not None and not api_key.isprintable():
         raise ValueError("api_key contains control characters (a stray newline?)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # -- reading answers ------------------------------------------------------------
@@ -613,22 +522,6 @@ def _package_version() -> str:
         return version("nanogpt-images")
     except PackageNotFoundError:
         return "0"
-
-
-def _origin(url: str) -> tuple[str, str, int]:
-    """``(scheme, host, port)``; ValueError for a port that is not 1-65535."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = _port(parts)
-    return scheme, (parts.hostname or "").lower(), port or (443 if scheme == "https" else 80)
-
-
-def _port(parts: SplitResult) -> int | None:
-    """The URL's explicit port, or None; ValueError when it is not a number from 1 to 65535."""
-    port = parts.port  # urllib checks the port (0-65535) only when it is read
-    if port == 0:
-        raise ValueError("port 0 is not a port one can connect to")
-    return port
 
 
 def _too_big(limit: int, detail: str) -> str:
