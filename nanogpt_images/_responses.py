@@ -74,20 +74,27 @@ def status_error(
 ) -> APIStatusError:
     """Build the typed error for a status, reading code and message from any envelope.
 
-    ``hint``, when given, says what the caller can do about it.
+    Every string the server sent (body, reason phrase, request id) passes
+    through ``redact`` before it reaches the error.  ``hint``, when given, says
+    what the caller can do about it.
     """
     text = redact(raw.decode("utf-8", errors="replace"))
-    code, message = _read_envelope(text)
+    read_code, read_message = _read_envelope(text)
+    # Decoded JSON escapes ("\u0073k-...") can spell the key again: redact what was read too.
+    code = redact(read_code) if read_code else None
+    message = redact(read_message) if read_message else None
     if message is None:
-        message = _plain_message(text) or reason or _phrase(status)
+        message = _plain_message(text) or (redact(reason) if reason else None)
+    if not 400 <= status <= 599:  # 1xx, 3xx, 999: no error status, and no catalog either
+        said = f"; the server said: {message}" if message else ""
+        message = f"unexpected status (the catalog comes with 200, or 304 when unchanged){said}"
     excerpt = text[:MAX_BODY_EXCERPT]
-    message = redact(message)
-    kind = ServerError if status >= 500 else _STATUS_ERRORS.get(status, APIStatusError)
+    kind = ServerError if 500 <= status <= 599 else _STATUS_ERRORS.get(status, APIStatusError)
     return kind(
-        message,
+        message or _phrase(status),
         status=status,
         code=code,
-        request_id=request_id,
+        request_id=redact(request_id) if request_id is not None else None,
         body=excerpt,
         retry_after=retry_after,
         hint=hint,

@@ -83,6 +83,8 @@ class ImageModelsSession:
         retry_backoff_base: float = 0.5,
         retry_backoff_cap: float = 8.0,
         wait_timeout: float | None = None,
+        trust_env: bool = True,
+        proxy: str | None = None,
     ) -> None:
         """Configure the session; nothing is fetched and no loop is needed yet.
 
@@ -94,7 +96,9 @@ class ImageModelsSession:
         ``retry_backoff_cap`` (the background refresh has its own backoff, from
         1 s up to ``refresh_interval``); ``wait_timeout`` bounds how long a read
         waits when nothing usable is cached (then :class:`RequestTimeoutError`;
-        the fetch goes on for later reads).
+        the fetch goes on for later reads); ``trust_env`` reads proxies from
+        ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``, and ``proxy`` names one
+        explicitly.
         """
         check_seconds("ttl", ttl)
         check_seconds("refresh_interval", refresh_interval, none=True)
@@ -129,6 +133,8 @@ class ImageModelsSession:
             max_response_bytes=max_response_bytes,
             http_session=http_session,
             clock=self._clock,
+            trust_env=trust_env,
+            proxy=proxy,
         )
         self._source = CatalogSource(self._transport, detailed=detailed, clock=self._clock)
         if cache_path is not None:

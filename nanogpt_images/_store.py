@@ -15,6 +15,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -158,6 +159,12 @@ class FileStore:
     """A :class:`Store` in one JSON file, replaced atomically on every save."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        if not os.fspath(path).strip():
+            # Path("") is the current directory: an unset "$CACHE_FILE", not a choice.
+            raise ValueError(
+                "the cache file path is empty; give a file path such as "
+                "'~/.cache/nanogpt-images/catalog.json', or None for no cache file"
+            )
         self.path = Path(path)
 
     def __repr__(self) -> str:
@@ -214,9 +221,14 @@ def _decode(document: Any) -> StoredResponse:
     fetched_at = document["fetched_at"]
     if not isinstance(fetched_at, int | float) or isinstance(fetched_at, bool):
         raise TypeError("fetched_at is not a number")
+    if not math.isfinite(fetched_at):  # json reads NaN and Infinity
+        raise ValueError(f"fetched_at is {fetched_at!r}, not a finite time")
+    detailed = document["detailed"]
+    if not isinstance(detailed, bool):  # "false" would read as true
+        raise TypeError(f"detailed is {detailed!r}, not true or false")
     return StoredResponse(
         body=base64.b64decode(document["body"], validate=True),
-        detailed=bool(document["detailed"]),
+        detailed=detailed,
         fetched_at=float(fetched_at),
         etag=_optional_str(document.get("etag")),
         last_modified=_optional_str(document.get("last_modified")),

@@ -9,7 +9,6 @@ catalog is the session's job.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import random as _random
@@ -32,6 +31,14 @@ from ._errors import (
 )
 from ._options import check_bool, check_count, check_seconds, check_str
 from ._responses import parse_retry_after, status_error
+from ._urls import (
+    check_base_url,
+    check_proxy,
+    env_proxies,
+    no_proxy_covers,
+    origin,
+    proxy_password,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -130,6 +137,8 @@ class Transport:
         http_session: aiohttp.ClientSession | None = None,
         clock: Clock = SYSTEM_CLOCK,
         random: Callable[[], float] = _random.random,
+        trust_env: bool = True,
+        proxy: str | None = None,
     ) -> None:
         self._base_url = resolve_base_url(base_url)
         check_str("api_key", api_key, none=True)
@@ -149,13 +158,11 @@ class Transport:
         )
         check_seconds("max_retry_after", max_retry_after, positive=False, infinite=True)
         check_bool("allow_insecure_http", allow_insecure_http)
-        if http_session is not None and not isinstance(http_session, aiohttp.ClientSession):
-            raise TypeError(
-                "http_session must be an aiohttp.ClientSession (or None to let the "
-                f"session make its own), not {type(http_session).__name__}"
-            )
-        _check_base_url(self._base_url, self._api_key, allow_insecure_http)
+        check_bool("trust_env", trust_env)
+        _check_http_session(http_session, self._api_key)
+        check_base_url(self._base_url, self._api_key, allow_insecure_http)
         _check_key(self._api_key)
+        check_proxy(proxy)
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._max_retries = max_retries
         self._max_retry_after = max_retry_after
@@ -167,6 +174,12 @@ class Transport:
         self._closed = False
         self._clock = clock
         self._random = random
+        self._proxy = proxy
+        # Read once, as httpx does; a borrowed session follows its own trust_env instead.
+        self._env_proxies = env_proxies() if trust_env and http_session is None else {}
+        passwords = [proxy_password(url) for url in (proxy, *self._env_proxies.values())]
+        # Longest first, so that no secret is cut into pieces by a shorter one.
+        self._secrets = tuple(sorted({s for s in (self._api_key, *passwords) if s}, key=len)[::-1])
 
     @property
     def url(self) -> str:
@@ -188,9 +201,10 @@ class Transport:
         sent = validators or Validators()
         url = f"{self.url}?detailed={'true' if detailed else 'false'}"
         headers = self._headers(sent)
+        started = self._clock.monotonic()
         attempt = 0
         while True:
-            outcome = await self._attempt(session, url, headers, sent)
+            outcome = await self._attempt(session, url, headers, sent, attempt + 1, started)
             if isinstance(outcome, FetchResult):
                 return outcome
             delay = self._retry_delay(outcome, attempt)
@@ -252,11 +266,18 @@ class Transport:
         url: str,
         headers: Mapping[str, str],
         sent: Validators,
+        attempts: int,
+        started: float,
     ) -> FetchResult | _Failure:
-        """One try, following same-origin redirects; aiohttp errors become a retryable failure."""
+        """Try number ``attempts`` of a fetch that began at ``started``, following redirects.
+
+        The one boundary where aiohttp's (and the standard library's) exceptions
+        become library errors; nothing else escapes :meth:`fetch`.
+        """
+        proxy = self._proxy_for(url)
         try:
             for _ in range(MAX_REDIRECTS + 1):
-                logger.debug("GET %s", url)
+                logger.debug("GET %s", self.redact(url))
                 # raise_for_status=False: a borrowed session may say otherwise, and the
                 # status must reach _answer to become its typed error.
                 async with session.get(
@@ -265,6 +286,7 @@ class Transport:
                     allow_redirects=False,
                     timeout=self._timeout,
                     raise_for_status=False,
+                    proxy=proxy,
                 ) as response:
                     location = response.headers.get("Location")
                     if response.status in REDIRECT_STATUSES and location:
@@ -273,40 +295,71 @@ class Transport:
                     return await self._answer(response, sent)
             raise TransportError(f"more than {MAX_REDIRECTS} redirects from {self.url}")
         except TimeoutError as exc:  # also aiohttp's ServerTimeoutError
-            error: TransportError = self._timeout_error(exc)
-            error.__cause__ = exc
-        except aiohttp.ClientError as exc:
-            error = TransportError(f"could not fetch {self.url}: {self.redact(_describe(exc))}")
-            # A response error's repr holds the request headers, the key among them.
-            error.__cause__ = None if isinstance(exc, aiohttp.ClientResponseError) else exc
-        return _Failure(error, retryable=True, retry_after=None)
+            waited = self._clock.monotonic() - started
+            return _Failure(self._timeout_error(exc, attempts, waited), retryable=True)
+        except (aiohttp.ClientError, OSError) as exc:  # refused, reset, DNS, TLS, bad HTTP
+            retry = not isinstance(exc, aiohttp.InvalidURL)
+            return self._failure(f"could not fetch {self.url}", exc, retryable=retry)
+        except ValueError as exc:  # aiohttp refusing what it was given (UnicodeError too)
+            return self._failure(f"could not send the request to {self.url}", exc, retryable=False)
 
-    def _timeout_error(self, exc: TimeoutError) -> RequestTimeoutError:
+    def _failure(self, what: str, exc: Exception, *, retryable: bool) -> _Failure:
+        error = TransportError(f"{what}: {self.redact(_describe(exc))}")
+        # A cause whose text holds a secret is left off: a response error's repr
+        # holds the request headers, a UnicodeError the whole string it choked on.
+        error.__cause__ = None if self._quotes_a_secret(exc) else exc
+        return _Failure(error, retryable=retryable)
+
+    def _timeout_error(
+        self, exc: TimeoutError, attempts: int, waited: float
+    ) -> RequestTimeoutError:
+        """What ran out, and how long all the ``attempts`` of the fetch took together."""
         connect = self._timeout.connect
         if isinstance(exc, aiohttp.ConnectionTimeoutError) and connect is not None:
-            return RequestTimeoutError(
-                f"could not connect to {self.url} within {connect:g} s (connect_timeout)"
-            )
-        return RequestTimeoutError(
-            f"no complete answer from {self.url} within {self._timeout.total:g} s"
+            what, limit = "could not connect to", f"connect_timeout={connect:g} s"
+        else:
+            what, limit = "no complete answer from", f"timeout={self._timeout.total:g} s"
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        error = RequestTimeoutError(
+            f"{what} {self.url} after {tries} over {waited:.1f} s ({limit} per attempt)"
         )
+        error.__cause__ = exc
+        return error
 
     def _redirect_target(self, url: str, location: str, status: int) -> str:
-        target = urljoin(url, location)
+        """The URL to follow to, or the error saying why it is not followed."""
+        shown = self.redact(location)
         try:
-            elsewhere = _origin(target) != _origin(url)
-        except ValueError:  # a port out of range or not a number
+            target = urljoin(url, location)
+            parts = urlsplit(target)
+            here, there = origin(url), origin(target)
+        except ValueError as exc:  # "http://[::1", a port out of range or not a number
             raise TransportError(
-                f"the server redirected ({status}) to an invalid location: "
-                f"{self.redact(location)!r}"
+                f"the server redirected ({status}) to an invalid location {shown!r} ({exc}); "
+                "a redirect must name a valid http(s) URL"
             ) from None
-        if elsewhere:
-            scheme, host, port = _origin(target)
+        if not parts.hostname:
+            raise TransportError(
+                f"the server redirected ({status}) to a location without a host: {shown!r}"
+            )
+        if there != here:
+            scheme, host, port = there
             raise APIStatusError(
-                f"refused to follow a redirect to another origin ({scheme}://{host}:{port}); "
+                f"refused to follow a redirect to another origin "
+                f"({scheme}://{self.redact(host)}:{port}); "
                 "set base_url to the host that serves the catalog",
                 status=status,
                 code="cross_origin_redirect",
+            )
+        if parts.username is not None or parts.password is not None:
+            raise TransportError(
+                f"the server redirected ({status}) to a location with a user name or password "
+                "in it; refused, since the catalog is fetched with api_key, never URL credentials"
+            )
+        if self._quotes_a_secret(target):
+            raise TransportError(
+                f"the server redirected ({status}) to a location quoting the API key; refused, "
+                "since the key never goes into a URL"
             )
         return target
 
@@ -315,7 +368,7 @@ class Transport:
     ) -> FetchResult | _Failure:
         status = response.status
         if status == 304:
-            fresh = _validators(response.headers)
+            fresh = self._validators(response.headers)
             kept = Validators(
                 etag=fresh.etag or sent.etag,
                 last_modified=fresh.last_modified or sent.last_modified,
@@ -325,7 +378,7 @@ class Transport:
             body = await self._read_capped(response)
             return FetchResult(
                 body=body,
-                validators=_validators(response.headers),
+                validators=self._validators(response.headers),
                 not_modified=False,
                 status=status,
             )
@@ -364,11 +417,46 @@ class Transport:
             if failure.retry_after > self._max_retry_after:
                 return None
             return failure.retry_after
-        return self._random() * min(self._backoff_cap, self._backoff_base * 2.0**attempt)
+        # 2.0**1024 overflows; by 2**1023 any usable base is at the cap (or inf, which min drops).
+        growth = 2.0 ** min(attempt, 1023)
+        return self._random() * min(self._backoff_cap, self._backoff_base * growth)
 
     def redact(self, text: str) -> str:
-        """``text`` with the API key replaced by ``***``: for anything that quotes a response."""
-        return text.replace(self._api_key, "***") if self._api_key else text
+        """``text`` with the API key and a proxy password replaced by ``***``.
+
+        For anything that quotes the server or aiohttp: a message, a header, a body.
+        """
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _quotes_a_secret(self, thing: str | BaseException) -> bool:
+        """Whether a string, or an exception anywhere in its chain, holds a secret."""
+        texts: list[str] = []
+        seen: BaseException | None = thing if isinstance(thing, BaseException) else None
+        if seen is None:
+            texts.append(str(thing))
+        while seen is not None:
+            texts += [str(seen), repr(seen), *map(repr, seen.args), *map(repr, vars(seen).values())]
+            seen = seen.__cause__ or seen.__context__
+        return any(secret in text for text in texts for secret in self._secrets)
+
+    def _validators(self, headers: Mapping[str, str]) -> Validators:
+        """ETag and Last-Modified, redacted: they are stored, and a stored key would leak."""
+        etag, modified = headers.get("ETag"), headers.get("Last-Modified")
+        return Validators(
+            etag=None if etag is None else self.redact(etag),
+            last_modified=None if modified is None else self.redact(modified),
+        )
+
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy for ``url``: the ``proxy`` option, else one from the environment."""
+        if self._proxy is not None or not self._env_proxies:
+            return self._proxy
+        parts = urlsplit(url)
+        if no_proxy_covers(parts.hostname or "", self._env_proxies.get("no", "")):
+            return None
+        return self._env_proxies.get(parts.scheme)
 
 
 @attrs.frozen
@@ -377,7 +465,7 @@ class _Failure:
 
     error: NanoGPTError
     retryable: bool
-    retry_after: float | None
+    retry_after: float | None = None
 
 
 # -- construction checks ------------------------------------------------------
@@ -404,46 +492,25 @@ def _check_options(
     check_count("max_response_bytes", max_response_bytes, positive=True)
 
 
-def _check_base_url(base_url: str, api_key: str | None, allow_insecure_http: bool) -> None:
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"base_url must be an http(s) URL such as 'https://nano-gpt.com', not {base_url!r}"
+def _check_http_session(http_session: object, api_key: str | None) -> None:
+    if http_session is None:
+        return
+    if not isinstance(http_session, aiohttp.ClientSession):
+        raise TypeError(
+            "http_session must be an aiohttp.ClientSession (or None to let the "
+            f"session make its own), not {type(http_session).__name__}"
         )
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("base_url must not contain credentials; pass api_key instead")
-    if parts.query or parts.fragment:
-        raise ValueError(f"base_url must not have a query or fragment: {base_url!r}")
-    try:
-        parts.port  # noqa: B018  # urllib checks the port only when it is read
-    except ValueError:
+    if http_session.auth is not None and api_key is not None:
         raise ValueError(
-            f"base_url has an invalid port: {base_url!r}; a port is a number from 1 to 65535"
-        ) from None
-    if (
-        api_key is not None
-        and parts.scheme == "http"
-        and not _is_loopback(parts.hostname)
-        and not allow_insecure_http
-    ):
-        raise ValueError(
-            f"refusing to send an API key over plain http to {parts.hostname}; "
-            "use an https:// base_url, or pass allow_insecure_http=True if you really mean it"
+            "http_session was made with auth= and api_key is set too; aiohttp cannot send "
+            "both: leave auth out of the ClientSession, or leave api_key out (and unset "
+            "NANOGPT_API_KEY)"
         )
 
 
 def _check_key(api_key: str | None) -> None:
     if api_key is not None and not api_key.isprintable():
         raise ValueError("api_key contains control characters (a stray newline?)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # -- reading answers ------------------------------------------------------------
@@ -455,17 +522,6 @@ def _package_version() -> str:
         return version("nanogpt-images")
     except PackageNotFoundError:
         return "0"
-
-
-def _origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
-    return scheme, (parts.hostname or "").lower(), port
-
-
-def _validators(headers: Mapping[str, str]) -> Validators:
-    return Validators(etag=headers.get("ETag"), last_modified=headers.get("Last-Modified"))
 
 
 def _too_big(limit: int, detail: str) -> str:
@@ -483,6 +539,8 @@ def _describe(exc: BaseException) -> str:
     """
     if isinstance(exc, aiohttp.ClientConnectorError):
         where = f"[{exc.host}]:{exc.port}" if ":" in exc.host else f"{exc.host}:{exc.port}"
+        if isinstance(exc, aiohttp.ClientProxyConnectionError):
+            where = f"the proxy at {where}"
         reason = exc.os_error
         if isinstance(reason, ConnectionRefusedError):
             return f"connection refused by {where}"

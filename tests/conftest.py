@@ -26,6 +26,14 @@ def small_catalog(ids: tuple[str, ...] = MODEL_IDS) -> dict[str, Any]:
     return catalog_payload([model_payload(model_id) for model_id in ids])
 
 
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable of the machine running the tests routes their loopback traffic."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     """A fake clock that moves only when the test advances it."""

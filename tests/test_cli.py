@@ -325,8 +325,8 @@ async def test_a_timeout_names_the_attempts_and_the_whole_wait(fake: FakeNanoGPT
     assert code == 1
     [line] = error_lines(err)
     expected = (
-        rf"nanogpt-images: error: no complete answer from {re.escape(fake.url)}\S+ within "
-        r"0\.2 s per attempt; gave up after 3 attempts \((\d+\.\d) s in all\)"
+        rf"nanogpt-images: error: no complete answer from {re.escape(fake.url)}\S+ after "
+        r"3 attempts over (\d+\.\d) s \(timeout=0\.2 s per attempt\)"
     )
     match = re.fullmatch(expected, line)
     assert match is not None, line
