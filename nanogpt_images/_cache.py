@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 import cachetools
 
+from ._backoff import exponential
 from ._clock import Cancellable, call_at, wait_on
 from ._errors import (
     APIStatusError,
@@ -72,9 +73,6 @@ BACKOFF_START = 1.0
 
 #: The longest ``Retry-After`` the backoff honours: NanoGPT's daily limits reset within a day.
 MAX_RETRY_AFTER = 86400.0
-
-#: Doubling stops here: 2**62 s is past any cap, and a float power never overflows.
-_MAX_DOUBLINGS = 62
 
 
 @attrs.frozen
@@ -130,8 +128,7 @@ def backoff_delay(
     A ``Retry-After`` longer than that is honoured up to a day.  The exponent
     is capped, so a week of failures never overflows a float.
     """
-    doublings = min(max(failures - 1, 0), _MAX_DOUBLINGS)
-    delay = min(start * 2.0**doublings, cap)
+    delay = exponential(start, cap, failures - 1)
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
     return delay

@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import attrs
 
+from ._backoff import exponential
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import (
     APIStatusError,
@@ -417,9 +418,7 @@ class Transport:
             if failure.retry_after > self._max_retry_after:
                 return None
             return failure.retry_after
-        # 2.0**1024 overflows; by 2**1023 any usable base is at the cap (or inf, which min drops).
-        growth = 2.0 ** min(attempt, 1023)
-        return self._random() * min(self._backoff_cap, self._backoff_base * growth)
+        return self._random() * exponential(self._backoff_base, self._backoff_cap, attempt)
 
     def redact(self, text: str) -> str:
         """``text`` with the API key and a proxy password replaced by ``***``.
