@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import py_compile
+import signal
+import socket
+import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
+import starlette.testclient
 from aiohttp.test_utils import TestClient, TestServer
 
 from nanogpt_images import ImageModelsSession
 from nanogpt_images.testing import FakeNanoGPT
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from types import ModuleType
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
 
 
 def load(name: str) -> ModuleType:
@@ -185,6 +194,167 @@ async def test_discord_preflight_suggests_model_ids(session: ImageModelsSession)
 
 
 # -- fastapi_app.py ------------------------------------------------------------
+
+
+@pytest.fixture
+def fastapi_client(
+    nanogpt_server: FakeNanoGPT, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[starlette.testclient.TestClient]:
+    """The FastAPI example as uvicorn builds it (``create_app()``, env config), lifespan on."""
+    monkeypatch.setenv("NANOGPT_BASE_URL", nanogpt_server.url)
+    monkeypatch.delenv("NANOGPT_API_KEY", raising=False)
+    with starlette.testclient.TestClient(load("fastapi_app").create_app()) as client:
+        yield client
+
+
+def test_fastapi_lists_models_with_filters(fastapi_client: starlette.testclient.TestClient) -> None:
+    """``GET /models`` takes the find() filters and answers a picker's rows, cheapest first."""
+    response = fastapi_client.get(
+        "/models",
+        params={"capability": "inpainting", "resolution": "1024x1024", "sort": "price"},
+    )
+    assert response.status_code == 200
+    rows = response.json()
+    assert rows[0]["id"] == "vidu-q2-reference"
+    assert rows[0]["price"] == "0.01035"
+    assert "1024x1024" in rows[0]["resolutions"]
+    prices = [Decimal(row["price"]) for row in rows]
+    assert prices == sorted(prices)
+
+
+def test_fastapi_refuses_a_bad_filter(fastapi_client: starlette.testclient.TestClient) -> None:
+    """A bad filter value is a 422 naming the parameter and what would be right, not a 500."""
+    bad_sort = fastapi_client.get("/models", params={"sort": "size"})
+    assert bad_sort.status_code == 422
+    assert "'price', 'name' or 'created'" in bad_sort.json()["detail"][0]["msg"]
+    bad_price = fastapi_client.get("/models", params={"max_price": "cheap"})
+    assert bad_price.status_code == 422
+    assert bad_price.json()["detail"][0]["loc"] == ["query", "max_price"]
+
+
+def test_fastapi_shows_one_model_with_its_prices(
+    fastapi_client: starlette.testclient.TestClient,
+) -> None:
+    """``GET /models/{id}`` gives the detail a user picks from: resolutions, limits, prices."""
+    response = fastapi_client.get("/models/flux-pro")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == "flux-pro"
+    assert body["name"] == "FLUX Pro"
+    assert body["price"] == "0.0612"
+    assert body["prices"]["1024x1024"] == "0.068"
+    assert set(body["prices"]) == set(body["resolutions"])
+
+
+def test_fastapi_unknown_model_is_a_404_with_close_ids(
+    fastapi_client: starlette.testclient.TestClient,
+) -> None:
+    """A mistyped id is a 404 that suggests the ids the user probably meant."""
+    response = fastapi_client.get("/models/flux-pr")
+    assert response.status_code == 404
+    assert "flux-pro" in response.json()["detail"]["suggestions"]
+    assert fastapi_client.post("/check/flux-pr", json={}).status_code == 404
+
+
+def test_fastapi_check_prices_a_valid_request(
+    fastapi_client: starlette.testclient.TestClient,
+) -> None:
+    """``POST /check/{id}`` answers 200 with the normalised request and its price."""
+    response = fastapi_client.post("/check/flux-pro", json={"resolution": "1024X1024", "n": 1})
+    assert response.status_code == 200
+    assert response.json() == {
+        "ok": True,
+        "request": {"resolution": "1024x1024", "n": 1},
+        "price": "0.068",
+    }
+
+
+def test_fastapi_check_lists_every_problem(fastapi_client: starlette.testclient.TestClient) -> None:
+    """An invalid request is a 422 naming each bad parameter with a suggestion."""
+    response = fastapi_client.post("/check/flux-pro", json={"resolution": "1024x1025"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["ok"] is False
+    assert [problem["parameter"] for problem in body["problems"]] == ["resolution"]
+    assert body["problems"][0]["suggestion"] == "1024x1024"
+    assert fastapi_client.post("/check/flux-pro", json=[1, 2]).status_code == 422
+
+
+def test_fastapi_openapi_schema_describes_the_routes(
+    fastapi_client: starlette.testclient.TestClient,
+) -> None:
+    """``/openapi.json`` builds, listing the three routes with their parameters."""
+    response = fastapi_client.get("/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert set(paths) == {"/models", "/models/{model_id}", "/check/{model_id}"}
+    query = {parameter["name"] for parameter in paths["/models"]["get"]["parameters"]}
+    assert {"capability", "resolution", "max_price", "sort"} <= query
+
+
+async def test_fastapi_app_over_asgi_transport_shares_one_fetch(
+    fake: FakeNanoGPT,
+) -> None:
+    """Under httpx's ASGITransport with the lifespan, many requests cost one catalog fetch."""
+    app = load("fastapi_app").create_app(api_key="", base_url=fake.url, refresh_interval=None)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            for _ in range(5):
+                assert (await client.get("/models/gpt-image-2")).status_code == 200
+            listed = await client.get("/models", params={"text": "banana"})
+    assert "nano-banana" in [row["id"] for row in listed.json()]
+    assert fake.request_count == 1
+
+
+def test_fastapi_app_runs_under_uvicorn(nanogpt_server: FakeNanoGPT) -> None:
+    """``uvicorn --factory examples.fastapi_app:create_app`` serves, configured by the env."""
+    port = free_port()
+    env = {**os.environ, "NANOGPT_BASE_URL": nanogpt_server.url}
+    env.pop("NANOGPT_API_KEY", None)
+    command = [sys.executable, "-m", "uvicorn", "--factory", "examples.fastapi_app:create_app"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with subprocess.Popen(  # noqa: S603 - our own command line
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as process:
+        try:
+            wait_for_port(process, port)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+                schema = client.get("/openapi.json")
+                model = client.get("/models/flux-pro")
+        finally:
+            process.terminate()
+            output = process.communicate(timeout=10)[0].decode()
+    assert schema.status_code == 200
+    assert "/models/{model_id}" in schema.json()["paths"]
+    assert model.json()["price"] == "0.0612"
+    assert "Application shutdown complete" in output  # the lifespan closed the session
+    assert process.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+    assert nanogpt_server.request_count >= 1
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(process: subprocess.Popen[bytes], port: int, limit: float = 30.0) -> None:
+    """Return once ``port`` accepts connections; fail if the process exits or ``limit`` s pass."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with (
+            contextlib.suppress(ConnectionRefusedError),
+            socket.create_connection(("127.0.0.1", port), timeout=1),
+        ):
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.05)  # returns at once if the server died
+        if process.returncode is not None:
+            pytest.fail(f"uvicorn exited with {process.returncode} before serving")
+    pytest.fail(f"uvicorn did not listen on port {port} within {limit} s")
 
 
 async def test_fastapi_helpers_summarise_and_check(session: ImageModelsSession) -> None:
