@@ -11,10 +11,12 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import httpx
 import pytest
 import starlette.testclient
@@ -139,11 +141,10 @@ async def test_aiohttp_app_fetches_once_for_many_requests(
 
 
 async def test_discord_autocomplete_puts_prefix_matches_first(
-    session: ImageModelsSession,
+    discord_example: ModuleType, session: ImageModelsSession
 ) -> None:
     """Typing "flux" offers ids or names starting with it before those merely containing it."""
-    bot = load("discord_bot")
-    choices = bot.autocomplete_models(await session.catalog(), "flux")
+    choices = discord_example.autocomplete_models(await session.catalog(), "flux")
     catalog = await session.catalog()
     starts = [
         catalog[model_id].display_name.casefold().startswith("flux") or model_id.startswith("flux")
@@ -152,45 +153,150 @@ async def test_discord_autocomplete_puts_prefix_matches_first(
     assert len(choices) == 25
     assert starts[0]
     assert starts == sorted(starts, reverse=True)  # every prefix match before any other
-    assert bot.autocomplete_models(catalog, "flux-pro")[0] == (
+    assert discord_example.autocomplete_models(catalog, "flux-pro")[0] == (
         "FLUX Pro · from $0.0612 (flux-pro)",
         "flux-pro",
     )
     assert all(len(label) <= 100 for label, _ in choices)
 
 
-async def test_discord_autocomplete_matches_inside_names(session: ImageModelsSession) -> None:
+async def test_discord_autocomplete_matches_inside_names(
+    discord_example: ModuleType, session: ImageModelsSession
+) -> None:
     """Text in the middle of an id or name still finds the model, ignoring case."""
-    bot = load("discord_bot")
-    ids = [model_id for _, model_id in bot.autocomplete_models(await session.catalog(), "BANANA")]
+    ids = [
+        model_id
+        for _, model_id in discord_example.autocomplete_models(await session.catalog(), "BANANA")
+    ]
     assert "nano-banana" in ids
 
 
-async def test_discord_preflight_refuses_a_bad_size(session: ImageModelsSession) -> None:
+async def test_discord_preflight_refuses_a_bad_size(
+    discord_example: ModuleType, session: ImageModelsSession
+) -> None:
     """``/imagine --size 7x7`` is refused with the allowed sizes, before anything is paid."""
-    bot = load("discord_bot")
-    check = await bot.preflight(session, "flux-pro", size="7x7", n=1)
+    check = await discord_example.preflight(session, "flux-pro", size="7x7", n=1)
     assert not check.ok
     assert "`7x7` is not a resolution of `flux-pro`" in check.message
     assert "1024x1024" in check.message
 
 
-async def test_discord_preflight_prices_a_good_request(session: ImageModelsSession) -> None:
+async def test_discord_preflight_prices_a_good_request(
+    discord_example: ModuleType, session: ImageModelsSession
+) -> None:
     """A valid request goes ahead with its normalised parameters and price."""
-    bot = load("discord_bot")
-    check = await bot.preflight(session, "gpt-image-2", size="1024*1024", n=2)
+    check = await discord_example.preflight(session, "gpt-image-2", size="1024*1024", n=2)
     assert check.ok
     assert check.request == {"n": 2, "resolution": "1024x1024"}
     assert check.price == Decimal("0.13102")
     assert "$0.13102" in check.message
 
 
-async def test_discord_preflight_suggests_model_ids(session: ImageModelsSession) -> None:
+async def test_discord_preflight_suggests_model_ids(
+    discord_example: ModuleType, session: ImageModelsSession
+) -> None:
     """A mistyped model gets close ids back."""
-    bot = load("discord_bot")
-    check = await bot.preflight(session, "flux-pr")
+    check = await discord_example.preflight(session, "flux-pr")
     assert not check.ok
     assert "flux-pro" in check.message
+
+
+@attrs.define
+class FakeResponse:
+    """What an ``/imagine`` callback uses of ``interaction.response``: it records the reply."""
+
+    sent: list[tuple[str, dict[str, Any]]] = attrs.Factory(list)
+
+    async def send_message(self, content: str, **options: Any) -> None:
+        self.sent.append((content, options))
+
+    def is_done(self) -> bool:
+        return bool(self.sent)
+
+
+@attrs.define
+class FakeInteraction:
+    """The least of a ``discord.Interaction`` the example's callbacks read: client and response."""
+
+    client: Any
+    response: FakeResponse = attrs.Factory(FakeResponse)
+
+
+@pytest.fixture
+def discord_example() -> ModuleType:
+    """examples/discord_bot.py, imported with real discord.py."""
+    with warnings.catch_warnings():
+        # discord.py imports audioop, deprecated since Python 3.11 (it uses audioop-lts on 3.13).
+        warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
+        return load("discord_bot")
+
+
+@pytest.fixture
+async def discord_bot(
+    discord_example: ModuleType, session: ImageModelsSession
+) -> AsyncIterator[Any]:
+    """The example's bot on ``session``: its command tree built, never logged in."""
+    bot = discord_example.ImagineBot(session)
+    yield bot
+    await bot.close()
+
+
+async def test_discord_tree_registers_imagine_with_its_options(discord_bot: Any) -> None:
+    """The tree syncs one ``/imagine`` whose options Discord shows: types, limits, autocomplete."""
+    assert [command.name for command in discord_bot.tree.get_commands()] == ["imagine"]
+    payload = discord_bot.tree.get_command("imagine").to_dict(discord_bot.tree)
+    options = {option["name"]: option for option in payload["options"]}
+    assert list(options) == ["prompt", "model", "size", "n"]
+    string, integer = 3, 4  # Discord's option types
+    assert [options[name]["type"] for name in options] == [string, string, string, integer]
+    assert [options[name]["required"] for name in options] == [True, True, False, False]
+    assert options["model"]["autocomplete"] is True
+    assert options["size"]["description"] == "e.g. 1024x1024"
+    assert (options["n"]["min_value"], options["n"]["max_value"]) == (1, 10)
+
+
+async def test_discord_imagine_refuses_a_bad_size_privately(discord_bot: Any) -> None:
+    """``/imagine`` with a size the model lacks answers only the user, with the allowed sizes."""
+    interaction = FakeInteraction(discord_bot)
+    imagine = discord_bot.tree.get_command("imagine")
+    await imagine.callback(interaction, prompt="a cat", model="flux-pro", size="7x7")
+    [(message, options)] = interaction.response.sent
+    assert "`7x7` is not a resolution of `flux-pro`" in message
+    assert "1024x1024" in message
+    assert options == {"ephemeral": True}
+
+
+async def test_discord_imagine_announces_a_good_request(discord_bot: Any) -> None:
+    """A valid ``/imagine`` is announced to the channel with what it will cost."""
+    interaction = FakeInteraction(discord_bot)
+    imagine = discord_bot.tree.get_command("imagine")
+    await imagine.callback(interaction, prompt="a cat", model="gpt-image-2", size="1024*1024", n=2)
+    [(message, options)] = interaction.response.sent
+    assert message == "Generating 2 x 1024x1024 with GPT Image 2 for $0.13102…"
+    assert options == {"ephemeral": False}
+
+
+async def test_discord_imagine_suggests_a_model_for_a_typo(discord_bot: Any) -> None:
+    """A mistyped model id gets the close ids back, privately."""
+    interaction = FakeInteraction(discord_bot)
+    imagine = discord_bot.tree.get_command("imagine")
+    await imagine.callback(interaction, prompt="a cat", model="flux-pr")
+    [(message, options)] = interaction.response.sent
+    assert "Did you mean" in message
+    assert "flux-pro" in message
+    assert options == {"ephemeral": True}
+
+
+async def test_discord_model_autocomplete_answers_from_the_cache(
+    discord_example: ModuleType, discord_bot: Any, fake: FakeNanoGPT
+) -> None:
+    """The model option's autocomplete offers labelled choices, and typing costs no fetch."""
+    interaction = FakeInteraction(discord_bot)
+    for typed in ("f", "fl", "flu", "flux-pro"):
+        choices = await discord_example.model_choices(interaction, typed)
+    assert (choices[0].name, choices[0].value) == ("FLUX Pro · from $0.0612 (flux-pro)", "flux-pro")
+    assert len(await discord_example.model_choices(interaction, "")) == 25
+    assert fake.request_count == 1
 
 
 # -- fastapi_app.py ------------------------------------------------------------
