@@ -43,7 +43,8 @@ __all__ = ["nanogpt_catalog", "nanogpt_clock", "nanogpt_server", "nanogpt_sessio
 
 MISSING_ASYNCIO = (
     "the nanogpt_images fixtures are async and need pytest-asyncio: "
-    "pip install pytest-asyncio (or nanogpt-images[testing])"
+    "pip install pytest-asyncio (or install nanogpt-images with its 'testing' extra, "
+    "e.g. pip install '/path/to/nanogpt-images[testing]')"
 )
 
 

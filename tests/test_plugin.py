@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,7 +138,10 @@ def test_without_pytest_asyncio_a_fixture_says_what_to_install(pytester: pytest.
     )
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(
-        ["*need pytest-asyncio: pip install pytest-asyncio (or nanogpt-images[[]testing[]])*"]
+        [
+            "*need pytest-asyncio: pip install pytest-asyncio (*"
+            "pip install '/path/to/nanogpt-images[[]testing[]]')"
+        ]
     )
 
 
@@ -268,4 +272,21 @@ def test_session_fixture_in_a_plain_def_test_says_why_not(pytester: pytest.Pytes
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         ["*test_sync is a plain def test*use nanogpt_server*", "*test_anyio*is run by anyio*"]
+    )
+
+
+def test_the_testing_extra_is_what_the_plugin_needs_and_docs_say_how_to_get_it() -> None:
+    """The ``testing`` extra is pytest and pytest-asyncio; no page installs from an index."""
+    root = Path(__file__).parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    testing = project["optional-dependencies"]["testing"]
+    assert sorted(re.split(r"[<>=\[]", requirement)[0] for requirement in testing) == [
+        "pytest",
+        "pytest-asyncio",
+    ]
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    unpublished = [page.name for page in pages if "pip install nanogpt-images" in page.read_text()]
+    assert unpublished == []  # not on an index yet: install from a checkout or a wheel
+    assert (
+        "pip install '/path/to/nanogpt-images[testing]'" in (root / "docs/testing.md").read_text()
     )
