@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import py_compile
 import signal
 import socket
 import subprocess
@@ -40,7 +39,10 @@ def load(name: str) -> ModuleType:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    with warnings.catch_warnings():
+        # discord.py imports audioop, deprecated since Python 3.11 (it uses audioop-lts on 3.13).
+        warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
+        spec.loader.exec_module(module)
     return module
 
 
@@ -59,9 +61,11 @@ async def session(fake: FakeNanoGPT) -> AsyncIterator[ImageModelsSession]:
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")), ids=lambda path: path.name)
-def test_every_example_compiles(path: Path, tmp_path: Path) -> None:
-    """Each example is valid Python, including the glue for libraries we do not install."""
-    py_compile.compile(str(path), cfile=str(tmp_path / "out.pyc"), doraise=True)
+def test_every_example_imports_with_its_framework(path: Path) -> None:
+    """Each example imports with its real framework installed and does not start on import."""
+    module = load(path.stem)
+    assert module.__doc__
+    assert callable(getattr(module, "create_app", None) or module.ImagineBot)
 
 
 # -- aiohttp_service.py --------------------------------------------------------
@@ -225,10 +229,7 @@ class FakeInteraction:
 @pytest.fixture
 def discord_example() -> ModuleType:
     """examples/discord_bot.py, imported with real discord.py."""
-    with warnings.catch_warnings():
-        # discord.py imports audioop, deprecated since Python 3.11 (it uses audioop-lts on 3.13).
-        warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
-        return load("discord_bot")
+    return load("discord_bot")
 
 
 @pytest.fixture
