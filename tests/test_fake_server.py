@@ -583,3 +583,13 @@ def test_in_thread_refuses_a_started_server() -> None:
         with pytest.raises(RuntimeError, match="already started"), fake.in_thread():
             pass
         assert http_get(fake.url)[0] == 200
+
+
+async def test_in_thread_server_closes_from_another_loop(http: aiohttp.ClientSession) -> None:
+    """``await close()`` from the test's loop stops a threaded server; leaving the block is fine."""
+    with FakeNanoGPT(CATALOG).in_thread() as fake:
+        assert (await get(http, fake))[0] == 200
+        await fake.close()
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await get(http, fake)
+    assert fake.request_count == 1

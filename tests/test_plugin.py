@@ -1,15 +1,20 @@
-"""The pytest plugin, used from a user's project run in a pytest subprocess."""
+"""The pytest plugin: used from a user's project in a pytest subprocess, and by this suite."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import textwrap
 import tomllib
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pytest
+
+    from nanogpt_images import ImageModelsSession
+    from nanogpt_images.testing import FakeNanoGPT
 
 USER_TESTS = """
     import pytest
@@ -290,3 +295,27 @@ def test_the_testing_extra_is_what_the_plugin_needs_and_docs_say_how_to_get_it()
     assert (
         "pip install '/path/to/nanogpt-images[testing]'" in (root / "docs/testing.md").read_text()
     )
+
+
+async def test_this_suite_gets_the_server_in_its_own_loop(
+    nanogpt_server: FakeNanoGPT, nanogpt_session: ImageModelsSession
+) -> None:
+    """In an async test the fixture server shares the test's loop: a held fetch stays in flight."""
+    nanogpt_server.hold()
+    reading = asyncio.create_task(nanogpt_session.refresh())
+    await nanogpt_server.wait_for_requests(nanogpt_server.request_count + 1)
+    assert not reading.done()
+    nanogpt_server.release()
+    assert "flux-pro" in await reading
+
+
+def test_this_suite_gets_a_threaded_server_in_a_def_test(nanogpt_server: FakeNanoGPT) -> None:
+    """In a plain def test the fixture server answers a blocking client at once."""
+    host, port = nanogpt_server.url.removeprefix("http://").split(":")
+    connection = HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", "/api/v1/image-models")
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    assert nanogpt_server.request_count == 1
