@@ -1,25 +1,28 @@
 """A discord.py bot with model autocomplete and an ``/imagine`` pre-flight check.
 
-The logic lives in plain functions (:func:`autocomplete_models`,
-:func:`preflight`) that know nothing about Discord, so they are tested
-without it.  The Discord glue in :func:`run_bot` needs ``pip install
-discord.py`` (not a dependency of nanogpt-images)::
+Needs ``pip install discord.py`` (not a dependency of nanogpt-images)::
 
     DISCORD_TOKEN=... python examples/discord_bot.py
 
-One ``ImageModelsSession`` lives as long as the bot: autocomplete answers
+One ``ImageModelsSession`` lives as long as the bot (:class:`ImagineBot`
+starts it in ``setup_hook`` and closes it in ``close``): autocomplete answers
 from the cached catalog in microseconds (Discord gives autocomplete 3 s), and
-``/imagine`` refuses a bad size or count before anything is paid for.
+``/imagine`` refuses a bad size or count before anything is paid for.  The
+logic lives in plain functions (:func:`autocomplete_models`,
+:func:`preflight`) that know nothing about Discord; the command callbacks
+only turn their answers into replies.
 """
 
 # No ``from __future__ import annotations`` here: discord.py reads the command
-# annotations at run time, and the discord names exist only inside run_bot().
+# annotations at run time.
 import os
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 import attrs
+import discord
+from discord import app_commands
 
 from nanogpt_images import (
     ImageModel,
@@ -96,54 +99,53 @@ def _label(model: ImageModel) -> str:
     return label if len(label) <= MAX_CHOICE_NAME else label[: MAX_CHOICE_NAME - 1] + "…"
 
 
-def run_bot(token: str) -> None:  # pragma: no cover - needs discord.py and a Discord token
-    """Start the bot: ``/imagine`` with model autocomplete and the pre-flight check."""
-    import discord
-    from discord import app_commands
+class ImagineBot(discord.Client):
+    """The bot: one session for its lifetime and a command tree holding ``/imagine``."""
 
-    session = ImageModelsSession()
+    def __init__(self, session: ImageModelsSession | None = None) -> None:
+        super().__init__(intents=discord.Intents.default())
+        self.session = session if session is not None else ImageModelsSession()
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(imagine)
 
-    class ImagineBot(discord.Client):
-        def __init__(self) -> None:
-            super().__init__(intents=discord.Intents.default())
-            self.tree = app_commands.CommandTree(self)
+    async def setup_hook(self) -> None:
+        await self.session.start()
+        await self.tree.sync()  # registers /imagine with Discord
 
-        async def setup_hook(self) -> None:
-            await session.start()  # one session for the bot's lifetime
-            await self.tree.sync()
-
-        async def close(self) -> None:
-            await session.close()
-            await super().close()
-
-    bot = ImagineBot()
-
-    @bot.tree.command(name="imagine", description="Generate an image")
-    @app_commands.describe(model="image model", size="e.g. 1024x1024", n="how many images")
-    async def imagine(
-        interaction: discord.Interaction,
-        prompt: str,
-        model: str,
-        size: str | None = None,
-        n: int = 1,
-    ) -> None:
-        check = await preflight(session, model, size=size, n=n)
-        await interaction.response.send_message(check.message, ephemeral=not check.ok)
-        if check.ok:
-            ...  # call NanoGPT's generation endpoint with check.request and the prompt
-
-    @imagine.autocomplete("model")
-    async def model_choices(
-        interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        catalog = await session.catalog()
-        return [
-            app_commands.Choice(name=label, value=model_id)
-            for label, model_id in autocomplete_models(catalog, current)
-        ]
-
-    bot.run(token)
+    async def close(self) -> None:
+        await self.session.close()
+        await super().close()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    run_bot(os.environ["DISCORD_TOKEN"])
+@app_commands.command(name="imagine", description="Generate an image")
+@app_commands.describe(
+    prompt="what to draw", model="image model", size="e.g. 1024x1024", n="how many images"
+)
+async def imagine(
+    interaction: discord.Interaction[ImagineBot],
+    prompt: str,
+    model: str,
+    size: str | None = None,
+    n: app_commands.Range[int, 1, 10] = 1,
+) -> None:
+    """Check the request against the catalog; a refusal is shown to the user alone."""
+    check = await preflight(interaction.client.session, model, size=size, n=n)
+    await interaction.response.send_message(check.message, ephemeral=not check.ok)
+    if check.ok:
+        ...  # call NanoGPT's generation endpoint with check.request and the prompt
+
+
+@imagine.autocomplete("model")
+async def model_choices(
+    interaction: discord.Interaction[ImagineBot], current: str
+) -> list[app_commands.Choice[str]]:
+    """Model choices for what the user has typed, from the cached catalog."""
+    catalog = await interaction.client.session.catalog()
+    return [
+        app_commands.Choice(name=label, value=model_id)
+        for label, model_id in autocomplete_models(catalog, current)
+    ]
+
+
+if __name__ == "__main__":
+    ImagineBot().run(os.environ["DISCORD_TOKEN"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from email.utils import formatdate
+from http.client import HTTPConnection
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -510,3 +512,84 @@ async def test_wait_for_requests_returns_when_they_arrive(
         await fake.wait_for_requests(2, give_up_after=0.01)
     fake.release()
     assert (await held)[0] == 200
+
+
+# -- on a thread of its own -------------------------------------------------------------------
+
+
+def http_get(url: str, path: str = PATH) -> tuple[int, bytes]:
+    """One blocking GET from this thread (no event loop), as a plain ``def`` test makes it."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_in_thread_serves_a_plain_def_test() -> None:
+    """``with FakeNanoGPT().in_thread()`` answers a test with no running loop, then goes away."""
+    before = set(threading.enumerate())
+    with FakeNanoGPT(CATALOG).in_thread() as fake:
+        status, body = http_get(fake.url)
+        url = fake.url
+    assert (status, json.loads(body)) == (200, CATALOG)
+    assert fake.request_count == 1
+    assert set(threading.enumerate()) == before  # the server's thread is gone
+    with pytest.raises(ConnectionRefusedError):
+        http_get(url)
+
+
+def test_in_thread_knobs_work_from_the_test_thread() -> None:
+    """Faults, catalog changes and the request log work from the test's thread."""
+    with FakeNanoGPT(CATALOG).in_thread() as fake:
+        fake.fail_next(1, 503)
+        fake.add_model(model_payload("new-model"))
+        fake.update_model("flux-pro", name="Flux 2")
+        with pytest.raises(KeyError):
+            fake.remove_model("no-such-model")
+        assert http_get(fake.url)[0] == 503
+        status, body = http_get(fake.url)
+        served = json.loads(body)
+        assert status == 200
+        assert [model["id"] for model in served["data"]] == ["flux-pro", "hidream", "new-model"]
+        assert served["data"][0]["name"] == "Flux 2"
+        assert fake.catalog == served
+        assert [request.path for request in fake.requests] == [PATH, PATH]
+        fake.clear_requests()
+        assert fake.request_count == 0
+
+
+async def test_in_thread_hold_release_and_wait_work_from_another_loop(
+    http: aiohttp.ClientSession,
+) -> None:
+    """A test in its own loop can hold, wait for and release requests to a threaded server."""
+    with FakeNanoGPT(CATALOG).in_thread() as fake:
+        fake.hold()
+        held = asyncio.create_task(get(http, fake))
+        await fake.wait_for_requests(1)
+        await yield_to_loop()
+        assert not held.done()
+        fake.release()
+        status, _, body = await asyncio.wait_for(held, 10)
+        assert (status, json.loads(body)) == (200, CATALOG)
+
+
+def test_in_thread_refuses_a_started_server() -> None:
+    """A server already serving cannot be moved to a thread; the error says so."""
+    with FakeNanoGPT(CATALOG).in_thread() as fake:
+        with pytest.raises(RuntimeError, match="already started"), fake.in_thread():
+            pass
+        assert http_get(fake.url)[0] == 200
+
+
+async def test_in_thread_server_closes_from_another_loop(http: aiohttp.ClientSession) -> None:
+    """``await close()`` from the test's loop stops a threaded server; leaving the block is fine."""
+    with FakeNanoGPT(CATALOG).in_thread() as fake:
+        assert (await get(http, fake))[0] == 200
+        await fake.close()
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await get(http, fake)
+    assert fake.request_count == 1

@@ -6,6 +6,12 @@ the tests exercise is the real HTTP path. Faults are queued: each knob adds
 the queue is empty the server answers normally again. :meth:`FakeNanoGPT.hold`
 keeps answers waiting until :meth:`FakeNanoGPT.release`, so a test can have a
 request in flight for as long as it likes without real time passing.
+
+The server runs in the event loop that starts it (``async with``), or, with
+:meth:`FakeNanoGPT.in_thread`, on a thread and loop of its own for code that
+does not run in the test's loop (a plain ``def`` test with Starlette's
+``TestClient``, a test run by anyio).  Then every knob hands its work to the
+server's thread, so the server's state is only ever touched there.
 """
 
 from __future__ import annotations
@@ -13,14 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import hashlib
 import json
+import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Self, TypeVar
 
 import attrs
 from aiohttp import web
@@ -49,6 +57,31 @@ Fault = Literal[
 
 _Action = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = web.RequestKey("fake_request_id", str)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _on_server_thread(
+    method: Callable[Concatenate[FakeNanoGPT, _P], _R],
+) -> Callable[Concatenate[FakeNanoGPT, _P], _R]:
+    """Run a knob on the server's thread when it serves from one (:meth:`FakeNanoGPT.in_thread`).
+
+    The caller waits for the result, so the knob has taken effect when it
+    returns, and its exceptions (a ``KeyError`` for an unknown id) reach the caller.
+    """
+
+    @functools.wraps(method)
+    def knob(self: FakeNanoGPT, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        loop = self._elsewhere()
+        if loop is None:
+            return method(self, *args, **kwargs)
+        return asyncio.run_coroutine_threadsafe(_call(method, self, *args, **kwargs), loop).result()
+
+    return knob
+
+
+async def _call(function: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    return function(*args, **kwargs)
 
 
 @attrs.frozen
@@ -73,6 +106,8 @@ class FakeNanoGPT:
     requests without that key (Bearer or ``x-api-key``) get a 401.
     :meth:`hold` and :meth:`release` gate every answer, for tests that need a
     request to stay in flight; :meth:`close` releases held answers.
+    ``with fake.in_thread():`` serves from a thread of its own instead of the
+    caller's event loop.
     """
 
     def __init__(
@@ -100,6 +135,8 @@ class FakeNanoGPT:
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
         self._url: str | None = None
+        self._thread: threading.Thread | None = None  # set while in_thread() serves
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -136,8 +173,40 @@ class FakeNanoGPT:
         host, port = runner.addresses[0][:2]
         self._url = f"http://{host}:{port}"
 
+    @contextlib.contextmanager
+    def in_thread(self) -> Iterator[Self]:
+        """Serve from a thread and event loop of its own until the ``with`` block ends.
+
+        For code that does not run in the caller's event loop: a plain
+        ``def`` test (Starlette's ``TestClient``, ``requests``), a test that
+        anyio runs, a thread of your own.  Every knob, catalog change and
+        :attr:`requests` may be used from any thread; ``await
+        wait_for_requests()`` works from any event loop.  Leaving the block
+        closes the server and ends its thread.
+        """
+        if self._runner is not None:
+            raise RuntimeError(
+                "FakeNanoGPT is already started; in_thread() starts a server that is not"
+            )
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="FakeNanoGPT", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result()
+            self._thread, self._thread_loop = thread, loop
+            yield self
+        finally:
+            asyncio.run_coroutine_threadsafe(self.close(), loop).result()
+            self._thread = self._thread_loop = None
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+
     async def close(self) -> None:
         """Stop the server and drop its connections, releasing held answers. Idempotent."""
+        if (loop := self._elsewhere()) is not None:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.close(), loop))
+            return
         runner, self._runner = self._runner, None
         self.release()
         if self._closing is not None:
@@ -160,27 +229,32 @@ class FakeNanoGPT:
     # -- the catalog -------------------------------------------------------------
 
     @property
+    @_on_server_thread
     def catalog(self) -> dict[str, Any]:
         """A copy of the catalog being served (``detailed=true`` form)."""
         return copy.deepcopy(self._catalog)
 
+    @_on_server_thread
     def set_catalog(self, catalog: Mapping[str, Any]) -> None:
         """Serve this catalog from now on, verbatim (``meta.count`` is not touched)."""
         self._catalog = copy.deepcopy(dict(catalog))
         self._changed(recount=False)
 
+    @_on_server_thread
     def add_model(self, model: Mapping[str, Any]) -> None:
         """Append a model to ``data`` (``meta.count`` follows)."""
         self._models().append(copy.deepcopy(dict(model)))
         self._changed()
 
+    @_on_server_thread
     def remove_model(self, model_id: str) -> None:
         """Remove the model with this id; ``KeyError`` if there is none."""
         models = self._models()
         models.remove(self._find(model_id))
         self._changed()
 
-    def update_model(self, model_id: str, **fields: Any) -> None:
+    @_on_server_thread
+    def update_model(self, /, model_id: str, **fields: Any) -> None:
         """Set top-level fields of one model, e.g. ``update_model("flux-pro", name="Flux")``."""
         self._find(model_id).update(copy.deepcopy(fields))
         self._changed()
@@ -263,6 +337,7 @@ class FakeNanoGPT:
         """Wait ``seconds`` of real time before every answer; ``delay(0)`` turns it off."""
         self._delay = max(0.0, seconds)
 
+    @_on_server_thread
     def hold(self) -> None:
         """Keep every answer waiting at the server until :meth:`release`.
 
@@ -274,12 +349,14 @@ class FakeNanoGPT:
         if self._released is not None:
             self._released.clear()
 
+    @_on_server_thread
     def release(self) -> None:
         """Let held answers go, and serve later requests at once again (until the next hold)."""
         self._held = False
         if self._released is not None:
             self._released.set()
 
+    @_on_server_thread
     def clear_requests(self) -> None:
         """Forget the request log."""
         self.requests.clear()
@@ -293,6 +370,10 @@ class FakeNanoGPT:
         never waits that long.
         """
         if len(self.requests) >= count:
+            return
+        if (loop := self._elsewhere()) is not None:
+            waiting = self.wait_for_requests(count, give_up_after=give_up_after)
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(waiting, loop))
             return
         arrived = asyncio.get_running_loop().create_future()
         self._waiters.append((count, arrived))
@@ -372,6 +453,12 @@ class FakeNanoGPT:
 
     # -- bookkeeping -------------------------------------------------------------
 
+    def _elsewhere(self) -> asyncio.AbstractEventLoop | None:
+        """The server's own loop when it serves from a thread other than the caller's."""
+        if self._thread is None or threading.current_thread() is self._thread:
+            return None
+        return self._thread_loop
+
     def _record(self, request: web.Request) -> None:
         headers = {
             name.lower(): "***" if name.lower() in MASKED_HEADERS else value
@@ -390,6 +477,7 @@ class FakeNanoGPT:
             if len(self.requests) >= count and not arrived.done():
                 arrived.set_result(None)
 
+    @_on_server_thread
     def _queue(self, n: int, action: _Action) -> None:
         if n < 0:
             raise ValueError(f"n must be 0 or more, not {n}")
