@@ -42,6 +42,7 @@ from ._cli_output import (
     printable,
     raw_model,
 )
+from ._logging import env_handler
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
@@ -427,10 +428,13 @@ def _base_url(args: argparse.Namespace) -> str:
 
 @contextlib.contextmanager
 def _library_warnings_to_stderr(enabled: bool) -> Any:
-    """Show the library's warnings (e.g. a failed background refresh) as one line each."""
+    """Show the library's warnings (e.g. a failed background refresh) as one line each.
+
+    Not when ``NANOGPT_IMAGES_LOG`` already shows them (and more) on stderr.
+    """
     logger = logging.getLogger("nanogpt_images")
     handler: logging.Handler = logging.NullHandler()
-    if enabled:
+    if enabled and env_handler() is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
         handler.setLevel(logging.WARNING)
