@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shutil
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
+
+import attrs
 
 from nanogpt_images import Catalog, dump_catalog
 from nanogpt_images._models import CAPABILITY_FLAGS
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "images",
+    "images_count",
+    "iso_time",
     "money",
     "no_price_reason",
     "note_unknown_flags",
@@ -36,21 +41,49 @@ __all__ = [
     "print_table",
     "printable",
     "raw_model",
+    "table_width",
 ]
 
 # Flags the table lists when true; image_generation is left out since nearly every model has it.
 TABLE_FLAGS = ("image_to_image", "inpainting", "nsfw")
 
 
-def print_table(models: Sequence[ImageModel], *, basic: bool, resolution: str | None) -> None:
-    header: tuple[str, ...]
+GAP = "  "  # between two columns
+
+
+@attrs.frozen
+class _Column:
+    """One column of a table: its title, and how it gives way on a narrow terminal."""
+
+    title: str
+    floor: int = 0  # the narrowest it is shortened to; 0 = never shortened (nor dropped)
+    drop: int | None = None  # drop order when even the floors do not fit (lowest first)
+
+
+def print_table(
+    models: Sequence[ImageModel], *, basic: bool, resolution: str | None, width: int | None
+) -> tuple[str, ...]:
+    """Print the models as aligned columns, one line each, within ``width`` characters.
+
+    ``width=None`` prints every cell whole (output to a file or a pipe).  On a
+    terminal the id and the price stay; the other columns are shortened with
+    ``…`` and, when even that is not enough, left out.  Returns the titles of
+    the columns left out.
+    """
+    columns: tuple[_Column, ...]
     rows: list[tuple[str, ...]]
     if basic:
-        header = ("ID", "OWNER", "CREATED")
+        columns = (_Column("ID", floor=12), _Column("OWNER", 6, drop=1), _Column("CREATED"))
         rows = [(m.id, m.owned_by or "-", _date(m.created)) for m in models]
     else:
-        price_title = f"PRICE @ {resolution}" if resolution else "PRICE FROM"
-        header = ("ID", "NAME", "OWNER", "CAPABILITIES", "RESOLUTIONS", price_title)
+        columns = (
+            _Column("ID", floor=12),
+            _Column("NAME", 10, drop=1),
+            _Column("OWNER", 6, drop=4),
+            _Column("CAPABILITIES", 12, drop=3),
+            _Column("RESOLUTIONS", 12, drop=2),
+            _Column(f"PRICE @ {resolution}" if resolution else "PRICE FROM"),
+        )
         rows = [
             (
                 m.id,
@@ -62,15 +95,65 @@ def print_table(models: Sequence[ImageModel], *, basic: bool, resolution: str | 
             )
             for m in models
         ]
-    limits = (48, 28, 12, 36, 30, 12) if not basic else (60, 20, 12)
-    clipped = [
-        tuple(_clip(cell, limit) for cell, limit in zip(row, limits, strict=True)) for row in rows
+    cells = [tuple(_one_line(cell) for cell in row) for row in rows]
+    shown, widths = _layout(columns, cells, width)
+    for row in (tuple(column.title for column in columns), *cells):
+        line = GAP.join(_clip(row[i], widths[i]).ljust(widths[i]) for i in shown).rstrip()
+        print(line if width is None else line[:width])
+    return tuple(column.title for i, column in enumerate(columns) if i not in shown)
+
+
+def table_width() -> int | None:
+    """The width a table must fit: the terminal's (or ``$COLUMNS``); ``None`` for a file or pipe."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _layout(
+    columns: Sequence[_Column], cells: Sequence[tuple[str, ...]], width: int | None
+) -> tuple[list[int], list[int]]:
+    """Which columns to show, and how wide each is, for rows to fit ``width``."""
+    widths = [
+        max([len(column.title)] + [len(row[i]) for row in cells])
+        for i, column in enumerate(columns)
     ]
-    widths = [max([len(header[i])] + [len(row[i]) for row in clipped]) for i in range(len(header))]
-    width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else None
-    for row in (header, *clipped):
-        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        print(line[:width] if width else line)
+    shown = list(range(len(columns)))
+    if width is None:
+        return shown, widths
+    floors = [
+        min(size, column.floor) if column.floor else size
+        for size, column in zip(widths, columns, strict=True)
+    ]
+
+    def total(sizes: Sequence[int]) -> int:
+        return sum(sizes[i] for i in shown) + len(GAP) * (len(shown) - 1)
+
+    # Leave out the least useful columns while even their floors overflow, with the first
+    # column (the id) whole: a column goes before the id is shortened.
+    droppable = sorted(
+        (i for i, column in enumerate(columns) if column.drop is not None),
+        key=lambda i: columns[i].drop or 0,
+    )
+    for i in droppable:
+        if total([widths[0], *floors[1:]]) <= width:
+            break
+        shown.remove(i)
+    # Then shorten the widest shortenable column, one character at a time; the id goes last.
+    excess = total(widths) - width
+    while excess > 0:
+        candidates = [i for i in shown[1:] if widths[i] > floors[i]] or [
+            i for i in shown[:1] if widths[i] > floors[i]
+        ]
+        if not candidates:
+            break
+        widest = max(candidates, key=lambda i: widths[i])
+        widths[widest] -= 1
+        excess -= 1
+    return shown, widths
 
 
 def _flags(model: ImageModel) -> list[str]:
@@ -89,8 +172,12 @@ def _short_list(values: Sequence[str] | None, shown: int = 3) -> str:
     return f"{text} +{len(values) - shown}" if len(values) > shown else text
 
 
+def _one_line(text: str) -> str:
+    """A cell's text on one line, control characters escaped: one line per row."""
+    return printable(text.replace("\n", " ").replace("\t", " "))
+
+
 def _clip(text: str, limit: int) -> str:
-    text = printable(text.replace("\n", " ").replace("\t", " "))  # one line per row
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -120,18 +207,37 @@ def money(value: Decimal | None) -> str:
 
 
 def images(n: int, model: ImageModel) -> str:
-    fixed = model.supported_parameters.fixed_image_count if model.supported_parameters else None
-    count = fixed if fixed else n
+    count = images_count(n, model)
     return f"{count} image" + ("" if count == 1 else "s")
+
+
+def images_count(n: int, model: ImageModel) -> int:
+    """How many images a request for ``n`` makes: a model with a fixed count makes that many."""
+    fixed = model.supported_parameters.fixed_image_count if model.supported_parameters else None
+    return fixed if fixed else n
 
 
 def _date(timestamp: int | None) -> str:
     if timestamp is None:
         return "-"
+    when = _utc(timestamp)
+    return when.date().isoformat() if when else str(timestamp)
+
+
+def iso_time(value: Any) -> Any:
+    """Seconds since the epoch as ISO 8601 in UTC (``2024-02-01T00:00:00Z``); else ``value``."""
+    when = _utc(value)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else value
+
+
+def _utc(timestamp: Any) -> datetime.datetime | None:
+    """A UTC time for a whole number of seconds; ``None`` for anything else."""
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool):
+        return None
     try:
-        return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).date().isoformat()
+        return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
     except (ValueError, OverflowError, OSError):  # not seconds (milliseconds, say): as sent
-        return str(timestamp)
+        return None
 
 
 def or_unknown(value: int | None, template: str) -> str:

@@ -7,11 +7,14 @@ import os
 import subprocess
 import sys
 import warnings
-from pathlib import Path
-
-import pytest
+from typing import TYPE_CHECKING
 
 from nanogpt_images import _logging
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
 
 KEY = "sk-log-secret-1234567890"
 
@@ -61,7 +64,7 @@ def test_without_logging_set_up_nothing_reaches_stderr(tmp_path: Path) -> None:
 
 
 def test_the_env_var_turns_debug_logging_on_without_the_key(tmp_path: Path) -> None:
-    """``NANOGPT_IMAGES_LOG=debug`` shows requests, retries and warnings on stderr; never the key."""
+    """``NANOGPT_IMAGES_LOG=debug`` shows requests, retries and warnings; never the key."""
     result = run_session(tmp_path, "debug")
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
