@@ -144,6 +144,7 @@ def test_the_site_builds_offline_with_a_real_api_reference(tmp_path: Path) -> No
     assert re.search(r"^\s*catalog\s+async\s", session, re.MULTILINE)  # async methods say so
     errors = text_of(tmp_path / "reference" / "errors" / "index.html")
     assert re.search(r"^\s*retry_after\s+instance-attribute", errors, re.MULTILINE)
+    assert "retry_after: float | None" in errors  # typed, not `retry_after = retry_after`
 
 
 def text_of(page: Path) -> str:
