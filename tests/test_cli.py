@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import re
+import shutil
 import signal
 import struct
 import sys
@@ -204,6 +205,31 @@ async def test_models_fits_the_table_to_the_terminal(
         assert header.split()[:5] == ["ID", "NAME", "OWNER", "CAPABILITIES", "RESOLUTIONS"]
         assert "…" in out  # long cells shortened, not cut off at the edge
         assert err.strip() == "232 of 232 models"
+
+
+async def test_models_on_a_very_narrow_terminal_shortens_the_id_last(
+    fake: FakeNanoGPT, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 30 columns the price and the date still show; the id gives way, with an ellipsis."""
+    monkeypatch.setenv("COLUMNS", "30")
+    for argv, last in ((["models"], r"\$[\d.]+"), (["models", "--basic"], r"\d{4}-\d\d-\d\d")):
+        code, out, _ = await run(*argv, "--text", "wavespeed-ai/")
+        assert code == 0
+        _, *rows = out.splitlines()
+        assert max(len(line) for line in out.splitlines()) <= 30
+        assert any("…" in row.split()[0] for row in rows)
+        assert all(re.search(last + "$", row) for row in rows), out
+
+
+async def test_models_measures_the_terminal_stdout_is(
+    fake: FakeNanoGPT, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With stdout a terminal and no COLUMNS, the terminal's own width is used."""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *_: os.terminal_size((72, 24)))
+    code, out, _ = await run("models")
+    assert code == 0
+    assert 60 < max(len(line) for line in out.splitlines()) <= 72
 
 
 async def test_models_piped_prints_every_cell_whole(fake: FakeNanoGPT, run: Run) -> None:
