@@ -145,6 +145,8 @@ def test_the_site_builds_offline_with_a_real_api_reference(tmp_path: Path) -> No
     errors = text_of(tmp_path / "reference" / "errors" / "index.html")
     assert re.search(r"^\s*retry_after\s+instance-attribute", errors, re.MULTILINE)
     assert "retry_after: float | None" in errors  # typed, not `retry_after = retry_after`
+    models = text_of(tmp_path / "reference" / "models" / "index.html")
+    assert re.search(r"Catalog\(\s*models: tuple\[ImageModel, \.\.\.\] = \(\),", models)  # attrs
 
 
 def text_of(page: Path) -> str:
