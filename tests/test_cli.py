@@ -581,6 +581,19 @@ async def test_every_command_has_help(run: Run, argv: list[str], phrase: str) ->
 # -- pipes, watch and demo (child processes) --------------------------------------
 
 
+async def test_the_log_switch_works_for_the_command_too(fake: FakeNanoGPT) -> None:
+    """``NANOGPT_IMAGES_LOG=info`` shows the command's retries on stderr; the result still comes."""
+    fake.fail_next(1, 503)
+    env = {**os.environ, "NANOGPT_BASE_URL": fake.url, "NANOGPT_IMAGES_LOG": "info"}
+    process = await cli_process("show", "flux-pro", env=env)
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    assert out.startswith(b"flux-pro  (FLUX Pro)")
+    [retry] = [line for line in err.decode().splitlines() if "retrying" in line]
+    assert " INFO nanogpt_images: retrying the catalog fetch in " in retry
+    assert "HTTP 503" in retry
+
+
 @pytest.mark.parametrize("argv", [["models"], ["models", "--json"]], ids=["table", "json"])
 async def test_a_reader_that_leaves_early_ends_quietly_with_141(
     fake: FakeNanoGPT, argv: list[str]
