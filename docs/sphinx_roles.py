@@ -87,5 +87,6 @@ def _public(path: str | None, public: dict[str, str]) -> str | None:
     """``path`` under its public name, or ``None`` when it is not part of the public API."""
     for defined, documented in public.items():
         if path is not None and (path == defined or path.startswith(defined + ".")):
-            return documented + path[len(defined) :]
+            rest = path[len(defined) :]
+            return None if "._" in rest else documented + rest  # private members are not shown
     return None

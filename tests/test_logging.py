@@ -28,9 +28,8 @@ from nanogpt_images.testing import FakeNanoGPT
 async def main():
     async with FakeNanoGPT(require_key={KEY!r}) as fake:
         fake.fail_next(1, 503)
-        async with ImageModelsSession(
-            {KEY!r}, base_url=fake.url, cache_path=sys.argv[1], backoff_base=0.001
-        ) as session:
+        session = ImageModelsSession({KEY!r}, base_url=fake.url, cache_path=sys.argv[1])
+        async with session:
             await session.catalog()
     print("done")
 
