@@ -56,8 +56,8 @@ class _Column:
     """One column of a table: its title, and how it gives way on a narrow terminal."""
 
     title: str
-    floor: int = 0  # the narrowest it is shortened to; 0 = never shortened (nor dropped)
-    drop: int | None = None  # drop order when even the floors do not fit (lowest first)
+    rank: int = 0  # 0: always shown; optional columns join by rank (1 first) while they fit
+    floor: int = 1  # the narrowest an optional column is shortened to, rather than left out
 
 
 def print_table(
@@ -73,15 +73,15 @@ def print_table(
     columns: tuple[_Column, ...]
     rows: list[tuple[str, ...]]
     if basic:
-        columns = (_Column("ID", floor=12), _Column("OWNER", 6, drop=1), _Column("CREATED"))
+        columns = (_Column("ID"), _Column("OWNER", rank=1, floor=6), _Column("CREATED"))
         rows = [(m.id, m.owned_by or "-", _date(m.created)) for m in models]
     else:
         columns = (
-            _Column("ID", floor=12),
-            _Column("NAME", 10, drop=1),
-            _Column("OWNER", 6, drop=4),
-            _Column("CAPABILITIES", 12, drop=3),
-            _Column("RESOLUTIONS", 12, drop=2),
+            _Column("ID"),
+            _Column("NAME", rank=4, floor=12),
+            _Column("OWNER", rank=1, floor=6),
+            _Column("CAPABILITIES", rank=2, floor=16),
+            _Column("RESOLUTIONS", rank=3, floor=16),
             _Column(f"PRICE @ {resolution}" if resolution else "PRICE FROM"),
         )
         rows = [
@@ -116,44 +116,34 @@ def table_width() -> int | None:
 def _layout(
     columns: Sequence[_Column], cells: Sequence[tuple[str, ...]], width: int | None
 ) -> tuple[list[int], list[int]]:
-    """Which columns to show, and how wide each is, for rows to fit ``width``."""
-    widths = [
+    """Which columns to show, and how wide each is, for rows to fit ``width``.
+
+    The required columns come whole; the optional ones join in rank order, each
+    whole while it fits, and the first that does not fit whole is shortened to
+    the room left when that is at least its floor.  So at most one column is
+    shortened, and what is shown stays readable.  Only a terminal too narrow
+    for the required columns shortens the first one (the id).
+    """
+    natural = [
         max([len(column.title)] + [len(row[i]) for row in cells])
         for i, column in enumerate(columns)
     ]
-    shown = list(range(len(columns)))
     if width is None:
-        return shown, widths
-    floors = [
-        min(size, column.floor) if column.floor else size
-        for size, column in zip(widths, columns, strict=True)
-    ]
+        return list(range(len(columns))), natural
+    widths = list(natural)
+    shown = {i for i, column in enumerate(columns) if not column.rank}
 
-    def total(sizes: Sequence[int]) -> int:
-        return sum(sizes[i] for i in shown) + len(GAP) * (len(shown) - 1)
+    def total() -> int:
+        return sum(widths[i] for i in shown) + len(GAP) * (len(shown) - 1)
 
-    # Leave out the least useful columns while even their floors overflow, with the first
-    # column (the id) whole: a column goes before the id is shortened.
-    droppable = sorted(
-        (i for i, column in enumerate(columns) if column.drop is not None),
-        key=lambda i: columns[i].drop or 0,
-    )
-    for i in droppable:
-        if total([widths[0], *floors[1:]]) <= width:
-            break
-        shown.remove(i)
-    # Then shorten the widest shortenable column, one character at a time; the id goes last.
-    excess = total(widths) - width
-    while excess > 0:
-        candidates = [i for i in shown[1:] if widths[i] > floors[i]] or [
-            i for i in shown[:1] if widths[i] > floors[i]
-        ]
-        if not candidates:
-            break
-        widest = max(candidates, key=lambda i: widths[i])
-        widths[widest] -= 1
-        excess -= 1
-    return shown, widths
+    optional = sorted((i for i, c in enumerate(columns) if c.rank), key=lambda i: columns[i].rank)
+    for i in optional:
+        room = width - total() - len(GAP)
+        if room >= min(natural[i], columns[i].floor):
+            shown.add(i)
+            widths[i] = min(natural[i], room)
+    widths[0] = max(widths[0] - max(total() - width, 0), 1)
+    return sorted(shown), widths
 
 
 def _flags(model: ImageModel) -> list[str]:
