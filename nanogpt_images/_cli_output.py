@@ -65,10 +65,10 @@ def print_table(
 ) -> tuple[str, ...]:
     """Print the models as aligned columns, one line each, within ``width`` characters.
 
-    ``width=None`` prints every cell whole (output to a file or a pipe).  On a
-    terminal the id and the price stay; the other columns are shortened with
-    ``…`` and, when even that is not enough, left out.  Returns the titles of
-    the columns left out.
+    ``width=None`` prints every column with every cell whole (output to a file
+    or a pipe).  Otherwise the id and the price stay and the other columns join
+    while they fit (see :func:`_layout`).  Returns the titles of the columns
+    left out.
     """
     columns: tuple[_Column, ...]
     rows: list[tuple[str, ...]]
