@@ -25,6 +25,7 @@ from ._errors import (
     SessionClosedError,
     TransportError,
 )
+from ._logging import configure_logging as _configure_logging
 from ._models import (
     Architecture,
     Capabilities,
@@ -76,6 +77,8 @@ __all__ = [
     "dump_catalog",
     "parse_catalog",
 ]
+
+_configure_logging()
 
 
 def __getattr__(name: str) -> Any:

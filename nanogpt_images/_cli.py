@@ -19,6 +19,8 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from nanogpt_images import (
     Catalog,
     ImageModelsSession,
@@ -29,6 +31,8 @@ from nanogpt_images import (
 
 from ._cli_output import (
     images,
+    images_count,
+    iso_time,
     money,
     no_price_reason,
     note_unknown_flags,
@@ -40,12 +44,14 @@ from ._cli_output import (
     print_table,
     printable,
     raw_model,
+    table_width,
 )
+from ._logging import env_handler
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 
-    from nanogpt_images import CatalogChange
+    from nanogpt_images import CatalogChange, ImageModel, ValidationProblem
 
 __all__ = ["build_parser", "main"]
 
@@ -108,40 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument(
-        "--base-url",
-        metavar="URL",
-        help=f"the NanoGPT server (default: $NANOGPT_BASE_URL, else {DEFAULT_URL})",
-    )
-    parser.add_argument(
-        "--api-key",
-        metavar="KEY",
-        help="API key (default: $NANOGPT_API_KEY; the catalog is public, so none is needed)",
-    )
-    parser.add_argument(
-        "--allow-insecure-http",
-        action="store_true",
-        help="send the key over plain http:// to a host other than this machine (unsafe)",
-    )
-    parser.add_argument(
-        "--proxy",
-        metavar="URL",
-        help=(
-            "an HTTP proxy such as http://proxy.example:3128 (default: $HTTPS_PROXY or "
-            "$HTTP_PROXY, unless $NO_PROXY names the host)"
-        ),
-    )
-    parser.add_argument(
-        "--timeout",
-        metavar="SECONDS",
-        type=_positive_float,
-        default=30.0,
-        help=(
-            f"time limit per attempt (default: 30); a failed attempt is retried up to "
-            f"{RETRIES} times after a short backoff, so giving up can take about "
-            f"{RETRIES + 1} times this long"
-        ),
-    )
+    _add_global_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = commands.add_parser(
@@ -191,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_key_value,
         help="any other request parameter (repeatable); VALUE is read as JSON when it can be",
     )
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help=(
+            "print the result as JSON: valid, the normalised params, the problems with "
+            "their parameter and allowed values, the price (exit code as without)"
+        ),
+    )
     check.set_defaults(run=_check)
 
     watch = commands.add_parser(
@@ -221,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     demo.set_defaults(run=_demo)
+    for command in commands.choices.values():
+        _add_global_options(command, repeated=True)
     return parser
 
 
@@ -273,14 +256,16 @@ async def _models(args: argparse.Namespace) -> int:
             shown = Catalog(
                 models=matches, meta=catalog.meta, object=catalog.object, extras=catalog.extras
             )
-        json.dump(dump_catalog(shown), sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        _print_json(dump_catalog(shown))
         return 0
     note_unknown_flags(args.capability or (), catalog)
-    print_table(matches, basic=args.basic, resolution=args.resolution)
+    width = table_width()
+    hidden = print_table(matches, basic=args.basic, resolution=args.resolution, width=width)
     summary = f"{len(matches)} of {len(catalog)} models"
     if catalog.rejected:
         summary += f" ({len(catalog.rejected)} unreadable entries skipped)"
+    if hidden:
+        summary += f"; {', '.join(hidden)} left out to fit {width} columns"
     print(summary, file=sys.stderr)
     return 0
 
@@ -291,11 +276,12 @@ async def _show(args: argparse.Namespace) -> int:
     model = catalog[args.model]
     raw = raw_model(model)
     if args.json:
-        json.dump(raw, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        _print_json(raw)
         return 0
     print(printable(f"{model.id}  ({model.display_name})"))
     for key, value in raw.items():
+        if key == "created":
+            value = iso_time(value)
         if key != "id":
             print_field(key, value, indent=1)
     print("summary:")
@@ -317,21 +303,61 @@ async def _check(args: argparse.Namespace) -> int:
     async with _open_session(args) as session:
         catalog = await _fetch_with_progress(session, args)
     model = catalog[args.model]
-    normalised = model.validate(**params)
+    try:
+        normalised = model.validate(**params)
+    except ParameterValidationError as exc:
+        if not args.json:
+            raise
+        _print_json(_check_result(model, params=None, problems=exc.problems))
+        return 1
     resolution = normalised.get("resolution")
     n = normalised.get("n", 1)
-    shown = ", ".join(f"{key}={value}" for key, value in normalised.items()) or "defaults"
-    print(printable(f"ok: {model.id} accepts {shown}"))
     try:
         cost = model.price(resolution=resolution, n=n)
     except ValueError:
         cost = None
+    if args.json:
+        _print_json(_check_result(model, params=normalised, cost=cost, n=n))
+        return 0
+    shown = ", ".join(f"{key}={value}" for key, value in normalised.items()) or "defaults"
+    print(printable(f"ok: {model.id} accepts {shown}"))
     where = f" at {resolution}" if resolution else " (cheapest size)"
     if cost is None:
         print(printable(f"price: unknown for {images(n, model)}{where}: {no_price_reason(model)}"))
     else:
         print(f"price: {money(cost)} for {images(n, model)}{where}")
     return 0
+
+
+def _check_result(
+    model: ImageModel,
+    *,
+    params: dict[str, Any] | None,
+    problems: Sequence[ValidationProblem] = (),
+    cost: Decimal | None = None,
+    n: int = 1,
+) -> dict[str, Any]:
+    """What ``check --json`` prints: the verdict, the normalised params, problems, price."""
+    price: dict[str, Any] | None = None
+    if params is not None:
+        price = {
+            "usd": None if cost is None else str(cost.normalize()),
+            "images": images_count(n, model),
+            "resolution": params.get("resolution"),
+            "unknown_because": no_price_reason(model) if cost is None else None,
+        }
+    return {
+        "model": model.id,
+        "valid": params is not None,
+        "params": params,
+        "problems": [attrs.asdict(problem) for problem in problems],
+        "price": price,
+    }
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    print()
 
 
 async def _watch(args: argparse.Namespace) -> int:
@@ -375,8 +401,6 @@ async def _demo(args: argparse.Namespace) -> int:
 async def _open_session(
     args: argparse.Namespace, *, detailed: bool = True, refresh_interval: float | None = None
 ) -> AsyncIterator[ImageModelsSession]:
-    # Passed only when given, so the CLI runs with a session that predates the option.
-    proxy: dict[str, Any] = {"proxy": args.proxy} if args.proxy is not None else {}
     try:
         session = ImageModelsSession(
             args.api_key,
@@ -387,7 +411,7 @@ async def _open_session(
             ttl=refresh_interval or 300.0,
             refresh_interval=refresh_interval,
             allow_insecure_http=args.allow_insecure_http,
-            **proxy,
+            proxy=args.proxy,
         )
     except ValueError as exc:
         message = str(exc).replace("allow_insecure_http=True", "--allow-insecure-http")
@@ -428,10 +452,13 @@ def _base_url(args: argparse.Namespace) -> str:
 
 @contextlib.contextmanager
 def _library_warnings_to_stderr(enabled: bool) -> Any:
-    """Show the library's warnings (e.g. a failed background refresh) as one line each."""
+    """Show the library's warnings (e.g. a failed background refresh) as one line each.
+
+    Not when ``NANOGPT_IMAGES_LOG`` already shows them (and more) on stderr.
+    """
     logger = logging.getLogger("nanogpt_images")
     handler: logging.Handler = logging.NullHandler()
-    if enabled:
+    if enabled and env_handler() is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
         handler.setLevel(logging.WARNING)
@@ -475,6 +502,59 @@ def _stdout_to_devnull() -> None:
 
 
 # -- argument types ----------------------------------------------------------
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, repeated: bool = False) -> None:
+    """The options of every command, before the command name or (``repeated``) after it.
+
+    After it their default is ``SUPPRESS``: an option not given there leaves the
+    value given before the command, or the program's default, alone.
+    """
+    target: argparse._ActionsContainer = parser
+    if repeated:
+        target = parser.add_argument_group("global options (also accepted before COMMAND)")
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if repeated else value
+
+    target.add_argument(
+        "--base-url",
+        metavar="URL",
+        default=default(None),
+        help=f"the NanoGPT server (default: $NANOGPT_BASE_URL, else {DEFAULT_URL})",
+    )
+    target.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=default(None),
+        help="API key (default: $NANOGPT_API_KEY; the catalog is public, so none is needed)",
+    )
+    target.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=default(False),
+        help="send the key over plain http:// to a host other than this machine (unsafe)",
+    )
+    target.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=default(None),
+        help=(
+            "an HTTP proxy such as http://proxy.example:3128 (default: $HTTPS_PROXY or "
+            "$HTTP_PROXY, unless $NO_PROXY names the host)"
+        ),
+    )
+    target.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=default(30.0),
+        help=(
+            f"time limit per attempt (default: 30); a failed attempt is retried up to "
+            f"{RETRIES} times after a short backoff, so giving up can take about "
+            f"{RETRIES + 1} times this long"
+        ),
+    )
 
 
 class _UsageError(Exception):
