@@ -1,6 +1,6 @@
 """Secrets audit: the API key never leaks, whatever the server does.
 
-The whole fault matrix of ``benchmarks/faults.py`` runs with a key set and
+The whole fault matrix of ``tests/fault_matrix.py`` runs with a key set and
 every logger captured at DEBUG; then the CLI meets the faults that answer
 without retry waits (the CLI's session waits real backoff, so the retried
 faults are covered through the session only: the CLI prints the same
@@ -18,8 +18,8 @@ import threading
 import traceback
 from typing import TYPE_CHECKING
 
+import fault_matrix as faults
 import pytest
-from _bench import load_benchmark
 from aiohttp import web
 
 from nanogpt_images import (
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-faults = load_benchmark("faults")
 
 KEY = "sk-nano-secret-7f3a9c2e41d84b6a"
 FRAGMENT = KEY[len("sk-nano-") :]  # a key cut short in a message still counts as a leak
