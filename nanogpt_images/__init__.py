@@ -36,8 +36,8 @@ from ._models import (
     Pricing,
     RejectedEntry,
     SupportedParameters,
-    ValidationProblem,
 )
+from ._problems import ValidationProblem
 from ._session import ImageModelsSession
 from ._store import FileStore, Store, StoredResponse
 

@@ -14,15 +14,15 @@ request checks in ``_validation``, prices in ``_pricing``, queries in
 
 from __future__ import annotations
 
-import difflib
 import types
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from . import _pricing, _queries, _validation
 from ._errors import ModelNotFoundError
+from ._problems import ValidationProblem, suggest
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -81,6 +81,12 @@ class Pricing:
     lora: Pricing | None = None
     extras: Extras = attrs.Factory(dict)
 
+    @property
+    def in_usd(self) -> bool:
+        """Whether the prices are USD: the API's unit unless ``currency`` says otherwise."""
+        currency = self.currency
+        return currency is None or currency.strip().upper() in ("USD", "")  # "" says nothing
+
 
 @attrs.frozen(hash=False)
 class Capabilities:
@@ -92,15 +98,27 @@ class Capabilities:
     nsfw: bool | None = None
     extras: Extras = attrs.Factory(dict)
 
+    #: The flags with typed fields; the rest are in ``extras``.
+    FLAGS: ClassVar[tuple[str, ...]] = ("image_generation", "image_to_image", "inpainting", "nsfw")
+
     def flag(self, name: str) -> bool | None:
         """The flag ``name``, known or not; ``None`` when absent or not a boolean."""
         value = getattr(self, name, None) if name in _CAPABILITY_FIELDS else self.extras.get(name)
         return value if isinstance(value, bool) else None
 
+    def stated(self) -> dict[str, bool]:
+        """Every flag stated as a boolean, named or in ``extras``, as :meth:`flag` reads them."""
+        flags = {name: value for name in self.FLAGS if type(value := getattr(self, name)) is bool}
+        if self.extras:
+            flags.update(
+                (name, value)
+                for name, value in self.extras.items()
+                if type(value) is bool and name not in _CAPABILITY_FIELDS
+            )
+        return flags
 
-#: The flags :class:`Capabilities` has typed fields for; the rest are in its ``extras``.
-CAPABILITY_FLAGS = ("image_generation", "image_to_image", "inpainting", "nsfw")
-_CAPABILITY_FIELDS = frozenset(CAPABILITY_FLAGS)
+
+_CAPABILITY_FIELDS = frozenset(Capabilities.FLAGS)
 
 
 @attrs.frozen(hash=False)
@@ -216,24 +234,6 @@ class RejectedEntry:
     reason: str
 
 
-@attrs.frozen
-class ValidationProblem:
-    """One thing wrong with a generation request.
-
-    ``message`` is fit to show an end user; ``allowed`` lists the values the
-    model accepts, ``minimum``/``maximum`` bound a number, and ``suggestion``
-    is the closest allowed value, when one is close.
-    """
-
-    parameter: str
-    value: Any
-    message: str
-    allowed: tuple[Any, ...] | None = None
-    suggestion: Any = None
-    minimum: Any = None
-    maximum: Any = None
-
-
 @attrs.frozen(hash=False, repr=False)
 class Catalog:
     """The image-model list: ordered, indexed by id, with what could not be read."""
@@ -330,14 +330,3 @@ class Catalog:
             raise TypeError("cheapest() sorts by price itself; it takes no 'sort'")
         ranked = self.filter(sort="price", **filters)  # remembered like any other query
         return _queries.first_priced(ranked, filters.get("resolution"))
-
-
-def suggest(
-    word: str, candidates: Mapping[str, Any] | tuple[str, ...], limit: int = 3
-) -> tuple[str, ...]:
-    """Up to ``limit`` close matches of ``word`` among ``candidates``, ignoring case."""
-    folded: dict[str, str] = {}
-    for candidate in candidates:
-        folded.setdefault(candidate.casefold(), candidate)
-    matches = difflib.get_close_matches(word.casefold(), folded, n=limit, cutoff=0.6)
-    return tuple(folded[match] for match in matches)

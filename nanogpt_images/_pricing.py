@@ -23,17 +23,17 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from . import _models, _validation
+from . import _validation
 from ._errors import ParameterValidationError
+from ._problems import ValidationProblem
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._models import ImageModel
+    from ._models import ImageModel, Pricing
 
 __all__ = [
     "image_count",
-    "in_usd",
     "price",
     "spelling_prices",
     "unit_price",
@@ -64,7 +64,7 @@ def price(model: ImageModel, resolution: str | None, n: int) -> Decimal | None:
 def unit_price(model: ImageModel, resolution: str | None) -> float | None:
     """The price of one image as the data gives it (a float), or ``None``."""
     pricing = model.pricing
-    if pricing is None or not in_usd(pricing):
+    if pricing is None or not pricing.in_usd:
         return None
     table = _usual_map(pricing)
     if table is not None:
@@ -84,23 +84,17 @@ def spelling_prices(model: ImageModel) -> dict[str, float] | None:
     map.
     """
     pricing = model.pricing
-    table = None if pricing is None or not in_usd(pricing) else _usual_map(pricing)
+    table = None if pricing is None or not pricing.in_usd else _usual_map(pricing)
     if table is None:
         return None
     spellings = _validation.resolution_index(tuple(table))
     return {key: table.get(key, table[raw]) for key, raw in spellings.items()}
 
 
-def _usual_map(pricing: _models.Pricing) -> Mapping[str, float] | None:
+def _usual_map(pricing: Pricing) -> Mapping[str, float] | None:
     """``per_image`` when it has the usual shape, a non-empty price map; else ``None``."""
     table = pricing.per_image
     return table if type(table) is MappingProxyType and table else None
-
-
-def in_usd(pricing: _models.Pricing) -> bool:
-    """Whether the prices are USD: the API's unit unless ``currency`` says otherwise."""
-    currency = pricing.currency
-    return currency is None or currency.strip().upper() in ("USD", "")  # "" says nothing
 
 
 def valid_price(unit: float | None) -> bool:
@@ -116,16 +110,14 @@ def image_count(model: ImageModel, n: int) -> int:
     count = _validation.as_int(n)
     if count is None or count < 1:
         message = f"`n` must be a whole number of images, at least 1; got `{n}`"
-        problem = _models.ValidationProblem("n", n, message, minimum=1)
+        problem = ValidationProblem("n", n, message, minimum=1)
         raise ParameterValidationError(model.id, [problem])
     params = model.supported_parameters
     fixed = params.fixed_image_count if params is not None else None
     return fixed if fixed is not None and fixed >= 1 else count
 
 
-def _unit_price(
-    model: ImageModel, pricing: _models.Pricing, resolution: str | None
-) -> float | None:
+def _unit_price(model: ImageModel, pricing: Pricing, resolution: str | None) -> float | None:
     per_image = pricing.per_image
     if isinstance(per_image, float | int):
         if resolution is None or _is_allowed(model, resolution):

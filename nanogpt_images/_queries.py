@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
-from . import _models, _pricing, _validation
+from . import _pricing, _validation
 
 if TYPE_CHECKING:
     from ._models import ImageModel
@@ -267,11 +267,8 @@ class Tables:
             _file(found["owned_by"], (model.owned_by.casefold(),), position)
         caps = model.capabilities
         if caps is not None:  # flag name -> the models with it set to true
-            flags = _models.CAPABILITY_FLAGS  # read here: _models imports this module
-            _file(found["capability"], (f for f in flags if getattr(caps, f) is True), position)
-            if caps.extras:  # as Capabilities.flag() reads them: a named flag is its field
-                extra = (n for n, v in caps.extras.items() if v is True and n not in flags)
-                _file(found["capability"], extra, position)
+            stated = caps.stated()
+            _file(found["capability"], (name for name, value in stated.items() if value), position)
         arch = model.architecture
         if arch is not None:
             _file(found["output_modality"], _folded(arch.output_modalities), position)

@@ -26,13 +26,13 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from . import _models
 from ._errors import ParameterValidationError
+from ._problems import ValidationProblem, suggest
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._models import ImageModel, SupportedParameters, ValidationProblem
+    from ._models import ImageModel, SupportedParameters
 
 __all__ = [
     "IMAGE_PARAMS",
@@ -348,13 +348,13 @@ def _problem(
     minimum: Any = None,
     maximum: Any = None,
 ) -> ValidationProblem:
-    return _models.ValidationProblem(
+    return ValidationProblem(
         parameter, value, message, allowed, suggestion, minimum=minimum, maximum=maximum
     )
 
 
 def _closest(word: str, candidates: tuple[str, ...]) -> str | None:
-    matches = _models.suggest(word, candidates, 1)
+    matches = suggest(word, candidates, 1)
     return matches[0] if matches else None
 
 

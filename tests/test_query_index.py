@@ -18,7 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import BODIES, KNOWN_KEYS, SHAPED
 
-from nanogpt_images import Catalog, ImageModel, ImageModelsSession, _models, _queries, parse_catalog
+from nanogpt_images import (
+    Capabilities,
+    Catalog,
+    ImageModel,
+    ImageModelsSession,
+    _queries,
+    parse_catalog,
+)
 from nanogpt_images._pricing import spelling_prices, unit_price
 from nanogpt_images._validation import normalise_resolution
 from nanogpt_images.testing import FakeNanoGPT, sample_catalog
@@ -101,7 +108,7 @@ FLAGS = _pool(
     name
     for model in CATALOG
     if model.capabilities is not None
-    for name in (*_models.CAPABILITY_FLAGS, "no_such_flag", *model.capabilities.extras)
+    for name in (*Capabilities.FLAGS, "no_such_flag", *model.capabilities.extras)
 )
 MODALITIES = _fold_variants(
     _pool(
