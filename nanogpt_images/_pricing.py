@@ -12,8 +12,11 @@ Shapes read, in this order:
 * ``by_rendering_speed``, one such map per speed tier: with no speed to ask
   for, the price is the cheapest tier's, the "from" price of a picker.
 
-``lora`` prices a LoRA add-on, which a plain request does not buy, so it is
-never read.  Every other shape gives ``None``: no price beats a wrong one.
+An entry that is NaN, infinite or negative is not a price: it is read as if
+it were absent (the raw value stays in the data), so it neither hides a
+valid "from" price nor depends on where it sits in the map.  ``lora``
+prices a LoRA add-on, which a plain request does not buy, so it is never
+read.  Every other shape gives ``None``: no price beats a wrong one.
 Prices are USD: a ``currency`` other than ``USD`` gives ``None`` too.
 """
 
@@ -87,8 +90,9 @@ def spelling_prices(model: ImageModel) -> dict[str, float] | None:
     table = None if pricing is None or not pricing.in_usd else _usual_map(pricing)
     if table is None:
         return None
-    spellings = _validation.resolution_index(tuple(table))
-    return {key: table.get(key, table[raw]) for key, raw in spellings.items()}
+    prices = _prices(table)
+    spellings = _validation.resolution_index(tuple(prices))
+    return {key: prices.get(key, prices[raw]) for key, raw in spellings.items()}
 
 
 def _usual_map(pricing: Pricing) -> Mapping[str, float] | None:
@@ -134,18 +138,29 @@ def _unit_price(model: ImageModel, pricing: Pricing, resolution: str | None) -> 
 
 
 def _from_table(table: Mapping[str, float], resolution: str | None) -> float | None:
-    """The price of ``resolution`` in one map; its lowest price when no resolution."""
+    """The price of ``resolution`` in one map; its lowest price when no resolution.
+
+    An entry that is not a price (:func:`valid_price`) is read as if absent.
+    """
     if resolution is None:
-        return min(table.values())
+        return min(filter(valid_price, table.values()), default=None)
     value = table.get(resolution)
-    if value is not None:
+    if valid_price(value):
         return value
     wanted = _validation.normalise_resolution(resolution)
     value = table.get(wanted)
-    if value is not None:
+    if valid_price(value):
         return value
-    key = _validation.resolution_index(tuple(table)).get(wanted)
-    return table[key] if key is not None else table.get("default")
+    prices = _prices(table)
+    key = _validation.resolution_index(tuple(prices)).get(wanted)
+    return prices[key] if key is not None else prices.get("default")
+
+
+def _prices(table: Mapping[str, float]) -> Mapping[str, float]:
+    """``table`` without the entries that are not prices (NaN, infinite, negative)."""
+    if all(map(valid_price, table.values())):
+        return table
+    return {key: value for key, value in table.items() if valid_price(value)}
 
 
 def _is_allowed(model: ImageModel, resolution: str) -> bool:

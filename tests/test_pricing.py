@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from nanogpt_images import ImageModel, ParameterValidationError, parse_catalog
+from nanogpt_images import ImageModel, ParameterValidationError, dump_catalog, parse_catalog
 from nanogpt_images.testing import sample_catalog
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -159,3 +159,49 @@ def test_a_resolution_that_is_not_a_string_is_a_type_error(resolution: Any) -> N
     model = parse_catalog({"data": [{"id": "m", "pricing": {"per_image": {"1k": 0.01}}}]})["m"]
     with pytest.raises(TypeError, match="resolution must be a string such as '1024x1024'"):
         model.price(resolution)
+
+
+NOT_PRICES = [float("nan"), float("inf"), -1, -0.01]
+
+
+@pytest.mark.parametrize("bad", NOT_PRICES)
+@pytest.mark.parametrize("bad_first", [True, False])
+def test_a_value_that_is_not_a_price_is_read_as_absent(bad: float, bad_first: bool) -> None:
+    """NaN, infinite and negative entries neither hide the "from" price nor depend on key order."""
+    entries = [("1024x1024", bad), ("1k", 0.02)]
+    table = dict(entries if bad_first else entries[::-1])
+    model = _model({"per_image": table})
+    assert model.price() == Decimal("0.02")
+    assert model.price("1k") == Decimal("0.02")
+    assert model.price("1024x1024") is None
+    catalog = parse_catalog({"data": [{"id": "m", "pricing": {"per_image": table}}]})
+    assert catalog.filter(max_price="0.02") == (catalog["m"],)
+    assert catalog.filter(max_price="0.01") == ()
+    assert catalog.cheapest() == catalog["m"]
+
+
+@pytest.mark.parametrize("bad", NOT_PRICES)
+def test_a_spelling_that_is_not_a_price_leaves_the_next_one(bad: float) -> None:
+    """A bad 1024*1024 does not hide a good 1024X1024, nor a bad key the map's default."""
+    model = _model({"per_image": {"1024*1024": bad, "1024X1024": 0.03, "default": 0.5}})
+    assert model.price("1024x1024") == Decimal("0.03")
+    assert _model({"per_image": {"1024x1024": bad, "default": 0.5}}).price("1024x1024") == Decimal(
+        "0.5"
+    )
+    assert _model({"per_image": {"1k": 0.1, "default": bad}}).price("2k") is None
+
+
+@pytest.mark.parametrize("bad", NOT_PRICES)
+def test_a_speed_tier_that_is_not_a_price_is_skipped(bad: float) -> None:
+    """A rendering-speed tier with a bad price leaves the cheapest valid tier."""
+    pricing = {"by_rendering_speed": {"TURBO": {"1024x1024": bad}, "QUALITY": {"1024x1024": 0.09}}}
+    assert _model(pricing).price() == Decimal("0.09")
+    assert _model(pricing).price("1024x1024") == Decimal("0.09")
+
+
+@pytest.mark.parametrize("bad", NOT_PRICES)
+def test_the_raw_value_that_is_not_a_price_stays_in_the_data(bad: float) -> None:
+    """The bad entry is only ignored for pricing: dump_catalog gives it back."""
+    body = {"data": [{"id": "m", "pricing": {"per_image": {"1024x1024": bad, "1k": 0.02}}}]}
+    dumped = dump_catalog(parse_catalog(body))
+    assert json.dumps(dumped) == json.dumps(body)

@@ -40,7 +40,16 @@ ODD_RECORDS: list[dict[str, Any]] = [
     {"id": "spelt-once", "pricing": {"per_image": {"1024*1024": 0.03, "default": 0.5}}},
     {"id": "default-only", "pricing": {"per_image": {"default": 0.04}}},
     {"id": "bad-prices", "pricing": {"per_image": {"1024x1024": -1, "512x512": "0.02"}}},
+    # an entry that is not a price is absent, wherever it sits in the map
     {"id": "nan-price", "pricing": {"per_image": {"1024x1024": math.nan, "1k": 0.02}}},
+    {"id": "nan-price-last", "pricing": {"per_image": {"1k": 0.02, "1024x1024": math.nan}}},
+    {"id": "negative-first", "pricing": {"per_image": {"1024x1024": -1, "1k": 0.03}}},
+    {"id": "negative-last", "pricing": {"per_image": {"1k": 0.03, "1024x1024": -0.5}}},
+    {"id": "inf-spelling", "pricing": {"per_image": {"1024*1024": math.inf, "1024X1024": 0.01}}},
+    {
+        "id": "nan-speed",
+        "pricing": {"by_rendering_speed": {"TURBO": {"1k": math.nan}, "SLOW": {"1k": 0.04}}},
+    },
     {
         "id": "flat-with-list",
         "pricing": {"per_image": 0.02},
@@ -346,3 +355,16 @@ async def test_a_failure_to_build_tables_does_not_fail_the_refresh(
         assert model.id == "gpt-image-2"
         assert session.stats().errors == 0
     assert "could not prepare the catalog's query tables" in caplog.text
+
+
+def test_prices_that_are_not_prices_are_absent_in_the_tables_too() -> None:
+    """Prepared tables and price() agree on maps holding NaN or negative entries, in any order."""
+    catalog = Catalog(models=CATALOG.models).prepare()
+    ids = ["nan-price", "nan-price-last", "negative-first", "negative-last"]
+    assert [m.id for m in catalog.filter(max_price="0.03", text="-") if m.id in ids] == ids
+    assert [m.id for m in catalog.filter(max_price="0.02", text="-") if m.id in ids] == ids[:2]
+    assert catalog["inf-spelling"].price("1024*1024") == Decimal("0.01")
+    found = catalog.filter(max_price="0.01", text="inf-spelling")
+    assert [m.id for m in found] == ["inf-spelling"]
+    assert catalog.cheapest(text="nan-speed") == catalog["nan-speed"]
+    assert catalog["nan-speed"].price() == Decimal("0.04")
