@@ -40,6 +40,7 @@ from ._models import (
 from ._problems import ValidationProblem
 from ._session import ImageModelsSession
 from ._store import FileStore, Store, StoredResponse
+from ._validation import ValidatedParams
 
 __all__ = [
     "APIStatusError",
@@ -72,6 +73,7 @@ __all__ = [
     "StoredResponse",
     "SupportedParameters",
     "TransportError",
+    "ValidatedParams",
     "ValidationProblem",
     "dump_catalog",
     "parse_catalog",

@@ -322,8 +322,11 @@ async def _check(args: argparse.Namespace) -> int:
     normalised = model.validate(**params)
     resolution = normalised.get("resolution")
     n = normalised.get("n", 1)
-    shown = ", ".join(f"{key}={value}" for key, value in normalised.items()) or "defaults"
+    shown = ", ".join(f"{key}={normalised[key]}" for key in normalised.checked) or "defaults"
     print(printable(f"ok: {model.id} accepts {shown}"))
+    if normalised.unchecked:
+        passed = ", ".join(f"{key}={normalised[key]}" for key in normalised.unchecked)
+        print(printable(f"unchecked: {model.id} does not describe {passed}; passed through as is"))
     try:
         cost = model.price(resolution=resolution, n=n)
     except ValueError:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from ._queries import SortKey
+    from ._validation import ValidatedParams
 
 __all__ = [
     "Architecture",
@@ -209,18 +210,22 @@ class ImageModel:
         """Whether the model takes input images, reconciling every source the server gives."""
         return _validation.accepts_image_input(self)
 
-    def validate(self, /, **params: Any) -> dict[str, Any]:
+    def validate(self, /, **params: Any) -> ValidatedParams:
         """Check a generation request; return the normalised params.
 
         Raises :class:`ParameterValidationError` listing every problem at once.
-        Parameters the model does not describe pass through unchanged.
+        Parameters the model does not describe pass through unchanged; the
+        result (a ``dict``) names them in ``unchecked``, the rest in ``checked``.
         """
         return _validation.validate(self, params)
 
     def price(self, resolution: str | None = None, n: int = 1) -> Decimal | None:
         """USD cost of ``n`` images at ``resolution``; the lowest price when no resolution.
 
-        ``None`` when the pricing data gives no honest answer.
+        ``None`` when the pricing data gives no honest answer.  An ``n`` that
+        :meth:`validate` refuses raises its :class:`ParameterValidationError`;
+        the default ``n=1`` stands for a request that leaves ``n`` out (a model
+        with ``fixed_image_count = k`` is priced for its k images).
         """
         return _pricing.price(self, resolution, n)
 

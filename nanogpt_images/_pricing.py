@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 from . import _validation
 from ._errors import ParameterValidationError
-from ._problems import ValidationProblem
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -49,11 +48,13 @@ _INF = float("inf")
 def price(model: ImageModel, resolution: str | None, n: int) -> Decimal | None:
     """USD cost of a request for ``n`` images at ``resolution``, or ``None``.
 
-    With no resolution it is the lowest per-image price.  A model with
-    ``fixed_image_count = k`` always makes k images, so its cost is the unit
-    price times k whatever ``n`` is.  An ``n`` that is not a whole number of
-    at least 1 raises :class:`ParameterValidationError` (a ``ValueError``),
-    the same problem :meth:`ImageModel.validate` reports.
+    With no resolution it is the lowest per-image price.  ``price`` and
+    :meth:`ImageModel.validate` read ``n`` by one rule: an ``n`` that
+    ``validate`` refuses (not a whole number, over ``max_n``, other than a
+    ``fixed_image_count``) raises the same :class:`ParameterValidationError`
+    (a ``ValueError``).  The default ``n = 1`` stands for a request that
+    leaves ``n`` out, so a model with ``fixed_image_count = k`` costs the
+    unit price times k.
     """
     if resolution is not None and not isinstance(resolution, str):
         raise TypeError(
@@ -107,18 +108,20 @@ def valid_price(unit: float | None) -> bool:
 
 
 def image_count(model: ImageModel, n: int) -> int:
-    """How many images a request for ``n`` is billed for: ``fixed_image_count`` when set.
+    """How many images a request for ``n`` is billed for, by the rule of ``validate``.
 
-    ``n`` may be spelt as :meth:`ImageModel.validate` accepts it (``2``, ``2.0``, ``"2"``).
+    An ``n`` that ``validate(n=n)`` refuses raises its :class:`ParameterValidationError`.
+    ``n = 1``, the default of :func:`price`, stands for a request that leaves
+    ``n`` out, which is always valid: it is billed for ``fixed_image_count``
+    images when the model has one, else for one.
     """
-    count = _validation.as_int(n)
-    if count is None or count < 1:
-        message = f"`n` must be a whole number of images, at least 1; got `{n}`"
-        problem = ValidationProblem("n", n, message, minimum=1)
+    if _validation.as_int(n) == 1:
+        fixed = _validation.fixed_count(model)
+        return 1 if fixed is None else fixed
+    count, problem = _validation.check_n(model, n)
+    if problem is not None:
         raise ParameterValidationError(model.id, [problem])
-    params = model.supported_parameters
-    fixed = params.fixed_image_count if params is not None else None
-    return fixed if fixed is not None and fixed >= 1 else count
+    return count  # type: ignore[no-any-return]
 
 
 def _unit_price(model: ImageModel, pricing: Pricing, resolution: str | None) -> float | None:

@@ -280,7 +280,7 @@ class Tables:
         self.lowest[position] = _double(_cost(model, None))
         spellings = _pricing.spelling_prices(model)
         if spellings:
-            count = _billed_images(model)
+            count = _pricing.image_count(model, 1)
             for key, unit in spellings.items():
                 price = _double(_cost_of(unit, count) if _pricing.valid_price(unit) else None)
                 if price == price:  # else the general reading has the answer
@@ -477,7 +477,7 @@ def _decimal(value: Any) -> Decimal:
 def _cost(model: ImageModel, resolution: str | None) -> float | None:
     """The price of a one-image request as a float: for ranking only, never shown."""
     unit = _pricing.unit_price(model, resolution)
-    return None if unit is None else _cost_of(unit, _billed_images(model))
+    return None if unit is None else _cost_of(unit, _pricing.image_count(model, 1))
 
 
 def _cost_of(unit: float, count: int) -> float:
@@ -485,13 +485,6 @@ def _cost_of(unit: float, count: int) -> float:
         return unit * count
     except OverflowError:  # a count beyond a double: exact, then the nearest double
         return min(float(Decimal(str(unit)) * count), sys.float_info.max)  # below "no price"
-
-
-def _billed_images(model: ImageModel) -> int:
-    """How many images a one-image request is billed for: its ``fixed_image_count``, if over 1."""
-    params = model.supported_parameters
-    fixed = params.fixed_image_count if params is not None else None
-    return fixed if fixed is not None and fixed > 1 else 1
 
 
 def _price_key(filters: Mapping[str, Any]) -> str | None:

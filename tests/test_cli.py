@@ -224,7 +224,8 @@ async def test_check_accepts_and_prices_a_valid_request(fake: FakeNanoGPT, run: 
     )
     assert code == 0
     assert out.splitlines() == [
-        "ok: gpt-image-2 accepts quality=high, resolution=1024x1024, n=2",
+        "ok: gpt-image-2 accepts resolution=1024x1024, n=2",
+        "unchecked: gpt-image-2 does not describe quality=high; passed through as is",
         "price: $0.13102 for 2 images at 1024x1024",
     ]
 
@@ -523,3 +524,15 @@ async def test_demo_narrates_the_tour_offline_in_under_15_seconds(
         assert phrase in text
     assert "sk-should-not-matter" not in text + err.decode()
     assert err == b""
+
+
+async def test_check_says_which_params_it_passed_through_unchecked(
+    fake: FakeNanoGPT, run: Run
+) -> None:
+    """A parameter the model does not describe is reported as unchecked, not as accepted."""
+    code, out, _ = await run("check", "flux-pro", "--param", "quality=ultra", "--n", "1")
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        "ok: flux-pro accepts n=1",
+        "unchecked: flux-pro does not describe quality=ultra; passed through as is",
+    ]

@@ -65,7 +65,7 @@ LINES = [
         ("pruna-ai/p-image/text-to-image", "1024x1024", 2, "0.010"),  # `*` keys
         ("pruna-ai/p-image/text-to-image", "1376*768", 1, "0.005"),
         ("pruna-ai/p-image/text-to-image", "1184x896", 1, None),  # allowed, not priced
-        ("flux-pro", "1024x768", 4, "0.04"),  # fixed_image_count 1: n does not matter
+        ("flux-pro", "1024x768", 1, "0.04"),  # fixed_image_count 1
         ("flux-pro", None, 1, "0.04"),
         ("model-id", None, 1, None),  # pricing is just {"currency": "USD"}
     ],
@@ -97,7 +97,7 @@ def test_real_and_documented_prices(
         (SPEEDS, {}, "7x7", 1, None),
         ({"per_image": {}, **SPEEDS}, {}, None, 1, "0.03"),
         ({"per_image": {"1:1": 0.02}}, {"fixed_image_count": 4}, "1:1", 1, "0.08"),
-        ({"per_image": {"1:1": 0.02}}, {"fixed_image_count": 4}, None, 2, "0.08"),
+        ({"per_image": {"1:1": 0.02}}, {"fixed_image_count": 4}, None, 4, "0.08"),
         ({"per_image": {"1024x1024": 0.02}, **LORA}, {}, "1024x1024", 1, "0.02"),
         (LORA, {}, None, 1, None),  # a LoRA add-on is not the plain price
         ({"per_megapixel": 0.01}, {}, None, 1, None),
@@ -128,10 +128,53 @@ def test_a_model_without_pricing_has_no_price() -> None:
 @pytest.mark.parametrize("n", [0, -1, True, 1.5, "two", None])
 def test_a_bad_n_is_a_validation_error(n: Any) -> None:
     """`n` that is not a whole number of at least 1 raises the same error validate() would."""
+    model = REAL["gpt-image-2"]
     with pytest.raises(ParameterValidationError) as caught:
-        REAL["gpt-image-2"].price("1024x1024", n)
-    assert str(caught.value) == f"`n` must be a whole number of images, at least 1; got `{n}`"
+        model.price("1024x1024", n)
+    with pytest.raises(ParameterValidationError) as expected:
+        model.validate(n=n)
+    assert str(caught.value) == str(expected.value)
+    assert caught.value.problems == expected.value.problems
     assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("supported", "n"),
+    [
+        ({"fixed_image_count": 1}, 2),
+        ({"max_images": 1}, 2),
+        ({"fixed_image_count": 4}, 2),
+        ({"max_images": 4, "max_output_images": 2}, 3),
+        ({"n": {"type": "range", "min": 2, "max": 4}}, 5),
+    ],
+)
+def test_price_refuses_the_n_that_validate_refuses(supported: dict[str, Any], n: int) -> None:
+    """One rule for n: price() raises validate()'s own error instead of pricing another count."""
+    model = _model({"per_image": {"1k": 0.02}}, **supported)
+    with pytest.raises(ParameterValidationError) as expected:
+        model.validate(n=n)
+    with pytest.raises(ParameterValidationError) as caught:
+        model.price("1k", n)
+    assert caught.value.problems == expected.value.problems
+
+
+@pytest.mark.parametrize(
+    ("supported", "n", "cost"),
+    [
+        ({"fixed_image_count": 4}, 1, "0.08"),  # the default: a request that leaves n out
+        ({"fixed_image_count": 4}, "4", "0.08"),
+        ({"max_images": 4}, 3, "0.06"),
+        ({"n": {"type": "range", "min": 2, "max": 4}}, 1, "0.02"),
+    ],
+)
+def test_price_answers_for_every_n_validate_accepts(
+    supported: dict[str, Any], n: Any, cost: str
+) -> None:
+    """An n validate() takes (and the default n=1, "n left out") is priced, never refused."""
+    model = _model({"per_image": {"1k": 0.02}}, **supported)
+    if n != 1:
+        model.validate(n=n)
+    assert model.price("1k", n) == Decimal(cost)
 
 
 def test_every_sample_model_prices_its_own_resolutions() -> None:
