@@ -230,29 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _models(args: argparse.Namespace) -> int:
-    filters = {
-        "capability": tuple(args.capability) if args.capability else None,
-        "input_modality": args.input_modality,
-        "output_modality": args.output_modality,
-        "resolution": args.resolution,
-        "max_price": args.max_price,
-        "owned_by": args.owned_by,
-        "tag": args.tag,
-        "text": args.text,
+    filters: dict[str, Any] = {
+        name: tuple(value) if info.repeatable and value else value
+        for name, info in Catalog.FILTERS.items()
+        if info.metavar is not None
+        for value in [getattr(args, name)]
     }
     filtered = any(value is not None for value in filters.values()) or args.sort is not None
     if args.basic:  # the short listing has ids, owners and dates only: say so, not "0 models"
         needs_detail = [
             f"--{name.replace('_', '-')}"
-            for name in (
-                "capability",
-                "input_modality",
-                "output_modality",
-                "resolution",
-                "max_price",
-                "tag",
-            )
-            if filters[name] is not None
+            for name, value in filters.items()
+            if value is not None and name not in _BASIC_FILTERS
         ]
         if args.sort == "price":
             needs_detail.append("--sort price")
@@ -268,8 +257,9 @@ async def _models(args: argparse.Namespace) -> int:
             matches = catalog.filter(sort=args.sort, **filters)
         except (TypeError, ValueError) as exc:
             raise _UsageError(str(exc)) from None
+    flags = (*(args.capability or ()), *(args.exclude_capability or ()))
     if args.json:
-        note_unknown_flags(args.capability or (), catalog)
+        note_unknown_flags(flags, catalog)
         shown = catalog
         if filtered:
             shown = Catalog(
@@ -278,7 +268,7 @@ async def _models(args: argparse.Namespace) -> int:
         json.dump(dump_catalog(shown), sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
-    note_unknown_flags(args.capability or (), catalog)
+    note_unknown_flags(flags, catalog)
     print_table(matches, basic=args.basic, resolution=args.resolution)
     summary = f"{len(matches)} of {len(catalog)} models"
     if catalog.rejected:
@@ -483,28 +473,22 @@ class _UsageError(Exception):
     """A bad option value found after parsing (exit code 2)."""
 
 
+#: The filters the short listing (--basic) has the data for.
+_BASIC_FILTERS = frozenset({"owned_by", "text"})
+
+
 def _add_filters(parser: argparse.ArgumentParser) -> None:
+    """One option per filter of ``Catalog.FILTERS`` that the command line can give."""
     group = parser.add_argument_group("filters (all must match)")
-    group.add_argument(
-        "--capability",
-        metavar="FLAG",
-        action="append",
-        help="a capability flag such as inpainting or image_to_image (repeatable)",
-    )
-    group.add_argument("--input-modality", metavar="M", help="an input modality, e.g. image")
-    group.add_argument("--output-modality", metavar="M", help="an output modality, e.g. image")
-    group.add_argument("--resolution", metavar="R", help="supports this resolution, e.g. 1024x1024")
-    group.add_argument(
-        "--max-price",
-        metavar="USD",
-        type=_price,
-        help="costs at most this per image (at --resolution, else the cheapest size)",
-    )
-    group.add_argument("--owned-by", metavar="OWNER", help="the provider, e.g. openai")
-    group.add_argument("--tag", metavar="TAG", help="has this tag, e.g. text-to-image")
-    group.add_argument(
-        "--text", metavar="WORDS", help="case-insensitive text in id, name or description"
-    )
+    for name, info in Catalog.FILTERS.items():
+        if info.metavar is None:  # a Python function, e.g. `where`
+            continue
+        options: dict[str, Any] = {"metavar": info.metavar, "help": info.help}
+        if info.repeatable:
+            options["action"] = "append"
+        if name == "max_price":
+            options["type"] = _price
+        group.add_argument(f"--{name.replace('_', '-')}", **options)
     parser.add_argument(
         "--sort", choices=("price", "name", "created"), help="order of the rows (default: catalog)"
     )

@@ -15,7 +15,7 @@ request checks in ``_validation``, prices in ``_pricing``, queries in
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -252,6 +252,10 @@ class Catalog:
     _by_id: Mapping[str, ImageModel] = attrs.field(init=False, eq=False)
     _lookup: _queries.QueryIndex = attrs.field(init=False, eq=False)
 
+    #: Every filter of :meth:`filter`, ``find()`` and :meth:`cheapest`: name -> its help,
+    #: its command-line placeholder (``None``: Python only) and whether it takes several values.
+    FILTERS: ClassVar[Mapping[str, _queries.FilterInfo]] = _queries.FILTERS
+
     @_index.default
     def _build_index(self) -> dict[str, ImageModel]:
         return {model.id: model for model in self.models}
@@ -308,15 +312,45 @@ class Catalog:
         """Up to ``limit`` ids close to ``model_id`` (case-insensitive), closest first."""
         return suggest(model_id, self._index, limit)
 
-    def filter(self, /, *, sort: SortKey | None = None, **filters: Any) -> tuple[ImageModel, ...]:
+    @_queries.filter_names_checked
+    def filter(
+        self,
+        /,
+        *,
+        capability: str | Iterable[str] | None = None,
+        exclude_capability: str | Iterable[str] | None = None,
+        input_modality: str | None = None,
+        output_modality: str | None = None,
+        resolution: str | None = None,
+        max_price: Decimal | float | str | None = None,
+        owned_by: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        where: Callable[[ImageModel], bool] | None = None,
+        sort: SortKey | None = None,
+    ) -> tuple[ImageModel, ...]:
         """Models matching every filter, in catalog order (or by ``sort``).
 
-        See :func:`nanogpt_images.ImageModelsSession.find` for the filters.
-        A catalog never changes, so it keeps lookup tables for the filters,
-        built on first use (or by :meth:`prepare`), and remembers the answers
-        to the last few hundred distinct queries: a bot asking the same
-        question on every request pays for the search once per catalog.
+        See :func:`nanogpt_images.ImageModelsSession.find` for the filters
+        (:attr:`FILTERS` lists them with their help).  A catalog never
+        changes, so it keeps lookup tables for the filters, built on first
+        use (or by :meth:`prepare`), and remembers the answers to the last
+        few hundred distinct queries (not those with ``where``): a bot asking
+        the same question on every request pays for the search once per
+        catalog.
         """
+        filters = {
+            "capability": capability,
+            "exclude_capability": exclude_capability,
+            "input_modality": input_modality,
+            "output_modality": output_modality,
+            "resolution": resolution,
+            "max_price": max_price,
+            "owned_by": owned_by,
+            "tag": tag,
+            "text": text,
+            "where": where,
+        }
         return self._lookup.find(sort, filters)
 
     def prepare(self) -> Catalog:
@@ -329,9 +363,39 @@ class Catalog:
         self._lookup.tables()
         return self
 
-    def cheapest(self, /, **filters: Any) -> ImageModel | None:
-        """The lowest-priced model matching ``filters``; ``None`` when none has a price."""
-        if "sort" in filters:
-            raise TypeError("cheapest() sorts by price itself; it takes no 'sort'")
-        ranked = self.filter(sort="price", **filters)  # remembered like any other query
-        return _queries.first_priced(ranked, filters.get("resolution"))
+    @_queries.filter_names_checked
+    def cheapest(
+        self,
+        /,
+        *,
+        capability: str | Iterable[str] | None = None,
+        exclude_capability: str | Iterable[str] | None = None,
+        input_modality: str | None = None,
+        output_modality: str | None = None,
+        resolution: str | None = None,
+        max_price: Decimal | float | str | None = None,
+        owned_by: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        where: Callable[[ImageModel], bool] | None = None,
+    ) -> ImageModel | None:
+        """The lowest-priced model passing the filters of :meth:`filter`, or ``None``.
+
+        ``None`` when no match has a price.  Prices are at ``resolution`` when
+        given, else the "from" prices.  The cheapest safe-for-work inpainter
+        is ``catalog.cheapest(capability="inpainting", exclude_capability="nsfw")``.
+        """
+        ranked = self.filter(  # remembered like any other query
+            capability=capability,
+            exclude_capability=exclude_capability,
+            input_modality=input_modality,
+            output_modality=output_modality,
+            resolution=resolution,
+            max_price=max_price,
+            owned_by=owned_by,
+            tag=tag,
+            text=text,
+            where=where,
+            sort="price",
+        )
+        return _queries.first_priced(ranked, resolution)

@@ -7,19 +7,21 @@ import contextlib
 import enum
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Self
 
 from ._cache import CacheStats, CatalogCache
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import SessionClosedError
 from ._options import check_bool, check_seconds
+from ._queries import filter_names_checked
 from ._refresher import Refresher
 from ._store import FileStore, Store
 from ._transport import FetchResult, Transport, Validators, resolve_api_key, resolve_base_url
 
 if TYPE_CHECKING:
     import os
+    from decimal import Decimal
     from types import TracebackType
 
     import aiohttp
@@ -268,19 +270,48 @@ class ImageModelsSession:
         # A stale copy (which starts a refresh), a fetch, or the error saying what is wrong.
         return (await self.catalog())[model_id]
 
+    @filter_names_checked
     async def find(
-        self, /, *, sort: SortKey | None = None, **filters: Any
+        self,
+        /,
+        *,
+        capability: str | Iterable[str] | None = None,
+        exclude_capability: str | Iterable[str] | None = None,
+        input_modality: str | None = None,
+        output_modality: str | None = None,
+        resolution: str | None = None,
+        max_price: Decimal | float | str | None = None,
+        owned_by: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        where: Callable[[ImageModel], bool] | None = None,
+        sort: SortKey | None = None,
     ) -> tuple[ImageModel, ...]:
         """Models matching every filter, in catalog order or by ``sort``.
 
-        Filters: ``capability`` (a flag name or several, all required),
-        ``input_modality``, ``output_modality``, ``resolution``, ``max_price``
-        (at ``resolution``, or the cheapest one), ``owned_by``, ``tag``,
-        ``text`` (case-insensitive, in id, name or description).  An unknown
-        filter is a :class:`TypeError`.
+        ``capability`` (a flag name or several, all required),
+        ``exclude_capability`` (a flag name or several: a model with any of
+        them set to true is dropped), ``input_modality``, ``output_modality``,
+        ``resolution``, ``max_price`` (at ``resolution``, or the cheapest one),
+        ``owned_by``, ``tag``, ``text`` (case-insensitive, in id, name or
+        description) and ``where`` (a function ``ImageModel -> bool`` for
+        anything else).  ``None`` is no filter; an unknown filter name is a
+        :class:`TypeError` naming the close one.
         """
         catalog = await self.catalog()
-        return catalog.filter(sort=sort, **filters)
+        return catalog.filter(
+            capability=capability,
+            exclude_capability=exclude_capability,
+            input_modality=input_modality,
+            output_modality=output_modality,
+            resolution=resolution,
+            max_price=max_price,
+            owned_by=owned_by,
+            tag=tag,
+            text=text,
+            where=where,
+            sort=sort,
+        )
 
     async def refresh(self) -> Catalog:
         """Fetch now (joining a fetch in flight) and return the resulting catalog."""

@@ -536,3 +536,22 @@ async def test_check_says_which_params_it_passed_through_unchecked(
         "ok: flux-pro accepts n=1",
         "unchecked: flux-pro does not describe quality=ultra; passed through as is",
     ]
+
+
+async def test_models_exclude_capability_drops_flagged_models(fake: FakeNanoGPT, run: Run) -> None:
+    """``--exclude-capability nsfw`` (repeatable) lists only models without those flags."""
+    code, out, _ = await run(
+        "models", "--json", "--capability", "inpainting", "--exclude-capability", "nsfw",
+        "--exclude-capability", "image_to_image",
+    )  # fmt: skip
+    assert code == 0
+    models = json.loads(out)["data"]
+    assert models
+    for model in models:
+        flags = model["capabilities"]
+        assert flags["inpainting"] is True
+        assert flags.get("nsfw") is not True
+        assert flags.get("image_to_image") is not True
+    code, _, err = await run("models", "--basic", "--exclude-capability", "nsfw")
+    assert code == 2
+    assert "--exclude-capability needs the detailed listing" in err

@@ -134,6 +134,12 @@ RESOLUTIONS += [r.replace("x", "*") for r in RESOLUTIONS[::5]] + ["1024 X 1024",
 PRICES = sorted({p for model in CATALOG if (p := model.price()) is not None})
 LIMITS = [str(p) for p in PRICES[::3]] + ["0", "0.0300000001", "1e9"]
 
+WHERE = [
+    lambda m: m.max_n is not None and m.max_n > 1,
+    lambda m: "flux" in m.id,
+    lambda m: m.accepts_image_input and m.owned_by != "openai",
+]
+
 FILTERS = st.fixed_dictionaries(
     {},
     optional={
@@ -141,6 +147,10 @@ FILTERS = st.fixed_dictionaries(
         "capability": st.one_of(
             st.sampled_from(FLAGS), st.lists(st.sampled_from(FLAGS), max_size=3)
         ),
+        "exclude_capability": st.one_of(
+            st.sampled_from(FLAGS), st.lists(st.sampled_from(FLAGS), max_size=3)
+        ),
+        "where": st.sampled_from(WHERE),
         "input_modality": st.sampled_from([*MODALITIES, "image"]),
         "output_modality": st.sampled_from(MODALITIES),
         "tag": st.sampled_from(TAGS),
@@ -171,6 +181,13 @@ def _passes(model: ImageModel, filters: dict[str, Any]) -> bool:
             caps is not None and caps.flag(name) is True
             for name in ([v] if isinstance(v, str) else v)
         ),
+        "exclude_capability": lambda v: (
+            not any(
+                caps is not None and caps.flag(name) is True
+                for name in ([v] if isinstance(v, str) else v)
+            )
+        ),
+        "where": lambda v: bool(v(model)),
         "input_modality": lambda v: (
             model.accepts_image_input
             if v.casefold() == "image"
