@@ -18,10 +18,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import linecache
 import logging
 import threading
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeAlias, Union, get_args, get_origin
 
 import attrs
@@ -40,9 +41,10 @@ ReaderFactory: TypeAlias = Callable[[cattrs.Converter], Reader]
 _EXCERPT = 200
 log = logging.getLogger("nanogpt_images")
 
-#: How deep a body may nest, its top-level object being level 1 (the real catalog nests 7).
-#: A deeper body is refused with :class:`DecodeError`: what is kept of it could otherwise
-#: exhaust Python's recursion limit later, when the catalog is dumped, pickled or compared.
+#: How many levels a value the catalog keeps as sent (in an ``extras``, a rejected entry)
+#: or reads as a nested LoRA price may nest; the real catalog's nest 3 at most.  A body
+#: with a deeper one is refused with :class:`DecodeError`: kept, it could exhaust Python's
+#: recursion limit later, when the catalog is dumped, pickled or compared.
 MAX_DEPTH = 100
 
 
@@ -55,17 +57,20 @@ def parse_catalog(data: bytes | str | Mapping[str, Any]) -> Catalog:
     rejected alone, its raw value reading them as U+FFFD and the reason naming
     them (outside ``data``, such bytes read as U+FFFD, with a warning logged).
     Raises :class:`DecodeError` when the body is not JSON, not an object, has
-    no ``data`` list, or nests deeper than :data:`MAX_DEPTH` levels.  A
-    ``Mapping`` is copied, never kept.
+    no ``data`` list, or a value it would keep nests deeper than
+    :data:`MAX_DEPTH` levels.  A ``Mapping`` is copied, never kept.
     """
     if not isinstance(data, bytes | bytearray | memoryview | str | Mapping):
         raise TypeError(f"parse_catalog() takes bytes, str or a Mapping, not {type(data).__name__}")
     with _collector_paused():
         not_utf8: dict[int, str] = {}
-        if isinstance(data, Mapping):
-            tree = _copy_json(data, MAX_DEPTH)
-        else:
-            tree, not_utf8 = _loads(data)
+        try:
+            if isinstance(data, Mapping):
+                tree = _copy_json(data)
+            else:
+                tree, not_utf8 = _loads(data)
+        except RecursionError as exc:  # far deeper than MAX_DEPTH
+            raise _too_deep() from exc
         return _structure_catalog(_CONVERTER, tree, not_utf8)
 
 
@@ -146,9 +151,7 @@ def _loads(body: bytes | bytearray | memoryview | str) -> tuple[Any, dict[int, s
         if encoding not in _UTF8:  # UTF-16 or -32 with a bad code unit: not worth a rescue
             raise
         tree = _json(document.decode(encoding, "surrogateescape"))  # bad byte -> lone surrogate
-        _check_depth(tree)
         return tree, _without_bad_bytes(tree)
-    _check_depth(tree)
     return tree, {}
 
 
@@ -161,8 +164,6 @@ def _json(document: str | bytes) -> Any:
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         text = document if isinstance(document, str) else document.decode("utf-8", "replace")
         raise DecodeError(_not_json_reason(text, exc), [str(exc)]) from exc
-    except RecursionError as exc:  # deeper than the json module can read: far past MAX_DEPTH
-        raise _too_deep() from exc
 
 
 def _without_bad_bytes(tree: Any) -> dict[int, str]:
@@ -230,9 +231,13 @@ def _shown(found: list[bytes]) -> str:
     return ", ".join(f"0x{byte.hex()}" for byte in found[:3]) + (" ..." if len(found) > 3 else "")
 
 
-def _check_depth(tree: Any) -> None:
-    """Raise :class:`DecodeError` when ``tree`` nests deeper than :data:`MAX_DEPTH` levels."""
-    level = [tree] if type(tree) is dict or type(tree) is list else []
+def _check_kept(values: Iterable[Any]) -> None:
+    """Raise :class:`DecodeError` when one of ``values`` nests deeper than :data:`MAX_DEPTH`.
+
+    Called only on what is kept as sent (rare, and small): the typed fields
+    nest as deep as the classes do, and their values are checked as read.
+    """
+    level = [value for value in values if type(value) is dict or type(value) is list]
     for _ in range(MAX_DEPTH):
         if not level:
             return
@@ -248,8 +253,9 @@ def _check_depth(tree: Any) -> None:
 
 def _too_deep() -> DecodeError:
     return DecodeError(
-        f"the body nests deeper than {MAX_DEPTH} levels; a catalog nests fewer than 10",
-        [f"$: nested deeper than {MAX_DEPTH} levels"],
+        f"the body holds a value nesting deeper than {MAX_DEPTH} levels; "
+        "a catalog's values nest a few levels at most",
+        [f"a value nests deeper than {MAX_DEPTH} levels"],
     )
 
 
@@ -294,6 +300,7 @@ def _structure_catalog(
         or (key == "meta" and not meta_exact)
         or (key == "object" and not object_exact)
     }
+    _check_kept([*extras.values(), *(entry.raw for entry in rejected)])
     return Catalog(
         models=tuple(models), meta=meta, object=object_, rejected=tuple(rejected), extras=extras
     )
@@ -370,6 +377,7 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         "_NUMBER_TYPES": _NUMBER_TYPES,
         "_read_only": types.MappingProxyType,
         "_KNOWN": frozenset(field.name for field in fields),
+        "_check_kept": _check_kept,
     }
     # Missing fields are counted, so that the keys are checked against _KNOWN only
     # when some are unknown: a set lookup per key of every object is 5% of the parse.
@@ -384,6 +392,8 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         f"if len(raw) + missing > {len(fields)}:",
         "    # Keys the class does not know come first in extras, as they were sent.",
         "    extras = {k: v for k, v in raw.items() if k not in _KNOWN} | extras",
+        "if extras:",
+        "    _check_kept(extras.values())",
         "obj.extras = extras",
         "obj.__class__ = _cls",
         "return obj",
@@ -397,8 +407,11 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         "        del obj  # a half-built object must not live on in the traceback's frame",
         "        raise",
     ]
-    source = "\n".join(lines)
-    exec(compile(source, f"<nanogpt_images structure {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    source = "\n".join(lines) + "\n"
+    filename = f"<nanogpt_images generated structure {cls.__module__}.{cls.__qualname__}>"
+    # As cattrs does (cattrs/gen/_lc.py): tracebacks and debuggers show the generated lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
     structure: Callable[[Any, Any], Any] = namespace["structure"]
     return structure
 
@@ -427,6 +440,8 @@ def _field_code(
         hook = f"_hook{index}"
         namespace[hook] = _hook_on_first_use(converter, target, namespace, hook)
         check, value = "type(v) is dict", f"{hook}(v, None)"
+        if target is cls:  # a class nesting itself (Pricing.lora): bound the depth first
+            check = "type(v) is dict and _check_kept((v,)) is None"
     elif target == tuple[str, ...] and override is None:
         # str.join is the cheapest check that every item is a string (it raises otherwise).
         return [
@@ -724,14 +739,12 @@ def _kind(value: Any) -> str:
     )
 
 
-def _copy_json(value: Any, levels: int) -> Any:
-    """A deep copy of a JSON-like tree, as plain dicts and lists, at most ``levels`` deep."""
-    if isinstance(value, Mapping | list | tuple):
-        if levels == 0:
-            raise _too_deep()
-        if isinstance(value, Mapping):
-            return {key: _copy_json(item, levels - 1) for key, item in value.items()}
-        return [_copy_json(item, levels - 1) for item in value]
+def _copy_json(value: Any) -> Any:
+    """A deep copy of a JSON-like tree, as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {key: _copy_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy_json(item) for item in value]
     return value
 
 

@@ -7,6 +7,7 @@ import copy
 import gc
 import json
 import pickle
+import traceback
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -477,20 +478,25 @@ def _nest(levels: int, kinds: list[str]) -> Any:
 
 
 def _deep_body(levels: int, where: str, kinds: list[str]) -> dict[str, Any]:
-    """A body nesting exactly ``levels`` deep (the body itself is level 1), deepest at ``where``."""
-    if where == "lora":  # typed all the way: body, data, entry, pricing, per_image, then lora
-        pricing: Any = {"per_image": {"1k": 0.01}}
-        for _ in range(levels - 5):
-            pricing = {"lora": pricing}
-        return {"data": [{"id": "m", "pricing": pricing}]}
+    """A body holding, at ``where``, a value the catalog keeps that nests exactly ``levels``."""
+    deep = _nest(levels, kinds)
+    if where == "lora":  # typed all the way down: a chain of LoRA prices
+        lora: Any = {"per_image": {"1k": 0.01}}  # 2 levels
+        for _ in range(levels - 2):
+            lora = {"lora": lora}
+        return {"data": [{"id": "m", "pricing": {"per_image": {"1k": 0.02}, "lora": lora}}]}
     if where == "model extras":
-        return {"data": [{"id": "m", "odd": _nest(levels - 3, kinds)}]}
+        return {"data": [{"id": "m", "odd": deep}]}
+    if where == "nested extras":
+        return {"data": [{"id": "m", "supported_parameters": {"quality": deep}}]}
     if where == "rejected entry":
-        return {"data": [{"id": "m"}, _nest(levels - 2, kinds)]}
-    return {"data": [], "extra": _nest(levels - 1, kinds)}  # the envelope's extras
+        return {"data": [{"id": "m"}, deep]}
+    return {"data": [], "extra": deep}  # the envelope's extras
 
 
-DEEP_PLACES = st.sampled_from(["lora", "model extras", "rejected entry", "envelope extras"])
+DEEP_PLACES = st.sampled_from(
+    ["lora", "model extras", "nested extras", "rejected entry", "envelope extras"]
+)
 KINDS = st.lists(st.sampled_from(["list", "object"]), min_size=1, max_size=3)
 
 
@@ -499,7 +505,7 @@ KINDS = st.lists(st.sampled_from(["list", "object"]), min_size=1, max_size=3)
 def test_everything_works_on_a_body_at_the_depth_limit(
     where: str, kinds: list[str], as_bytes: bool
 ) -> None:
-    """At MAX_DEPTH, parse, dump, pickle, deepcopy, repr, equality and diff all work."""
+    """A kept value at MAX_DEPTH: parse, dump, pickle, deepcopy, repr, == and diff all work."""
     body = _deep_body(MAX_DEPTH, where, kinds)
     catalog = parse_catalog(json.dumps(body).encode() if as_bytes else body)
     assert dump_catalog(catalog) == body
@@ -519,17 +525,19 @@ def test_a_body_one_level_past_the_limit_is_a_decode_error(
 ) -> None:
     """One level past MAX_DEPTH, parse_catalog refuses the body with a DecodeError saying so."""
     body = _deep_body(MAX_DEPTH + 1, where, kinds)
-    with pytest.raises(DecodeError, match=f"nests deeper than {MAX_DEPTH} levels"):
+    with pytest.raises(DecodeError, match=f"a value nesting deeper than {MAX_DEPTH} levels"):
         parse_catalog(json.dumps(body).encode() if as_bytes else body)
 
 
 def test_a_body_nesting_as_deep_as_json_allows_is_a_decode_error() -> None:
     """Far past the limit (where dump_catalog used to hit RecursionError) the answer is the same."""
     body = _deep_body(900, "lora", ["object"])
-    with pytest.raises(DecodeError, match="nests deeper than"):
+    with pytest.raises(DecodeError, match="nesting deeper than"):
         parse_catalog(json.dumps(body))
-    with pytest.raises(DecodeError, match="nests deeper than"):
+    with pytest.raises(DecodeError, match="nesting deeper than"):
         parse_catalog(b"[" * 5000 + b"]" * 5000)
+    with pytest.raises(DecodeError, match="nesting deeper than"):
+        parse_catalog(_deep_body(5000, "envelope extras", ["list"]))
 
 
 def test_a_parsed_catalog_pickles_and_still_answers_queries() -> None:
@@ -600,3 +608,24 @@ def test_a_body_in_utf16_with_a_bad_code_unit_is_still_a_decode_error() -> None:
     body = '{"data": [{"id": "a"}]}'.encode("utf-16-le") + b"\x00\xd8"
     with pytest.raises(DecodeError, match="invalid JSON"):
         parse_catalog(body)
+
+
+def test_a_traceback_through_generated_code_shows_its_lines() -> None:
+    """The generated structure code is in linecache: a traceback quotes the line that failed."""
+
+    @attrs.frozen
+    class Outer:
+        inner: Pricing | None = None
+        extras: dict[str, Any] = attrs.Factory(dict)
+
+    converter = make_converter()
+
+    def fail(raw: Any, _: Any) -> Pricing:
+        raise RuntimeError("boom")
+
+    converter.register_structure_hook(Pricing, fail)
+    with pytest.raises(RuntimeError) as caught:
+        converter.structure({"inner": {}}, Outer)
+    text = "".join(traceback.format_exception(caught.value))
+    assert "<nanogpt_images generated structure" in text
+    assert "obj.inner = _hook0(v, None)" in text
