@@ -629,3 +629,12 @@ def test_a_traceback_through_generated_code_shows_its_lines() -> None:
     text = "".join(traceback.format_exception(caught.value))
     assert "<nanogpt_images generated structure" in text
     assert "obj.inner = _hook0(v, None)" in text
+
+
+@pytest.mark.parametrize("value", ["+-5", "-+1", "²", "9" * 5000])
+def test_integer_like_strings_never_fail_the_catalog(value: str) -> None:
+    """A number field holding a string int() cannot read is kept raw; the catalog loads."""
+    body = {"data": [{"id": "m", "created": value}], "meta": {"count": value}}
+    catalog = parse_catalog(body)
+    assert catalog["m"].created is None
+    assert catalog["m"].extras == {"created": value}

@@ -6,13 +6,16 @@ import inspect
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
 
 from nanogpt_images import Capabilities, Catalog, ImageModel, ImageModelsSession, parse_catalog
 from nanogpt_images.testing import sample_catalog
+
+if TYPE_CHECKING:
+    from conftest import MakeSession
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -307,3 +310,10 @@ async def test_the_filters_are_keyword_parameters_everywhere() -> None:
     assert keywords(Catalog.cheapest) == names
     with pytest.raises(TypeError, match="did you mean 'capability'"):
         await ImageModelsSession().find(capabilty="inpainting")  # type: ignore[call-arg]
+
+
+async def test_capability_filter_of_the_wrong_type_is_explained(make_session: MakeSession) -> None:
+    """find(capability=5) says what the filter takes."""
+    session = make_session()
+    with pytest.raises(TypeError, match="takes a flag name such as 'inpainting'"):
+        await session.find(capability=5)

@@ -26,6 +26,8 @@ from nanogpt_images.testing import FakeNanoGPT
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from conftest import MakeSession
+
 faults = load_benchmark("faults")
 
 KEY = "sk-nano-secret-7f3a9c2e41d84b6a"
@@ -183,3 +185,17 @@ def test_cli_never_prints_or_logs_the_key(threaded_servers, capsys, caplog, monk
             assert any("authorization" in r.headers for r in servers.server.requests)
     assert exit_codes == {0, 1}  # both the failures and the recoveries were exercised
     assert not any(leaks(text) for text in record_texts(caplog.records))
+
+
+async def test_the_key_is_blanked_out_of_errors_quoting_a_bad_body(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """An HTML page that echoes the key gives a DecodeError and last_error without it."""
+    session = make_session(api_key=KEY)
+    server.respond_next(200, f"<html>Authorization: Bearer {KEY}</html>".encode())
+    with pytest.raises(DecodeError) as caught:
+        await session.catalog()
+    assert "Bearer ***" in str(caught.value)
+    assert KEY not in str(caught.value)
+    assert KEY not in repr(caught.value.errors)
+    assert KEY not in str(session.stats())
