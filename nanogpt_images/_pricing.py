@@ -115,9 +115,10 @@ def image_count(model: ImageModel, n: int) -> int:
     ``n`` out, which is always valid: it is billed for ``fixed_image_count``
     images when the model has one, else for one.
     """
-    if _validation.as_int(n) == 1:
-        fixed = _validation.fixed_count(model)
-        return 1 if fixed is None else fixed
+    if (n == 1 and type(n) is int) or _validation.as_int(n) == 1:
+        params = model.supported_parameters
+        fixed = params.fixed_image_count if params is not None else None
+        return fixed if fixed is not None and fixed >= 1 else 1
     count, problem = _validation.check_n(model, n)
     if problem is not None:
         raise ParameterValidationError(model.id, [problem])
@@ -148,11 +149,11 @@ def _from_table(table: Mapping[str, float], resolution: str | None) -> float | N
     if resolution is None:
         return min(filter(valid_price, table.values()), default=None)
     value = table.get(resolution)
-    if valid_price(value):
+    if value is not None and 0 <= value < _INF:  # valid_price(), inlined: the usual path
         return value
     wanted = _validation.normalise_resolution(resolution)
     value = table.get(wanted)
-    if valid_price(value):
+    if value is not None and 0 <= value < _INF:
         return value
     prices = _prices(table)
     key = _validation.resolution_index(tuple(prices)).get(wanted)

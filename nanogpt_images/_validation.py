@@ -146,18 +146,6 @@ class ValidatedParams(dict[str, Any]):
     checked: tuple[str, ...]
     unchecked: tuple[str, ...]
 
-    def __init__(
-        self,
-        params: Mapping[str, Any],
-        /,
-        *,
-        checked: tuple[str, ...] = (),
-        unchecked: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(params)
-        self.checked = checked
-        self.unchecked = unchecked
-
 
 def validate(model: ImageModel, params: Mapping[str, Any]) -> ValidatedParams:
     """The normalised request, or :class:`ParameterValidationError` with every problem.
@@ -170,12 +158,11 @@ def validate(model: ImageModel, params: Mapping[str, Any]) -> ValidatedParams:
     out = dict(params)
     problems: list[ValidationProblem] = []
     images: list[str] = []
-    checked: list[str] = []
     unchecked: list[str] = []
     for name, value in params.items():
         problem: ValidationProblem | None
-        if name in _RESOLUTION_PARAMS and allowed_resolutions(model) is not None:
-            out[name], problem = _check_resolution(model, name, value)
+        if name in _RESOLUTION_PARAMS and (allowed := allowed_resolutions(model)) is not None:
+            out[name], problem = _check_resolution(model, name, value, allowed)
         elif name == "n":
             out[name], problem = check_n(model, value)
         elif name in IMAGE_PARAMS:
@@ -191,19 +178,16 @@ def validate(model: ImageModel, params: Mapping[str, Any]) -> ValidatedParams:
         else:
             unchecked.append(name)
             continue
-        checked.append(name)
         if problem is not None:
             problems.append(problem)
     if images:
         problems.extend(_check_images(model, params, images))
-        checked.extend(images)
     if problems:
         raise ParameterValidationError(model.id, problems)
-    return ValidatedParams(
-        out,
-        checked=tuple(name for name in params if name in checked),
-        unchecked=tuple(unchecked),
-    )
+    result = ValidatedParams(out)
+    result.checked = tuple(name for name in params if name not in unchecked)
+    result.unchecked = tuple(unchecked)
+    return result
 
 
 @functools.lru_cache(maxsize=4096)
@@ -226,10 +210,9 @@ def resolution_index(allowed: tuple[str, ...]) -> Mapping[str, str]:
 _Checked = tuple[Any, "ValidationProblem | None"]
 
 
-def _check_resolution(model: ImageModel, name: str, value: Any) -> _Checked:
-    allowed = allowed_resolutions(model)
-    if allowed is None:
-        return value, None
+def _check_resolution(
+    model: ImageModel, name: str, value: Any, allowed: tuple[str, ...]
+) -> _Checked:
     suggestion = None
     if type(value) is str:
         if value in allowed:
