@@ -7,7 +7,7 @@ import contextlib
 import enum
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Self
 
 from ._cache import CacheStats, CatalogCache
@@ -21,6 +21,7 @@ from ._transport import FetchResult, Transport, Validators, resolve_api_key, res
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Iterable
     from decimal import Decimal
     from types import TracebackType
 
