@@ -37,10 +37,11 @@ from ._models import (
     Pricing,
     RejectedEntry,
     SupportedParameters,
-    ValidationProblem,
 )
+from ._problems import ValidationProblem
 from ._session import ImageModelsSession
 from ._store import FileStore, Store, StoredResponse
+from ._validation import ValidatedParams
 
 __all__ = [
     "APIStatusError",
@@ -73,6 +74,7 @@ __all__ = [
     "StoredResponse",
     "SupportedParameters",
     "TransportError",
+    "ValidatedParams",
     "ValidationProblem",
     "dump_catalog",
     "parse_catalog",

@@ -26,6 +26,7 @@ from nanogpt_images import (
     ImageModelsSession,
     NanoGPTError,
     ParameterValidationError,
+    ValidatedParams,
     dump_catalog,
 )
 
@@ -211,29 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _models(args: argparse.Namespace) -> int:
-    filters = {
-        "capability": tuple(args.capability) if args.capability else None,
-        "input_modality": args.input_modality,
-        "output_modality": args.output_modality,
-        "resolution": args.resolution,
-        "max_price": args.max_price,
-        "owned_by": args.owned_by,
-        "tag": args.tag,
-        "text": args.text,
+    filters: dict[str, Any] = {
+        name: tuple(value) if info.repeatable and value else value
+        for name, info in Catalog.FILTERS.items()
+        if info.metavar is not None
+        for value in [getattr(args, name)]
     }
     filtered = any(value is not None for value in filters.values()) or args.sort is not None
     if args.basic:  # the short listing has ids, owners and dates only: say so, not "0 models"
         needs_detail = [
             f"--{name.replace('_', '-')}"
-            for name in (
-                "capability",
-                "input_modality",
-                "output_modality",
-                "resolution",
-                "max_price",
-                "tag",
-            )
-            if filters[name] is not None
+            for name, value in filters.items()
+            if value is not None and name not in _BASIC_FILTERS
         ]
         if args.sort == "price":
             needs_detail.append("--sort price")
@@ -249,8 +239,9 @@ async def _models(args: argparse.Namespace) -> int:
             matches = catalog.filter(sort=args.sort, **filters)
         except (TypeError, ValueError) as exc:
             raise _UsageError(str(exc)) from None
+    flags = (*(args.capability or ()), *(args.exclude_capability or ()))
     if args.json:
-        note_unknown_flags(args.capability or (), catalog)
+        note_unknown_flags(flags, catalog)
         shown = catalog
         if filtered:
             shown = Catalog(
@@ -258,7 +249,7 @@ async def _models(args: argparse.Namespace) -> int:
             )
         _print_json(dump_catalog(shown))
         return 0
-    note_unknown_flags(args.capability or (), catalog)
+    note_unknown_flags(flags, catalog)
     width = table_width()
     hidden = print_table(matches, basic=args.basic, resolution=args.resolution, width=width)
     summary = f"{len(matches)} of {len(catalog)} models"
@@ -319,8 +310,11 @@ async def _check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(_check_result(model, params=normalised, cost=cost, n=n))
         return 0
-    shown = ", ".join(f"{key}={value}" for key, value in normalised.items()) or "defaults"
+    shown = ", ".join(f"{key}={normalised[key]}" for key in normalised.checked) or "defaults"
     print(printable(f"ok: {model.id} accepts {shown}"))
+    if normalised.unchecked:
+        passed = ", ".join(f"{key}={normalised[key]}" for key in normalised.unchecked)
+        print(printable(f"unchecked: {model.id} does not describe {passed}; passed through as is"))
     where = f" at {resolution}" if resolution else " (cheapest size)"
     if cost is None:
         print(printable(f"price: unknown for {images(n, model)}{where}: {no_price_reason(model)}"))
@@ -350,6 +344,7 @@ def _check_result(
         "model": model.id,
         "valid": params is not None,
         "params": params,
+        "unchecked": sorted(params.unchecked) if isinstance(params, ValidatedParams) else [],
         "problems": [attrs.asdict(problem) for problem in problems],
         "price": price,
     }
@@ -561,28 +556,22 @@ class _UsageError(Exception):
     """A bad option value found after parsing (exit code 2)."""
 
 
+#: The filters the short listing (--basic) has the data for.
+_BASIC_FILTERS = frozenset({"owned_by", "text"})
+
+
 def _add_filters(parser: argparse.ArgumentParser) -> None:
+    """One option per filter of ``Catalog.FILTERS`` that the command line can give."""
     group = parser.add_argument_group("filters (all must match)")
-    group.add_argument(
-        "--capability",
-        metavar="FLAG",
-        action="append",
-        help="a capability flag such as inpainting or image_to_image (repeatable)",
-    )
-    group.add_argument("--input-modality", metavar="M", help="an input modality, e.g. image")
-    group.add_argument("--output-modality", metavar="M", help="an output modality, e.g. image")
-    group.add_argument("--resolution", metavar="R", help="supports this resolution, e.g. 1024x1024")
-    group.add_argument(
-        "--max-price",
-        metavar="USD",
-        type=_price,
-        help="costs at most this per image (at --resolution, else the cheapest size)",
-    )
-    group.add_argument("--owned-by", metavar="OWNER", help="the provider, e.g. openai")
-    group.add_argument("--tag", metavar="TAG", help="has this tag, e.g. text-to-image")
-    group.add_argument(
-        "--text", metavar="WORDS", help="case-insensitive text in id, name or description"
-    )
+    for name, info in Catalog.FILTERS.items():
+        if info.metavar is None:  # a Python function, e.g. `where`
+            continue
+        options: dict[str, Any] = {"metavar": info.metavar, "help": info.help}
+        if info.repeatable:
+            options["action"] = "append"
+        if name == "max_price":
+            options["type"] = _price
+        group.add_argument(f"--{name.replace('_', '-')}", **options)
     parser.add_argument(
         "--sort", choices=("price", "name", "created"), help="order of the rows (default: catalog)"
     )

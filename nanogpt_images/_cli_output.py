@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 
 from nanogpt_images import Catalog, dump_catalog
-from nanogpt_images._models import CAPABILITY_FLAGS
-from nanogpt_images._pricing import in_usd
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -301,8 +299,7 @@ def _flags_present(catalog: Catalog) -> set[str]:
     for model in catalog:
         caps = model.capabilities
         if caps is not None:
-            present.update(name for name in CAPABILITY_FLAGS if caps.flag(name) is not None)
-            present.update(name for name, value in caps.extras.items() if isinstance(value, bool))
+            present.update(caps.stated())
     return present
 
 
@@ -313,7 +310,7 @@ def no_price_reason(model: ImageModel) -> str:
         pricing.per_image is None and not pricing.by_rendering_speed and not pricing.extras
     ):
         return "the catalog gives no prices for this model"
-    if pricing.currency is not None and not in_usd(pricing):
+    if pricing.currency is not None and not pricing.in_usd:
         return f"its prices are in {pricing.currency}, and this SDK prices in USD only"
     keys: dict[str, None] = {}  # ordered and without repeats
     if isinstance(pricing.per_image, Mapping):

@@ -17,6 +17,7 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._diff import diff_catalogs
 from ._errors import DecodeError, SessionClosedError
 from ._options import check_bool, check_seconds
+from ._queries import filter_names_checked
 from ._refresher import Refresher
 from ._source import CatalogSource
 from ._store import CatalogStore, FileStore, Store, StoredResponse
@@ -24,6 +25,8 @@ from ._transport import Transport, resolve_api_key, resolve_base_url
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Iterable
+    from decimal import Decimal
     from types import TracebackType
 
     import aiohttp
@@ -337,19 +340,48 @@ class ImageModelsSession:
         warm.hits += 1
         return model
 
+    @filter_names_checked
     async def find(
-        self, /, *, sort: SortKey | None = None, **filters: Any
+        self,
+        /,
+        *,
+        capability: str | Iterable[str] | None = None,
+        exclude_capability: str | Iterable[str] | None = None,
+        input_modality: str | None = None,
+        output_modality: str | None = None,
+        resolution: str | None = None,
+        max_price: Decimal | float | str | None = None,
+        owned_by: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        where: Callable[[ImageModel], bool] | None = None,
+        sort: SortKey | None = None,
     ) -> tuple[ImageModel, ...]:
         """Models matching every filter, in catalog order or by ``sort``.
 
-        Filters: ``capability`` (a flag name or several, all required),
-        ``input_modality``, ``output_modality``, ``resolution``, ``max_price``
-        (at ``resolution``, or the cheapest one), ``owned_by``, ``tag``,
-        ``text`` (case-insensitive, in id, name or description).  An unknown
-        filter is a :class:`TypeError`.
+        ``capability`` (a flag name or several, all required),
+        ``exclude_capability`` (a flag name or several: a model with any of
+        them set to true is dropped), ``input_modality``, ``output_modality``,
+        ``resolution``, ``max_price`` (at ``resolution``, or the cheapest one),
+        ``owned_by``, ``tag``, ``text`` (case-insensitive, in id, name or
+        description) and ``where`` (a function ``ImageModel -> bool`` for
+        anything else).  ``None`` is no filter; an unknown filter name is a
+        :class:`TypeError` naming the close one.
         """
         catalog = await self.catalog()
-        return catalog.filter(sort=sort, **filters)
+        return catalog.filter(
+            capability=capability,
+            exclude_capability=exclude_capability,
+            input_modality=input_modality,
+            output_modality=output_modality,
+            resolution=resolution,
+            max_price=max_price,
+            owned_by=owned_by,
+            tag=tag,
+            text=text,
+            where=where,
+            sort=sort,
+        )
 
     async def refresh(self) -> Catalog:
         """Fetch now (joining a fetch in flight) and return the resulting catalog."""

@@ -362,13 +362,17 @@ async def test_show_prints_dates_not_epochs(fake: FakeNanoGPT, run: Run) -> None
 
 
 async def test_check_json_gives_params_and_price(fake: FakeNanoGPT, run: Run) -> None:
-    """``check --json`` prints valid, the normalised params and the exact price, exit 0."""
+    """``check --json`` prints valid, the normalised params and the exact price, exit 0.
+
+    ``unchecked`` lists parameters the model does not describe (passed through as is).
+    """
     code, out, err = await run("check", "gpt-image-2", "--size", "1024*1024", "--n", "2", "--json")
     assert (code, err) == (0, "")
     assert json.loads(out) == {
         "model": "gpt-image-2",
         "valid": True,
         "params": {"resolution": "1024x1024", "n": 2},
+        "unchecked": [],
         "problems": [],
         "price": {
             "usd": "0.13102",
@@ -412,7 +416,8 @@ async def test_check_accepts_and_prices_a_valid_request(fake: FakeNanoGPT, run: 
     )
     assert code == 0
     assert out.splitlines() == [
-        "ok: gpt-image-2 accepts quality=high, resolution=1024x1024, n=2",
+        "ok: gpt-image-2 accepts resolution=1024x1024, n=2",
+        "unchecked: gpt-image-2 does not describe quality=high; passed through as is",
         "price: $0.13102 for 2 images at 1024x1024",
     ]
 
@@ -724,3 +729,45 @@ async def test_demo_narrates_the_tour_offline_in_under_15_seconds(
         assert phrase in text
     assert "sk-should-not-matter" not in text + err.decode()
     assert err == b""
+
+
+async def test_check_says_which_params_it_passed_through_unchecked(
+    fake: FakeNanoGPT, run: Run
+) -> None:
+    """A parameter the model does not describe is reported as unchecked, not as accepted."""
+    code, out, _ = await run("check", "flux-pro", "--param", "quality=ultra", "--n", "1")
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        "ok: flux-pro accepts n=1",
+        "unchecked: flux-pro does not describe quality=ultra; passed through as is",
+    ]
+
+
+async def test_models_exclude_capability_drops_flagged_models(fake: FakeNanoGPT, run: Run) -> None:
+    """``--exclude-capability nsfw`` (repeatable) lists only models without those flags."""
+    code, out, _ = await run(
+        "models", "--json", "--capability", "inpainting", "--exclude-capability", "nsfw",
+        "--exclude-capability", "image_to_image",
+    )  # fmt: skip
+    assert code == 0
+    models = json.loads(out)["data"]
+    assert models
+    for model in models:
+        flags = model["capabilities"]
+        assert flags["inpainting"] is True
+        assert flags.get("nsfw") is not True
+        assert flags.get("image_to_image") is not True
+    code, _, err = await run("models", "--basic", "--exclude-capability", "nsfw")
+    assert code == 2
+    assert "--exclude-capability needs the detailed listing" in err
+
+
+async def test_check_json_names_parameters_passed_through_unchecked(
+    fake: FakeNanoGPT, run: Run
+) -> None:
+    """A parameter the model does not describe is listed under ``unchecked``, not as accepted."""
+    code, out, _ = await run("check", "gpt-image-2", "--param", "quality=ultra", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["unchecked"] == ["quality"]
+    assert result["params"]["quality"] == "ultra"

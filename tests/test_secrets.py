@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from conftest import MakeSession
 
 KEY = "sk-nano-secret-7f3a9c2e41d84b6a"
 FRAGMENT = KEY[len("sk-nano-") :]  # a key cut short in a message still counts as a leak
@@ -284,3 +285,17 @@ async def test_a_server_echoing_the_key_everywhere_never_gets_it_quoted(
     texts += [*record_texts(caplog.records), cache.read_text()]
     assert not [text for text in texts if leaks(text)]
     assert "***" in str(caught.value)  # the quote was there, and masked
+
+
+async def test_the_key_is_blanked_out_of_errors_quoting_a_bad_body(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """An HTML page that echoes the key gives a DecodeError and last_error without it."""
+    session = make_session(api_key=KEY)
+    server.respond_next(200, f"<html>Authorization: Bearer {KEY}</html>".encode())
+    with pytest.raises(DecodeError) as caught:
+        await session.catalog()
+    assert "Bearer ***" in str(caught.value)
+    assert KEY not in str(caught.value)
+    assert KEY not in repr(caught.value.errors)
+    assert KEY not in str(session.stats())

@@ -45,3 +45,21 @@ def offline() -> Catalog:
     cheap: tuple[ImageModel, ...] = catalog.filter(max_price="0.05", sort="price")
     del cheap
     return catalog
+
+
+async def typed_filters(session: ImageModelsSession, catalog: Catalog) -> None:
+    def safe(model: ImageModel) -> bool:
+        return model.capabilities is None or model.capabilities.nsfw is not True
+
+    found: tuple[ImageModel, ...] = await session.find(
+        capability=["inpainting"], exclude_capability="nsfw", where=safe, sort="name"
+    )
+    cheapest: ImageModel | None = catalog.cheapest(
+        capability="inpainting", exclude_capability="nsfw"
+    )
+    checked: tuple[str, ...] = catalog.models[0].validate(quality="high").unchecked
+    await session.find(capabilty="inpainting")  # type: ignore[call-arg]
+    catalog.filter(exclude_capabilities="nsfw")  # type: ignore[call-arg]
+    catalog.cheapest(sort="price")  # type: ignore[call-arg]
+    catalog.filter(where="nsfw")  # type: ignore[arg-type]
+    del found, cheapest, checked
