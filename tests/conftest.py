@@ -7,7 +7,9 @@ environment as a user's shell would (the CLI and docs-example tests use it).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,14 @@ MODEL_IDS = tuple(f"model-{i}" for i in range(6))
 
 MakeSession = Callable[..., ImageModelsSession]
 Settle = Callable[[ImageModelsSession], Awaitable[None]]
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(name: str) -> Any:
+    """A JSON file of ``tests/fixtures/`` (real captured bodies, the docs' examples)."""
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 def small_catalog(ids: tuple[str, ...] = MODEL_IDS) -> dict[str, Any]:

@@ -11,11 +11,11 @@ import traceback
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from conftest import load_fixture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import BODIES, JSON_VALUES
@@ -32,13 +32,6 @@ from nanogpt_images import (
 from nanogpt_images._converter import MAX_DEPTH, make_converter
 from nanogpt_images._diff import diff_catalogs
 from nanogpt_images.testing import sample_catalog
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def load_fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
 
 # -- golden tests on real and documented data ----------------------------------
 

@@ -22,11 +22,12 @@ import starlette.testclient
 from aiohttp.test_utils import TestClient, TestServer
 
 from nanogpt_images import ImageModelsSession
-from nanogpt_images.testing import FakeNanoGPT
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from types import ModuleType
+
+    from nanogpt_images.testing import FakeNanoGPT
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"
@@ -44,13 +45,6 @@ def load(name: str) -> ModuleType:
         warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
         spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeNanoGPT]:
-    """A FakeNanoGPT with the bundled sample catalog."""
-    async with FakeNanoGPT() as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_fixture
 
 from nanogpt_images import ImageModel, ParameterValidationError, dump_catalog, parse_catalog
 from nanogpt_images.testing import sample_catalog
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
 
 def _real_models() -> dict[str, ImageModel]:
     """The real records, priced by the real endpoint route's list of price lines."""
-    records = _load("real_images_models_records.json")["data"]
+    records = load_fixture("real_images_models_records.json")["data"]
     for record in records:
-        route = _load(f"real_endpoints/{record['id'].replace('/', '-')}.json")
+        route = load_fixture(f"real_endpoints/{record['id'].replace('/', '-')}.json")
         record["pricing"] = route["endpoints"][0]["pricing"]
-    docs = _load("doc_examples.json")
+    docs = load_fixture("doc_examples.json")
     records += [entry for example in docs.values() for entry in example["data"]]
     return {model.id: model for model in parse_catalog({"data": records})}
 

@@ -71,12 +71,6 @@ class ForwardProxy:
 
 
 @pytest.fixture
-def fake(nanogpt_server: FakeNanoGPT) -> FakeNanoGPT:
-    """The plugin's FakeNanoGPT, serving the bundled sample catalog."""
-    return nanogpt_server
-
-
-@pytest.fixture
 async def proxy() -> AsyncIterator[ForwardProxy]:
     async with ForwardProxy() as forward:
         yield forward

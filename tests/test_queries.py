@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import inspect
-import json
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
+from conftest import load_fixture
 
 from nanogpt_images import Capabilities, Catalog, ImageModel, ImageModelsSession, parse_catalog
 from nanogpt_images.testing import sample_catalog
@@ -17,18 +16,12 @@ from nanogpt_images.testing import sample_catalog
 if TYPE_CHECKING:
     from conftest import MakeSession
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
 
 def _catalog() -> Catalog:
-    docs = _load("doc_examples.json")
+    docs = load_fixture("doc_examples.json")
     entries = [entry for example in docs.values() for entry in example["data"]]
-    for record in _load("real_images_models_records.json")["data"]:
-        route = _load(f"real_endpoints/{record['id'].replace('/', '-')}.json")
+    for record in load_fixture("real_images_models_records.json")["data"]:
+        route = load_fixture(f"real_endpoints/{record['id'].replace('/', '-')}.json")
         entries.append({**record, "pricing": route["endpoints"][0]["pricing"]})
     entries += [
         {

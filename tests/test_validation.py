@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import copy
-import json
 import pickle
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_fixture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nanogpt_images import ImageModel, ParameterValidationError, parse_catalog
 from nanogpt_images.testing import sample_catalog
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
 
 def _models() -> dict[str, ImageModel]:
-    docs = _load("doc_examples.json")
-    records = _load("real_images_models_records.json")["data"]
+    docs = load_fixture("doc_examples.json")
+    records = load_fixture("real_images_models_records.json")["data"]
     entries = [entry for example in docs.values() for entry in example["data"]] + records
     entries += [
         {
