@@ -4,22 +4,27 @@ A library adds only a :class:`logging.NullHandler` and leaves output to the
 application (the logging HOWTO, "Configuring Logging for a Library"), so an
 application without logging set up gets no stray lines on stderr.  For a
 quick look without touching the application, ``NANOGPT_IMAGES_LOG=debug``
-(or ``info``) gives the package logger a handler on stderr at that level,
-as ``OPENAI_LOG`` does for the OpenAI SDK.
+(or ``info``, ``warning``, ``error``) gives the package logger a handler on
+stderr at that level, as ``OPENAI_LOG`` does for the OpenAI SDK.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import warnings
+import sys
 from typing import TextIO
 
 __all__ = ["ENV_VAR", "LOGGER_NAME", "configure_logging", "env_handler"]
 
 LOGGER_NAME = "nanogpt_images"
 ENV_VAR = "NANOGPT_IMAGES_LOG"
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -36,11 +41,10 @@ def configure_logging() -> None:
         return
     level = LEVELS.get(value.lower())
     if level is None:
-        warnings.warn(
-            f"{ENV_VAR}={value!r} is not a level this package logs at; "
-            f"use {' or '.join(map(repr, LEVELS))} (ignored)",
-            RuntimeWarning,
-            stacklevel=2,
+        # A line on stderr, not a warning: under `python -W error` a warning here would
+        # make `import nanogpt_images` itself fail over a typo in an environment variable.
+        sys.stderr.write(
+            f"nanogpt_images: ignoring {ENV_VAR}={value!r}; use one of {', '.join(LEVELS)}\n"
         )
         return
     handler = _EnvHandler()

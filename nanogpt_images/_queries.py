@@ -456,6 +456,11 @@ def _exclude_capability(index: QueryIndex, value: Any, _: Mapping[str, Any]) -> 
 
 
 def _flag_names(value: Any, name: str) -> tuple[str, ...]:
+    if isinstance(value, Mapping):  # {"nsfw": False} would read as its keys: the opposite
+        raise TypeError(
+            f"filter {name!r} takes flag names, not a mapping of flags to values; to leave "
+            "out models with a flag use exclude_capability, e.g. exclude_capability='nsfw'"
+        )
     if isinstance(value, str):
         names: tuple[Any, ...] = (value,)
     elif isinstance(value, Iterable):

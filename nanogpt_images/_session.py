@@ -392,6 +392,16 @@ class ImageModelsSession:
         """A snapshot of the cache's counters and the current copy's age and source."""
         return self._cache.stats()
 
+    async def wait_idle(self) -> None:
+        """Wait until nothing runs on the session's behalf: no fetch, save or subscriber call.
+
+        For tests that move a ``FakeClock``: once this returns, the refresh the
+        clock set off is over, and so are the ``subscribe()`` callbacks of the
+        change it brought (async ones included).  Time does not move here.
+        """
+        while busy := self._busy():
+            await asyncio.wait(busy)
+
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
         """Call ``callback`` (sync or async) with each :class:`CatalogChange` a refresh finds.
 

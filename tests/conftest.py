@@ -6,7 +6,6 @@ environment as a user's shell would (the CLI and docs-example tests use it).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -89,21 +88,17 @@ async def make_session(server: FakeNanoGPT, clock: FakeClock) -> AsyncIterator[M
 
 
 @pytest.fixture
-def settle() -> Settle:
-    """Wait, without moving fake time, until a session's fetch and subscriber tasks are done.
+def settle(clock: FakeClock) -> Settle:
+    """Wait, without moving fake time, until a session's fetch, saves and callbacks are done.
 
     Loopback HTTP needs real I/O, so a background refresh is not over after a
-    few loop turns; this waits for exactly that work (it reads the session's
-    private task handles, the one place the tests do so).
+    few loop turns: ``wait_idle()`` waits for exactly that work, and the tasks
+    it wakes (a refresher going back to sleep) get their turns after it.
     """
 
     async def settle(session: ImageModelsSession) -> None:
-        clock = session._clock
-        while busy := session._busy():
-            await asyncio.wait(busy)
-            if isinstance(clock, FakeClock):
-                await clock.run_until_idle()
-            else:
-                await asyncio.sleep(0)
+        for _ in range(3):  # what the woken tasks start is waited for too
+            await session.wait_idle()
+            await clock.run_until_idle()
 
     return settle

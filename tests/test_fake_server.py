@@ -605,3 +605,13 @@ async def test_in_thread_server_closes_from_another_loop(http: aiohttp.ClientSes
         with pytest.raises(aiohttp.ClientConnectionError):
             await get(http, fake_server)
     assert fake_server.request_count == 1
+
+
+async def test_clear_faults_ends_an_outage_at_once(
+    fake_server: FakeNanoGPT, http: aiohttp.ClientSession
+) -> None:
+    """Queued failures are dropped by clear_faults(); the next request is served normally."""
+    fake_server.fail_next(1000, 503)
+    assert (await get(http, fake_server))[0] == 503
+    fake_server.clear_faults()
+    assert (await get(http, fake_server))[0] == 200

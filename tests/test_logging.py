@@ -45,7 +45,7 @@ def run_session(tmp_path: Path, log: str | None) -> subprocess.CompletedProcess[
     if log is not None:
         env[_logging.ENV_VAR] = log
     return subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", SCRIPT, str(cache)],
+        [sys.executable, "-W", "error", "-c", SCRIPT, str(cache)],
         capture_output=True,
         text=True,
         env=env,
@@ -82,14 +82,26 @@ def test_info_leaves_the_requests_out(tmp_path: Path) -> None:
     assert " DEBUG " not in result.stderr
 
 
-def test_an_unknown_level_warns_once_and_is_ignored(tmp_path: Path) -> None:
-    """``NANOGPT_IMAGES_LOG=verbose`` is one warning naming the right values; nothing is logged."""
+def test_an_unknown_level_is_one_line_and_is_ignored(tmp_path: Path) -> None:
+    """``NANOGPT_IMAGES_LOG=verbose`` is one stderr line naming the right values, even under
+    ``-W error`` (a warning there would break the import); nothing is logged."""
     result = run_session(tmp_path, "verbose")
     assert result.returncode == 0, result.stderr
-    [line] = [line for line in result.stderr.splitlines() if "Warning" in line]
-    assert "NANOGPT_IMAGES_LOG='verbose' is not a level this package logs at" in line
-    assert "use 'debug' or 'info' (ignored)" in line
+    [line] = [line for line in result.stderr.splitlines() if "NANOGPT_IMAGES_LOG" in line]
+    assert line == (
+        "nanogpt_images: ignoring NANOGPT_IMAGES_LOG='verbose'; "
+        "use one of debug, info, warning, error"
+    )
     assert "nanogpt_images:" not in result.stderr.replace(line, "")
+
+
+def test_warning_shows_only_warnings_and_errors(tmp_path: Path) -> None:
+    """``NANOGPT_IMAGES_LOG=warning`` shows the library's warnings, not its retries or requests."""
+    result = run_session(tmp_path, "warning")
+    assert result.returncode == 0, result.stderr
+    assert " WARNING nanogpt_images: ignoring the catalog cache file" in result.stderr
+    assert " INFO " not in result.stderr
+    assert " DEBUG " not in result.stderr
 
 
 def test_configuring_again_adds_no_handler(monkeypatch: pytest.MonkeyPatch) -> None:

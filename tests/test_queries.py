@@ -310,3 +310,12 @@ async def test_capability_filter_of_the_wrong_type_is_explained(make_session: Ma
     session = make_session()
     with pytest.raises(TypeError, match="takes a flag name such as 'inpainting'"):
         await session.find(capability=5)
+
+
+def test_a_mapping_of_flags_is_refused_rather_than_read_as_its_keys() -> None:
+    """capability={"nsfw": False} would find the NSFW models; it is a TypeError naming the way."""
+    catalog = parse_catalog(sample_catalog())
+    with pytest.raises(TypeError, match="exclude_capability='nsfw'"):
+        catalog.filter(capability={"nsfw": False})
+    with pytest.raises(TypeError, match="not a mapping"):
+        catalog.filter(exclude_capability={"nsfw": True})

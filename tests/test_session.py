@@ -28,6 +28,7 @@ from nanogpt_images import _session as session_module
 from nanogpt_images.testing import FakeNanoGPT, model_payload, sample_catalog_bytes
 
 if TYPE_CHECKING:
+    from nanogpt_images import CatalogChange
     from nanogpt_images.testing import FakeClock
 
 TTL = 300.0
@@ -697,3 +698,22 @@ async def test_close_runs_again_when_a_first_close_was_cut_off(make_session: Mak
         await first
     await session.close()
     assert [task for task in asyncio.all_tasks() if "nanogpt" in task.get_name()] == []
+
+
+async def test_wait_idle_returns_once_the_refresh_and_its_async_callbacks_are_done(
+    make_session: MakeSession, server: FakeNanoGPT, clock: FakeClock
+) -> None:
+    """After a clock move, wait_idle() covers the refresh it set off and async subscribers."""
+    session = make_session(refresh_interval=240.0)
+    await session.catalog()
+    heard: list[str] = []
+
+    async def announce(change: CatalogChange) -> None:
+        await asyncio.sleep(0)
+        heard.append(str(change))
+
+    session.subscribe(announce)
+    server.update_model("model-2", name="Renamed")
+    await clock.advance(270.0)
+    await session.wait_idle()
+    assert heard == ["~model-2 (name)"]

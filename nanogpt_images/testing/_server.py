@@ -333,6 +333,11 @@ class FakeNanoGPT:
 
         self._queue(n, redirect)
 
+    @_on_server_thread
+    def clear_faults(self) -> None:
+        """Drop every queued fault, redirect and answer: the outage is over, service resumes."""
+        self._actions.clear()
+
     def delay(self, seconds: float) -> None:
         """Wait ``seconds`` of real time before every answer; ``delay(0)`` turns it off."""
         self._delay = max(0.0, seconds)
