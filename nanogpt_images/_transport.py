@@ -82,6 +82,9 @@ BILLED_HINT = (
 )
 
 _T = TypeVar("_T")
+#: How aiohttp says a request's bytes could not be written (a connection closed under it):
+#: the headers go out with the body, so nothing reached the server.
+_UNSENT = "Can not write request body"
 
 
 @attrs.frozen
@@ -199,6 +202,7 @@ class Transport:
         self._max_response_bytes = max_response_bytes
         self._borrowed = http_session
         self._owned: aiohttp.ClientSession | None = None
+        self._owned_fresh: aiohttp.ClientSession | None = None
         self._closed = False
         self._clock = clock
         self._random = random
@@ -250,7 +254,7 @@ class Transport:
         :class:`~nanogpt_images.PossiblyBilledError` at once; other statuses
         their usual typed error.  Redirects are not followed.
         """
-        session = self._session()
+        session = self._fresh_session()
         url = self._base_url + path
         headers = {**self._headers(Validators()), "Content-Type": "application/json"}
         data = json.dumps(payload, separators=(",", ":"), default=str).encode()
@@ -338,8 +342,10 @@ class Transport:
         """Close the ClientSession this transport created (never a borrowed one). Idempotent."""
         self._closed = True
         owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.close()
+        fresh, self._owned_fresh = self._owned_fresh, None
+        for session in (owned, fresh):
+            if session is not None:
+                await session.close()
 
     # -- one request -------------------------------------------------------
 
@@ -355,6 +361,26 @@ class Transport:
                 timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()
             )
         return self._owned
+
+    def _fresh_session(self) -> aiohttp.ClientSession:
+        """For paid requests: a new connection each time, never a pooled one gone stale.
+
+        A request on a keep-alive connection the server has just dropped fails
+        in ways that cannot always be told from a failure after sending, and
+        a paid request is never resent on a doubt; a fresh connection (one
+        handshake, next to a generation's seconds) avoids the doubt.  A
+        borrowed ``http_session`` is used as it is.
+        """
+        session = self._session()
+        if session is self._borrowed:
+            return session
+        if self._owned_fresh is None:
+            self._owned_fresh = aiohttp.ClientSession(
+                timeout=self._post_timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                connector=aiohttp.TCPConnector(force_close=True),
+            )
+        return self._owned_fresh
 
     def _headers(self, validators: Validators) -> dict[str, str]:
         headers = {
@@ -463,11 +489,20 @@ class Transport:
             return self._failure(f"the proxy refused to reach {where}", exc, retryable=False)
         except (aiohttp.InvalidURL, ValueError) as exc:  # refused by aiohttp before sending
             return self._failure(f"could not send the request to {where}", exc, retryable=False)
+        except aiohttp.ClientOSError as exc:
+            if (exc.strerror or "").startswith(
+                _UNSENT
+            ):  # the connection was closed before the request went
+                return self._failure(f"could not send the request to {where}", exc, retryable=True)
+            return self._possibly_billed(where, exc)
         except (aiohttp.ClientError, OSError) as exc:  # dropped, reset, bad HTTP: after sending
-            failure = self._failure(f"the connection to {where} broke", exc, retryable=False)
-            billed_error = PossiblyBilledTransportError(f"{failure.error}; {BILLED_HINT}")
-            billed_error.__cause__ = failure.error.__cause__
-            return _Failure(billed_error, retryable=False)
+            return self._possibly_billed(where, exc)
+
+    def _possibly_billed(self, where: str, exc: Exception) -> _Failure:
+        failure = self._failure(f"the connection to {where} broke", exc, retryable=False)
+        error = PossiblyBilledTransportError(f"{failure.error}; {BILLED_HINT}")
+        error.__cause__ = failure.error.__cause__
+        return _Failure(error, retryable=False)
 
     async def _post_answer(self, response: aiohttp.ClientResponse, where: str) -> bytes | _Failure:
         status = response.status
