@@ -711,3 +711,13 @@ async def test_a_stale_borrowed_connection_is_retried_not_billed(
                 await session.generate("flux-pro", "a cat")
     assert not isinstance(caught.value, PossiblyBilledError)
     assert len(clock.sleeps) == 2
+
+
+async def test_the_plugins_paid_session_generates_on_the_fake(
+    nanogpt_paid_session: ImageModelsSession, nanogpt_server: FakeNanoGPT
+) -> None:
+    """The pytest plugin's keyed session generates against its server, billed from its balance."""
+    result = await nanogpt_paid_session.generate("gpt-image-2", "a cat", resolution="1024x1024")
+    assert result.cost == Decimal("0.06551")
+    assert nanogpt_server.balance == Decimal("9.93449")
+    assert nanogpt_server.requests[-1].headers["authorization"] == "***"
