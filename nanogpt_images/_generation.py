@@ -45,6 +45,7 @@ __all__ = [
     "Generation",
     "estimate_cost",
     "generate",
+    "mime_type",
 ]
 
 log = logging.getLogger("nanogpt_images")
@@ -339,7 +340,7 @@ def _data_url(number: int, image: Any) -> tuple[str, ValidationProblem | None]:
     elif isinstance(image, bytes | bytearray | memoryview):
         raw = bytes(image)
         size = len(raw)
-        mime = _mime_type(raw)
+        mime = mime_type(raw)
         if mime is None:
             message = f"{label} is not a PNG, JPEG, WebP or GIF image (by its first bytes)"
             return "", ValidationProblem("input_images", f"<{size} bytes>", message)
@@ -356,7 +357,8 @@ def _data_url(number: int, image: Any) -> tuple[str, ValidationProblem | None]:
     return url, None
 
 
-def _mime_type(data: bytes) -> str | None:
+def mime_type(data: bytes) -> str | None:
+    """The MIME type of PNG, JPEG, WebP or GIF data, by its first bytes; else ``None``."""
     for signature, mime in _SIGNATURES:
         if data.startswith(signature):
             return mime

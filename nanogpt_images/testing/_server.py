@@ -165,7 +165,7 @@ class FakeNanoGPT:
         self._catalog: dict[str, Any] = copy.deepcopy(dict(catalog))
         self._modified = int(time.time())
         self._bodies: dict[bool, bytes] = {}
-        self._actions: deque[_Action] = deque()
+        self._actions: deque[tuple[str | None, _Action]] = deque()
         self._delay = 0.0
         self._held = False
         self._released: asyncio.Event | None = None  # created by start(), inside the loop
@@ -306,12 +306,15 @@ class FakeNanoGPT:
         body: Mapping[str, Any] | str | bytes | None = None,
         retry_after: str | float | None = None,
         headers: Mapping[str, str] | None = None,
+        path: str | None = None,
     ) -> None:
         """Answer the next ``n`` requests with ``status``.
 
         ``body`` defaults to an OpenAI-style ``{"error": {...}}`` envelope; a
         dict is sent as JSON, a str as text (HTML if it starts with ``<``).
         ``retry_after`` becomes the ``Retry-After`` header (seconds or an HTTP date).
+        With ``path`` (say ``"/v1/images/generations"``) only requests to that
+        path take the answer; the others are served as usual meanwhile.
         """
         extra = dict(headers or {})
         if retry_after is not None:
@@ -319,7 +322,7 @@ class FakeNanoGPT:
                 retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
             )
         payload = _error_envelope(status) if body is None else body
-        self.respond_next(status, payload, headers=extra, n=n)
+        self.respond_next(status, payload, headers=extra, n=n, path=path)
 
     def respond_next(
         self,
@@ -328,18 +331,24 @@ class FakeNanoGPT:
         *,
         headers: Mapping[str, str] | None = None,
         n: int = 1,
+        path: str | None = None,
     ) -> None:
-        """Answer the next ``n`` requests with exactly this status and body (any bytes)."""
+        """Answer the next ``n`` requests (to ``path``, if given) with exactly this status and body.
+
+        The body may be any bytes.
+        """
         raw, content_type = _encode(body)
         all_headers = {"Content-Type": content_type, **(headers or {})}
 
         async def respond(request: web.Request) -> web.StreamResponse:
             return web.Response(status=status, body=raw, headers=all_headers)
 
-        self._queue(n, respond)
+        self._queue(n, respond, path)
 
-    def fault_next(self, kind: Fault, n: int = 1, *, size: int = 33 * 2**20) -> None:
-        """Serve a broken answer to the next ``n`` requests.
+    def fault_next(
+        self, kind: Fault, n: int = 1, *, size: int = 33 * 2**20, path: str | None = None
+    ) -> None:
+        """Serve a broken answer to the next ``n`` requests (to ``path``, if given).
 
         ``malformed_json``: invalid JSON with status 200; ``truncated_json``:
         the catalog cut in half (complete HTTP message); ``html_200``: an HTML
@@ -347,7 +356,10 @@ class FakeNanoGPT:
         its object envelope; ``drop_connection``: half the body, then the
         connection is closed; ``oversized``: ``size`` bytes, chunked, no
         ``Content-Length``; ``bad_http``: an answer that is not valid HTTP
-        (``Content-Length: abc``), then the connection is closed.
+        (``Content-Length: abc``), then the connection is closed;
+        ``billed_500``: the real 500 NanoGPT sends when a generation failed
+        after it was billed (:data:`BILLED_500_BODY`); ``no_answer``: the
+        request is read whole, then the connection is closed unanswered.
         """
         faults: dict[str, _Action] = {
             "malformed_json": self._malformed_json,
@@ -362,7 +374,7 @@ class FakeNanoGPT:
         }
         if kind not in faults:
             raise ValueError(f"unknown fault {kind!r}; choose one of {sorted(faults)}")
-        self._queue(n, faults[kind])
+        self._queue(n, faults[kind], path)
 
     def redirect_next(self, location: str, *, status: int = 302, n: int = 1) -> None:
         """Answer the next ``n`` requests with a redirect to ``location``."""
@@ -436,8 +448,9 @@ class FakeNanoGPT:
         if self._delay and self._closing is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self._delay)
-        if self._actions:
-            return await self._actions.popleft()(request)
+        action = self._next_action(request.path)
+        if action is not None:
+            return await action(request)
         if request.method == "POST" and request.path in GENERATION_PATHS:
             return self._generate(request, self.requests[-1].json)
         if request.method == "GET" and request.path.startswith(FILES_PATH):
@@ -582,10 +595,19 @@ class FakeNanoGPT:
                 arrived.set_result(None)
 
     @_on_server_thread
-    def _queue(self, n: int, action: _Action) -> None:
+    def _next_action(self, path: str) -> _Action | None:
+        """The first queued answer for ``path`` (or for any path), taken off the queue."""
+        for index, (wanted, action) in enumerate(self._actions):
+            if wanted is None or wanted == path:
+                del self._actions[index]
+                return action
+        return None
+
+    @_on_server_thread
+    def _queue(self, n: int, action: _Action, path: str | None = None) -> None:
         if n < 0:
             raise ValueError(f"n must be 0 or more, not {n}")
-        self._actions.extend([action] * n)
+        self._actions.extend([(path, action)] * n)
 
     def _models(self) -> list[Any]:
         data = self._catalog.setdefault("data", [])
