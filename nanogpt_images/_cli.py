@@ -156,19 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="example: nanogpt-images check flux-pro --resolution 1024x1024 --n 1",
     )
-    check.add_argument("model", metavar="MODEL", help="the model id, e.g. flux-pro")
-    check.add_argument(
-        "--resolution", "--size", metavar="R", help="the image size, e.g. 1024x1024 or 1k"
-    )
-    check.add_argument("--n", metavar="N", type=int, help="how many images (default: 1)")
-    check.add_argument(
-        "--param",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        type=_key_value,
-        help="any other request parameter (repeatable); VALUE is read as JSON when it can be",
-    )
+    _add_request_options(check)
     check.add_argument(
         "--json",
         action="store_true",
@@ -190,12 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog='example: nanogpt-images generate flux-pro "a red fox" --resolution 1024x1024',
     )
-    generate.add_argument("model", metavar="MODEL", help="the model id, e.g. flux-pro")
+    _add_request_options(generate)
     generate.add_argument("prompt", metavar="PROMPT", help="what to draw")
-    generate.add_argument(
-        "--resolution", "--size", metavar="R", help="the image size, e.g. 1024x1024 or 1k"
-    )
-    generate.add_argument("--n", metavar="N", type=int, help="how many images (default: 1)")
     generate.add_argument(
         "--max-cost",
         metavar="USD",
@@ -204,14 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument(
         "--out", metavar="DIR", type=Path, default=Path(), help="where to save (default: .)"
-    )
-    generate.add_argument(
-        "--param",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        type=_key_value,
-        help="any other request parameter (repeatable); VALUE is read as JSON when it can be",
     )
     generate.add_argument(
         "--confirm-above",
@@ -344,11 +320,7 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def _check(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = dict(args.param)
-    if args.resolution is not None:
-        params["resolution"] = args.resolution
-    if args.n is not None:
-        params["n"] = args.n
+    params = _request_params(args)
     async with _open_session(args) as session:
         catalog = await _fetch_with_progress(session, args)
     model = catalog[args.model]
@@ -410,11 +382,7 @@ def _print_json(value: Any) -> None:
 
 
 async def _generate(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = dict(args.param)
-    if args.resolution is not None:
-        options["resolution"] = args.resolution
-    if args.n is not None:
-        options["n"] = args.n
+    options = _request_params(args)
     limit: Decimal | None = args.max_cost
     async with _open_session(args) as session:  # no key: refused before even the catalog
         if args.yes:
@@ -678,6 +646,33 @@ def _add_global_options(parser: argparse.ArgumentParser, *, repeated: bool = Fal
 
 class _UsageError(Exception):
     """A bad option value found after parsing (exit code 2)."""
+
+
+def _add_request_options(parser: argparse.ArgumentParser) -> None:
+    """MODEL, --resolution, --n and --param: a generation request, for check and generate."""
+    parser.add_argument("model", metavar="MODEL", help="the model id, e.g. flux-pro")
+    parser.add_argument(
+        "--resolution", "--size", metavar="R", help="the image size, e.g. 1024x1024 or 1k"
+    )
+    parser.add_argument("--n", metavar="N", type=int, help="how many images (default: 1)")
+    parser.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        type=_key_value,
+        help="any other request parameter (repeatable); VALUE is read as JSON when it can be",
+    )
+
+
+def _request_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The request the options of :func:`_add_request_options` describe."""
+    params: dict[str, Any] = dict(args.param)
+    if args.resolution is not None:
+        params["resolution"] = args.resolution
+    if args.n is not None:
+        params["n"] = args.n
+    return params
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:

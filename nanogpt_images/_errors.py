@@ -150,26 +150,14 @@ class InsufficientBalanceError(APIStatusError):
         self,
         message: str,
         *,
-        status: int = 402,
-        code: str | None = None,
-        request_id: str | None = None,
-        body: str = "",
-        retry_after: float | None = None,
-        hint: str | None = None,
         required_balance: Decimal | None = None,
         balance: Decimal | None = None,
+        **fields: Any,
     ) -> None:
         self.required_balance = required_balance
         self.balance = balance
-        super().__init__(
-            message,
-            status=status,
-            code=code,
-            request_id=request_id,
-            body=body,
-            retry_after=retry_after,
-            hint=hint,
-        )
+        fields.setdefault("status", 402)
+        super().__init__(message, **fields)
 
     def _describe(self) -> str:
         text = super()._describe()

@@ -39,6 +39,7 @@ from ._errors import (
     PossiblyBilledTimeoutError,
     PossiblyBilledTransportError,
     RequestTimeoutError,
+    ServerError,
     SessionClosedError,
     TransportError,
 )
@@ -294,17 +295,8 @@ class Transport:
             ) as response:
                 if 200 <= response.status < 300:
                     return await self._read_capped(response)
-                raw = await _read_error_body(response)
-                error = status_error(
-                    response.status,
-                    raw,
-                    reason=response.reason,
-                    request_id=response.headers.get("X-Request-ID"),
-                    retry_after=None,
-                    redact=self.redact,
-                    hint=f"downloading {shown}; a generated image's link expires after an hour",
-                )
-                return _Failure(error, retryable=False)
+                hint = f"downloading {shown}; a generated image's link expires after an hour"
+                return _Failure(await self._status_error(response, hint=hint), retryable=False)
         except TimeoutError as exc:
             timeout = RequestTimeoutError(
                 f"no complete answer from {shown} (timeout={self._timeout.total:g} s)"
@@ -525,19 +517,12 @@ class Transport:
                 ),
                 retryable=False,
             )
-        raw = await _read_error_body(response)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.time())
-        error = status_error(
-            status,
-            raw,
-            reason=response.reason,
-            request_id=response.headers.get("X-Request-ID"),
-            retry_after=retry_after,
-            redact=self.redact,
+        error = await self._status_error(
+            response,
             hint=BILLED_HINT if status >= 500 else None,
             server_error=PossiblyBilledServerError,
         )
-        return _Failure(error, retryable=status == 429, retry_after=retry_after)
+        return _Failure(error, retryable=status == 429, retry_after=error.retry_after)
 
     def _failure(self, what: str, exc: Exception, *, retryable: bool) -> _Failure:
         error = TransportError(f"{what}: {self.redact(_describe(exc))}")
@@ -618,18 +603,29 @@ class Transport:
                 not_modified=False,
                 status=status,
             )
+        hint = _NOT_FOUND_HINT.format(url=self.url) if status == 404 else None
+        error = await self._status_error(response, hint=hint)
+        return _Failure(error, retryable=status in RETRY_STATUSES, retry_after=error.retry_after)
+
+    async def _status_error(
+        self,
+        response: aiohttp.ClientResponse,
+        *,
+        hint: str | None,
+        server_error: type[ServerError] = ServerError,
+    ) -> APIStatusError:
+        """The typed error for an error status, its ``Retry-After`` and the first bytes read."""
         raw = await _read_error_body(response)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.time())
-        error = status_error(
-            status,
+        return status_error(
+            response.status,
             raw,
             reason=response.reason,
             request_id=response.headers.get("X-Request-ID"),
-            retry_after=retry_after,
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock.time()),
             redact=self.redact,
-            hint=_NOT_FOUND_HINT.format(url=self.url) if status == 404 else None,
+            hint=hint,
+            server_error=server_error,
         )
-        return _Failure(error, retryable=status in RETRY_STATUSES, retry_after=retry_after)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """Read the body, refusing it as soon as it is known to exceed the cap."""

@@ -6,10 +6,9 @@ import asyncio
 import json
 import logging
 import pickle
-from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -39,63 +38,55 @@ from nanogpt_images import (
 from nanogpt_images._transport import Transport
 from nanogpt_images.testing import FakeClock, FakeNanoGPT, png_bytes
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from conftest import MakeSession
+
 KEY = "sk-nano-11111111-generation-secret"
 FIXTURES = Path(__file__).parent / "fixtures"
 ERRORS = json.loads((FIXTURES / "generation_errors.json").read_text())
 GENERATE = "/v1/images/generations"
 
 
-class RecordingClock(FakeClock):
-    """An auto-advancing FakeClock that remembers each wait it was asked for."""
-
-    def __init__(self) -> None:
-        super().__init__(auto_advance=True)
-        self.sleeps: list[float] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        await super().sleep(seconds)
+@pytest.fixture
+async def server() -> AsyncIterator[FakeNanoGPT]:
+    """Here: a FakeNanoGPT with the bundled sample catalog and $10 of balance."""
+    async with FakeNanoGPT() as fake:
+        yield fake
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeNanoGPT]:
-    """A FakeNanoGPT with the bundled sample catalog and $10 of balance."""
-    async with FakeNanoGPT() as server:
-        yield server
+def fake(server: FakeNanoGPT) -> FakeNanoGPT:
+    return server
 
 
 @pytest.fixture
-async def clock() -> AsyncIterator[RecordingClock]:
-    recording = RecordingClock()
-    yield recording
-    await recording.aclose()
-
-
-MakeSession = Callable[..., ImageModelsSession]
+async def clock() -> AsyncIterator[FakeClock]:
+    """Here: a FakeClock that jumps to the next sleeper when idle, so retries never stall."""
+    async with FakeClock(auto_advance=True) as auto:
+        yield auto
 
 
 @pytest.fixture
-async def make(fake: FakeNanoGPT, clock: RecordingClock) -> AsyncIterator[MakeSession]:
-    """Sessions on ``fake`` with the test key, the recording clock and no background task."""
-    made: list[ImageModelsSession] = []
+def make(make_session: MakeSession) -> MakeSession:
+    """Sessions on ``server`` and ``clock`` with the test key (no retries unless asked)."""
 
     def build(**options: Any) -> ImageModelsSession:
         options.setdefault("api_key", KEY)
-        options.setdefault("base_url", fake.url)
-        options.setdefault("clock", clock)
-        options.setdefault("refresh_interval", None)
-        session = ImageModelsSession(**options)
-        made.append(session)
-        return session
+        return make_session(**options)
 
-    yield build
-    for session in made:
-        await session.close()
+    return build
 
 
 @pytest.fixture
-async def session(make: MakeSession) -> ImageModelsSession:
+def session(make: MakeSession) -> ImageModelsSession:
     return make()
+
+
+def retries(caplog: pytest.LogCaptureFixture) -> int:
+    """How many retries of a generation the log tells of."""
+    return caplog.text.count("retrying POST /v1/images/generations")
 
 
 def posts(fake: FakeNanoGPT) -> list[Any]:
@@ -475,20 +466,22 @@ async def test_a_redirect_is_not_followed(make: MakeSession, fake: FakeNanoGPT) 
 
 
 async def test_a_429_is_retried_after_retry_after(
-    make: MakeSession, fake: FakeNanoGPT, clock: RecordingClock
+    make: MakeSession, fake: FakeNanoGPT, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A 429 surely did not run: it is retried after the server's Retry-After, then succeeds."""
     session = make(max_retries=2)
     await session.catalog()
     fake.fail_next(1, 429, retry_after=7)
-    result = await session.generate("flux-pro", "a cat")
+    with caplog.at_level(logging.INFO, "nanogpt_images"):
+        result = await session.generate("flux-pro", "a cat")
     assert result.cost == Decimal("0.0612")
-    assert clock.sleeps == [7]
+    assert clock.monotonic() == 7
+    assert retries(caplog) == 1
     assert len(posts(fake)) == 2
 
 
 async def test_a_429_past_max_retry_after_is_raised_at_once(
-    make: MakeSession, fake: FakeNanoGPT, clock: RecordingClock
+    make: MakeSession, fake: FakeNanoGPT, clock: FakeClock
 ) -> None:
     """A Retry-After longer than max_retry_after (a daily cap) is raised, not waited for."""
     session = make(max_retries=2, max_retry_after=60)
@@ -498,19 +491,24 @@ async def test_a_429_past_max_retry_after_is_raised_at_once(
         await session.generate("flux-pro", "a cat")
     assert caught.value.retry_after == 3600
     assert not isinstance(caught.value, PossiblyBilledError)
-    assert clock.sleeps == []
+    assert clock.monotonic() == 0
     assert len(posts(fake)) == 1
 
 
-async def test_a_refused_connection_is_retried(make: MakeSession, clock: RecordingClock) -> None:
+async def test_a_refused_connection_is_retried(
+    make: MakeSession, caplog: pytest.LogCaptureFixture
+) -> None:
     """Nothing listening: the request surely did not run, so it is retried, then raised plainly."""
     async with FakeNanoGPT() as gone:
         session = make(base_url=gone.url, max_retries=2)
         await session.catalog()
-    with pytest.raises(TransportError, match="connection refused") as caught:
+    with (
+        caplog.at_level(logging.INFO, "nanogpt_images"),
+        pytest.raises(TransportError, match="connection refused") as caught,
+    ):
         await session.generate("flux-pro", "a cat")
     assert not isinstance(caught.value, PossiblyBilledError)
-    assert len(clock.sleeps) == 2
+    assert retries(caplog) == 2
 
 
 # -- error bodies NanoGPT really sent --------------------------------------------
@@ -697,7 +695,7 @@ async def test_the_key_is_in_no_message_repr_log_or_recorded_request(
 
 
 async def test_a_stale_borrowed_connection_is_retried_not_billed(
-    fake: FakeNanoGPT, clock: RecordingClock
+    fake: FakeNanoGPT, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A pooled connection the server dropped carries no request: retried, not called billed."""
     async with aiohttp.ClientSession() as http:
@@ -707,10 +705,14 @@ async def test_a_stale_borrowed_connection_is_retried_not_billed(
         async with session:
             await session.catalog()  # leaves a keep-alive connection in the pool
             await fake.close()
-            with pytest.raises(TransportError) as caught:
+            with (
+                caplog.at_level(logging.INFO, "nanogpt_images"),
+                pytest.raises(TransportError) as caught,
+            ):
                 await session.generate("flux-pro", "a cat")
     assert not isinstance(caught.value, PossiblyBilledError)
-    assert len(clock.sleeps) == 2
+    assert "Can not write request body" in caplog.text
+    assert retries(caplog) == 2
 
 
 async def test_the_plugins_paid_session_generates_on_the_fake(
