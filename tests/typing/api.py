@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nanogpt_images import (
+    Budget,
+    BudgetExceededError,
     CacheStats,
     Catalog,
     CatalogChange,
+    GeneratedImage,
+    Generation,
     ImageModel,
     ImageModelsSession,
     ParameterValidationError,
+    PossiblyBilledError,
     parse_catalog,
 )
 
@@ -45,3 +50,22 @@ def offline() -> Catalog:
     cheap: tuple[ImageModel, ...] = catalog.filter(max_price="0.05", sort="price")
     del cheap
     return catalog
+
+
+async def paid(budget: Budget) -> bytes:
+    async with ImageModelsSession("sk-nano-key") as session:
+        try:
+            result: Generation = await session.generate(
+                "flux-pro", "a fox", resolution="1024x1024", n=1, max_cost="0.10", budget=budget
+            )
+        except PossiblyBilledError:
+            raise
+        except BudgetExceededError as refused:
+            left: Decimal = refused.limit
+            del left
+            raise
+        cost: Decimal = result.cost
+        balance: Decimal | None = result.remaining_balance
+        image: GeneratedImage = result.images[0]
+        del cost, balance
+        return image.data or await image.read()
