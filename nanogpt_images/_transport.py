@@ -464,9 +464,7 @@ class Transport:
             )
             error.__cause__ = exc
             return _Failure(error, retryable=True)
-        except (
-            aiohttp.ClientSSLError
-        ) as exc:  # a handshake that failed: nothing sent, no use retrying
+        except aiohttp.ClientSSLError as exc:  # a failed handshake: nothing sent, no use retrying
             return self._failure(f"could not connect to {where}", exc, retryable=False)
         except aiohttp.ClientConnectorError as exc:  # refused, DNS, an unreachable proxy
             return self._failure(f"could not connect to {where}", exc, retryable=True)
@@ -482,9 +480,8 @@ class Transport:
         except (aiohttp.InvalidURL, ValueError) as exc:  # refused by aiohttp before sending
             return self._failure(f"could not send the request to {where}", exc, retryable=False)
         except aiohttp.ClientOSError as exc:
-            if (exc.strerror or "").startswith(
-                _UNSENT
-            ):  # the connection was closed before the request went
+            # The connection was closed before the request could go: nothing reached NanoGPT.
+            if (exc.strerror or "").startswith(_UNSENT):
                 return self._failure(f"could not send the request to {where}", exc, retryable=True)
             return self._possibly_billed(where, exc)
         except (aiohttp.ClientError, OSError) as exc:  # dropped, reset, bad HTTP: after sending

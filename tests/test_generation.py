@@ -31,6 +31,7 @@ from nanogpt_images import (
     PossiblyBilledTimeoutError,
     PossiblyBilledTransportError,
     RateLimitError,
+    RequestTimeoutError,
     ServerError,
     SessionClosedError,
     TransportError,
@@ -723,3 +724,90 @@ async def test_the_plugins_paid_session_generates_on_the_fake(
     assert result.cost == Decimal("0.06551")
     assert nanogpt_server.balance == Decimal("9.93449")
     assert nanogpt_server.requests[-1].headers["authorization"] == "***"
+
+
+# -- odd answers and odd inputs -------------------------------------------------------
+
+
+async def test_odd_values_in_an_answer_are_kept_in_extras(
+    session: ImageModelsSession, fake: FakeNanoGPT
+) -> None:
+    """A known key with a value of the wrong shape reads as None and stays in extras as sent."""
+    await session.catalog()
+    fake.respond_next(
+        200,
+        {
+            "created": "yesterday",
+            "data": [{"b64_json": 5, "url": ["x"]}],
+            "cost": "0.25",
+            "remainingBalance": "lots",
+        },
+    )
+    result = await session.generate("flux-pro", "a cat")
+    assert result.created is None
+    assert result.cost == Decimal("0.25")
+    assert result.remaining_balance is None
+    assert result.extras == {"created": "yesterday", "remainingBalance": "lots"}
+    [image] = result.images
+    assert (image.data, image.url) == (None, None)
+    assert image.extras == {"b64_json": 5, "url": ["x"]}
+
+
+async def test_webp_and_odd_input_images(session: ImageModelsSession, fake: FakeNanoGPT) -> None:
+    """WebP bytes go as image/webp; an input image of another type is a listed problem."""
+    webp = b"RIFF\x00\x00\x00\x00WEBPVP8 "
+    await session.generate("gpt-image-2", "like this", input_images=[webp])
+    assert posts(fake)[0].json["imageDataUrls"][0].startswith("data:image/webp;base64,")
+    with pytest.raises(ParameterValidationError, match="must be bytes or a data:image/ URL"):
+        await session.generate("gpt-image-2", "like this", input_images=[42])
+
+
+async def test_a_hand_made_image_cannot_download_itself() -> None:
+    """A GeneratedImage built without the session's downloader says how to get its bytes."""
+    with pytest.raises(RuntimeError, match="download its url yourself"):
+        await GeneratedImage(url="https://example.invalid/a.png").read()
+
+
+async def test_downloads_fail_with_typed_errors(fake: FakeNanoGPT) -> None:
+    """A link that is not http(s), one that hangs, one nobody serves: each a typed error."""
+    async with FakeNanoGPT() as gone:
+        closed = gone.url
+    transport = Transport(api_key=KEY, base_url=fake.url, timeout=0.05)
+    try:
+        with pytest.raises(TransportError, match="not an http"):
+            await transport.download("ftp://example.invalid/a.png")
+        with pytest.raises(TransportError, match="could not download"):
+            await transport.download(closed + "/files/a.png")
+        fake.hold()
+        try:
+            with pytest.raises(RequestTimeoutError, match=r"timeout=0\.05 s"):
+                await transport.download(fake.url + "/files/a.png")
+        finally:
+            fake.release()
+    finally:
+        await transport.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "required", "balance"),
+    [
+        (b"Payment Required", None, None),
+        (b"[1, 2]", None, None),
+        (b'{"error": {"message": "low", "required_balance": "1.5"}, "balance": "x"}', "1.5", None),
+        (
+            b'{"error": "low", "payment": {"requiredBalance": 2, "currentBalance": "NaN"}}',
+            "2",
+            None,
+        ),
+    ],
+)
+async def test_a_402_reads_balances_wherever_they_are(
+    session: ImageModelsSession, fake: FakeNanoGPT, body: bytes, required: str | None, balance: Any
+) -> None:
+    """The required balance is read from the top level, the error object or the x402 payment."""
+    await session.catalog()
+    fake.respond_next(402, body)
+    with pytest.raises(InsufficientBalanceError) as caught:
+        await session.generate("flux-pro", "a cat")
+    assert caught.value.required_balance == (None if required is None else Decimal(required))
+    assert caught.value.balance == balance
