@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nanogpt_images import (
     APIStatusError,
@@ -811,3 +813,29 @@ async def test_a_402_reads_balances_wherever_they_are(
         await session.generate("flux-pro", "a cat")
     assert caught.value.required_balance == (None if required is None else Decimal(required))
     assert caught.value.balance == balance
+
+
+@given(
+    limit=st.decimals(min_value=0, max_value=5, places=3),
+    steps=st.lists(
+        st.tuples(st.decimals(min_value=0, max_value=1, places=4), st.sampled_from("srk")),
+        max_size=40,
+    ),
+)
+def test_a_budget_never_holds_more_than_its_limit(limit: Decimal, steps: list[Any]) -> None:
+    """Whatever the order of reservations, settlements and releases, held + spent ≤ limit."""
+    budget = Budget(limit)
+    open_ones = []
+    for estimate, then in steps:
+        if estimate <= budget.remaining:
+            open_ones.append(budget.reserve(estimate, what="an image"))
+        else:
+            with pytest.raises(BudgetExceededError):
+                budget.reserve(estimate, what="an image")
+        assert budget.spent + budget.reserved <= limit
+        if open_ones and then == "s":
+            held = open_ones.pop(0)
+            held.settle(held.estimate)
+        elif open_ones and then == "r":
+            open_ones.pop().release()
+        assert budget.spent + budget.reserved <= limit
