@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._budget import as_usd
+from ._budget import Budget, as_usd
 from ._errors import (
     AuthenticationError,
     BudgetExceededError,
@@ -34,7 +34,6 @@ from ._pricing import spelling_prices
 from ._responses import read_amount
 
 if TYPE_CHECKING:
-    from ._budget import Budget
     from ._models import ImageModel
     from ._transport import Transport
 
@@ -141,8 +140,6 @@ async def generate(
     params: dict[str, Any],
 ) -> Generation:
     """Pre-flight, then one paid request; see :meth:`ImageModelsSession.generate`."""
-    from ._budget import Budget
-
     limit = None if max_cost is None else as_usd("max_cost", max_cost)
     if budget is not None and not isinstance(budget, Budget):
         raise TypeError(f"budget must be a nanogpt_images.Budget, not {type(budget).__name__}")
@@ -172,7 +169,7 @@ async def generate(
         if reservation is not None:
             # Cancelled in flight, or a doubtful outcome: the request may have been billed.
             if isinstance(exc, PossiblyBilledError | asyncio.CancelledError):
-                reservation.settle(estimate or Decimal(0))
+                reservation.settle(reservation.estimate)
             else:
                 reservation.release()
         raise

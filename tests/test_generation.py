@@ -839,3 +839,48 @@ def test_a_budget_never_holds_more_than_its_limit(limit: Decimal, steps: list[An
         elif open_ones and then == "r":
             open_ones.pop().release()
         assert budget.spent + budget.reserved <= limit
+
+
+# -- the fake server's generation route --------------------------------------------
+
+
+async def test_the_fake_checks_generations_as_nanogpt_does(fake: FakeNanoGPT) -> None:
+    """No key, a wrong key, bad JSON, no prompt, an unknown model: each its own error answer."""
+    url = fake.url + GENERATE
+    auth = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession() as http:
+
+        async def post(body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+            async with http.post(url, data=body, headers=headers) as response:
+                return response.status, await response.json()
+
+        assert (await post(b"{}", {}))[1]["error"]["code"] == "missing_api_key"
+        assert (await post(b"nope", auth)) == (
+            400,
+            {"error": "Invalid JSON body", "code": "invalid_json"},
+        )
+        assert (await post(b'{"model": "flux-pro"}', auth))[1]["code"] == "missing_prompt"
+        unknown = await post(b'{"model": "flux-pr", "prompt": "x"}', auth)
+        assert unknown[1]["code"] == "model_not_found"
+        bad_n = await post(b'{"model": "flux-pro", "prompt": "x", "n": 0}', auth)
+        assert (bad_n[0], bad_n[1]["code"]) == (400, "invalid_parameter_value")
+        fake.require_key = "sk-other"
+        status, body = await post(b'{"model": "flux-pro", "prompt": "x"}', auth)
+    assert (status, body["error"]["code"]) == (401, "invalid_api_key")
+    assert fake.balance == Decimal("10")
+
+
+async def test_concurrent_generations_each_get_their_own_answer(
+    session: ImageModelsSession, fake: FakeNanoGPT
+) -> None:
+    """Requests in flight together are billed by their own bodies, not each other's."""
+    await session.catalog()
+    fake.hold()
+    calls = [
+        asyncio.create_task(session.generate("gpt-image-2", "a cat", resolution=size, n=n))
+        for size, n in (("1024x1024", 1), ("2560x1440", 3), ("1024x768", 2))
+    ]
+    await fake.wait_for_requests(4)  # the catalog and three generations
+    fake.release()
+    costs = [generation.cost for generation in await asyncio.gather(*calls)]
+    assert costs == [Decimal("0.06551"), Decimal("0.21867"), Decimal("0.10450")]

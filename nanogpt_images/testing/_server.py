@@ -442,7 +442,8 @@ class FakeNanoGPT:
     # -- serving -----------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self._record(request, await request.read() if request.can_read_body else b"")
+        raw = await request.read() if request.can_read_body else b""
+        self._record(request, raw)
         if self._released is not None and not self._released.is_set():
             await self._released.wait()
         if self._delay and self._closing is not None:
@@ -452,7 +453,7 @@ class FakeNanoGPT:
         if action is not None:
             return await action(request)
         if request.method == "POST" and request.path in GENERATION_PATHS:
-            return self._generate(request, self.requests[-1].json)
+            return self._generate(request, raw)
         if request.method == "GET" and request.path.startswith(FILES_PATH):
             image = self._files.get(request.path[len(FILES_PATH) :])
             if image is not None:
@@ -484,8 +485,12 @@ class FakeNanoGPT:
             ).encode()
         return self._bodies[detailed]
 
-    def _generate(self, request: web.Request, body: Any) -> web.StreamResponse:
+    def _generate(self, request: web.Request, raw: bytes) -> web.StreamResponse:
         """The generation route: key, model, price and balance checked as NanoGPT does."""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return _json_response(400, {"error": "Invalid JSON body", "code": "invalid_json"})
         key = _presented_key(request)
         if not key:
             return _json_response(401, _error_envelope(401, "API key required", "missing_api_key"))
