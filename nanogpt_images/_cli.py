@@ -55,7 +55,7 @@ from ._logging import env_handler
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 
-    from nanogpt_images import CatalogChange, ImageModel, ValidationProblem
+    from nanogpt_images import CatalogChange, Generation, ImageModel, ValidationProblem
 
 __all__ = ["build_parser", "main"]
 
@@ -385,19 +385,26 @@ async def _generate(args: argparse.Namespace) -> int:
     options = _request_params(args)
     limit: Decimal | None = args.max_cost
     async with _open_session(args) as session:  # no key: refused before even the catalog
-        if args.yes:
-            result = await session.generate(args.model, args.prompt, max_cost=limit, **options)
-        else:
-            probe = args.confirm_above if limit is None else min(limit, args.confirm_above)
+
+        async def generate(max_cost: Decimal | None) -> Generation:
             try:
-                result = await session.generate(args.model, args.prompt, max_cost=probe, **options)
+                return await session.generate(args.model, args.prompt, max_cost=max_cost, **options)
+            except TypeError as exc:  # --param prompt=..., --param size=... with --size
+                raise _UsageError(str(exc)) from None
+
+        if args.yes:
+            result = await generate(limit)
+        else:
+            try:
+                result = await generate(
+                    args.confirm_above if limit is None else min(limit, args.confirm_above)
+                )
             except BudgetExceededError as over:  # nothing was sent
                 if limit is not None and (over.estimate is None or over.estimate > limit):
-                    # Over --max-cost itself: that refusal, with its own words (nothing sent).
-                    await session.generate(args.model, args.prompt, max_cost=limit, **options)
+                    await generate(limit)  # over --max-cost itself: that refusal, in its words
                 if not await _confirmed(args, over.estimate):
                     return 1
-                result = await session.generate(args.model, args.prompt, max_cost=limit, **options)
+                result = await generate(limit)
         images = [await image.read() for image in result.images]
     paths = await asyncio.to_thread(_save, result.model, result.created, images, args.out)
     for path in paths:

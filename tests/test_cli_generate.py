@@ -143,3 +143,15 @@ async def test_a_billed_failure_is_reported_once(
     assert "may have been billed, so it was not sent again" in err
     assert KEY not in err
     assert posts(fake) == 1
+
+
+async def test_a_param_that_clashes_is_a_usage_error(
+    fake: FakeNanoGPT, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``--param prompt=...`` is a usage error (exit 2) saying why, not a traceback."""
+    code, _, err = await generate(
+        capsys, "flux-pro", "a fox", "--param", "prompt=x", "--yes", "--out", str(tmp_path)
+    )
+    assert code == 2
+    assert "first two arguments" in err
+    assert posts(fake) == 0
