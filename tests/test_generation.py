@@ -884,3 +884,31 @@ async def test_concurrent_generations_each_get_their_own_answer(
     fake.release()
     costs = [generation.cost for generation in await asyncio.gather(*calls)]
     assert costs == [Decimal("0.06551"), Decimal("0.21867"), Decimal("0.10450")]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PossiblyBilledServerError("boom", status=500, code="x", hint="billed"),
+        PossiblyBilledTimeoutError("no answer"),
+        PossiblyBilledTransportError("dropped"),
+        PossiblyBilledDecodeError("not JSON", ["line 1"]),
+        InsufficientBalanceError("low", required_balance=Decimal("0.5"), request_id="r"),
+        BudgetExceededError("too dear", estimate=Decimal("1"), limit=Decimal("0.5")),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_generation_errors_are_both_kinds_and_pickle(error: Exception) -> None:
+    """Each billed error is also its ordinary kind; all copy and pickle with their attributes."""
+    kinds = {
+        PossiblyBilledServerError: (ServerError, PossiblyBilledError),
+        PossiblyBilledTimeoutError: (TimeoutError, TransportError, PossiblyBilledError),
+        PossiblyBilledTransportError: (TransportError, PossiblyBilledError),
+        PossiblyBilledDecodeError: (DecodeError, PossiblyBilledError),
+        InsufficientBalanceError: (APIStatusError,),
+        BudgetExceededError: (ValueError,),
+    }
+    assert isinstance(error, kinds[type(error)])
+    twin = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert type(twin) is type(error)
+    assert (str(twin), vars(twin)) == (str(error), vars(error))
