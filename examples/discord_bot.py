@@ -1,20 +1,23 @@
-"""A discord.py bot with model autocomplete and an ``/imagine`` pre-flight check.
+"""A discord.py bot with model autocomplete and an ``/imagine`` that generates within a budget.
 
 Needs ``pip install discord.py`` (not a dependency of nanogpt-images)::
 
-    DISCORD_TOKEN=... python examples/discord_bot.py
+    DISCORD_TOKEN=... NANOGPT_API_KEY=... python examples/discord_bot.py
 
 One ``ImageModelsSession`` lives as long as the bot (:class:`ImagineBot`
 starts it in ``setup_hook`` and closes it in ``close``): autocomplete answers
 from the cached catalog in microseconds (Discord gives autocomplete 3 s), and
-``/imagine`` refuses a bad size or count before anything is paid for.  The
-logic lives in plain functions (:func:`autocomplete_models`,
-:func:`preflight`) that know nothing about Discord; the command callbacks
-only turn their answers into replies.
+``/imagine`` refuses a bad size or count before anything is paid for, then
+generates, drawing on one :class:`~nanogpt_images.Budget` that every user of
+the bot shares (reset it each day to make it a daily cap).  The logic lives
+in plain functions (:func:`autocomplete_models`, :func:`preflight`,
+:func:`imagine_images`) that know nothing about Discord; the command
+callbacks only turn their answers into replies.
 """
 
 # No ``from __future__ import annotations`` here: discord.py reads the command
 # annotations at run time.
+import io
 import os
 from collections.abc import Iterable
 from decimal import Decimal
@@ -25,14 +28,20 @@ import discord
 from discord import app_commands
 
 from nanogpt_images import (
+    Budget,
+    BudgetExceededError,
     ImageModel,
     ImageModelsSession,
+    InsufficientBalanceError,
     ModelNotFoundError,
+    NanoGPTError,
     ParameterValidationError,
+    PossiblyBilledError,
 )
 
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 MAX_CHOICE_NAME = 100  # and cuts each label at 100 characters
+DAILY_BUDGET = Decimal("5.00")  # USD the whole bot may spend a day
 
 
 def autocomplete_models(
@@ -91,6 +100,41 @@ async def preflight(
     return Preflight(True, f"Generating {what} with {model.display_name}{cost}…", request, price)
 
 
+@attrs.frozen
+class Imagined:
+    """What ``/imagine`` generated (``files`` of ``(name, bytes)``), or why it could not."""
+
+    ok: bool
+    message: str
+    files: list[tuple[str, bytes]] = attrs.Factory(list)
+
+
+async def imagine_images(
+    session: ImageModelsSession,
+    model_id: str,
+    prompt: str,
+    request: dict[str, Any],
+    budget: Budget,
+) -> Imagined:
+    """Generate a checked request within ``budget``; the message is fit for the channel."""
+    try:
+        result = await session.generate(model_id, prompt, budget=budget, **request)
+    except BudgetExceededError:
+        return Imagined(False, "The bot has spent today's image budget; try again tomorrow.")
+    except InsufficientBalanceError:
+        return Imagined(False, "The bot's NanoGPT balance is empty; tell its owner.")
+    except PossiblyBilledError:
+        # Never retry these: NanoGPT may already have billed the request.
+        return Imagined(False, "NanoGPT failed half-way; I won't retry, so as not to pay twice.")
+    except NanoGPTError as exc:
+        return Imagined(False, f"NanoGPT refused: {exc}")
+    files = [
+        (f"imagine-{number}.png", await image.read())
+        for number, image in enumerate(result.images, start=1)
+    ]
+    return Imagined(True, f"Done for ${result.cost} (${budget.remaining} left today).", files)
+
+
 def _label(model: ImageModel) -> str:
     price = model.price()
     label = model.display_name if price is None else f"{model.display_name} · from ${price}"
@@ -102,9 +146,12 @@ def _label(model: ImageModel) -> str:
 class ImagineBot(discord.Client):
     """The bot: one session for its lifetime and a command tree holding ``/imagine``."""
 
-    def __init__(self, session: ImageModelsSession | None = None) -> None:
+    def __init__(
+        self, session: ImageModelsSession | None = None, budget: Budget | None = None
+    ) -> None:
         super().__init__(intents=discord.Intents.default())
         self.session = session if session is not None else ImageModelsSession()
+        self.budget = budget if budget is not None else Budget(DAILY_BUDGET)
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(imagine)
 
@@ -128,11 +175,15 @@ async def imagine(
     size: str | None = None,
     n: app_commands.Range[int, 1, 10] = 1,
 ) -> None:
-    """Check the request against the catalog; a refusal is shown to the user alone."""
-    check = await preflight(interaction.client.session, model, size=size, n=n)
+    """Check the request against the catalog (a refusal goes to the user alone), then generate."""
+    bot = interaction.client
+    check = await preflight(bot.session, model, size=size, n=n)
     await interaction.response.send_message(check.message, ephemeral=not check.ok)
-    if check.ok:
-        ...  # call NanoGPT's generation endpoint with check.request and the prompt
+    if not check.ok:
+        return
+    done = await imagine_images(bot.session, model, prompt, check.request, bot.budget)
+    files = [discord.File(io.BytesIO(data), filename=name) for name, data in done.files]
+    await interaction.followup.send(done.message, files=files, ephemeral=not done.ok)
 
 
 @imagine.autocomplete("model")

@@ -15,10 +15,15 @@ Routes (the schema is at ``/openapi.json``, the docs at ``/docs``):
   each resolution; an unknown id is a 404 with close ids.
 * ``POST /check/{model_id}`` with the request parameters as a JSON object:
   200 with the normalised request and its price, or 422 with every problem.
+* ``POST /generate/{model_id}`` with ``{"prompt": ..., "resolution": ...,
+  "n": ...}`` (and any other parameter): 200 with the images (base64), cost
+  and balance; refused before paying with 404/422, or 402 above the app's
+  ``max_cost``; 502 when NanoGPT failed, saying whether it may have billed.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the route
 # annotations at run time, so the names they use must be real at import.
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -28,15 +33,23 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from nanogpt_images import (
+    BudgetExceededError,
     ImageModel,
     ImageModelsSession,
     ModelNotFoundError,
+    NanoGPTError,
     ParameterValidationError,
+    PossiblyBilledError,
 )
 
+MAX_COST = Decimal("0.50")  # USD one /generate request may cost
 
-def create_app(**session_options: Any) -> FastAPI:
-    """The app; ``session_options`` go to ``ImageModelsSession`` (key and URL from the env)."""
+
+def create_app(*, max_cost: Decimal = MAX_COST, **session_options: Any) -> FastAPI:
+    """The app; ``session_options`` go to ``ImageModelsSession`` (key and URL from the env).
+
+    ``max_cost`` caps what one ``/generate`` request may cost.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,9 +58,11 @@ def create_app(**session_options: Any) -> FastAPI:
             yield
 
     app = FastAPI(title="Image models", lifespan=lifespan)
+    app.state.max_cost = max_cost
     app.add_api_route("/models", list_models, methods=["GET"])
     app.add_api_route("/models/{model_id:path}", show_model, methods=["GET"])
     app.add_api_route("/check/{model_id:path}", check_request, methods=["POST"])
+    app.add_api_route("/generate/{model_id:path}", generate_images, methods=["POST"])
     return app
 
 
@@ -91,6 +106,41 @@ async def check_request(
     """Pre-flight check of a generation request: the normalised request and price, or why not."""
     status, body = check(await get_model(request, model_id), params)
     return JSONResponse(body, status_code=status)
+
+
+async def generate_images(
+    request: Request, model_id: str, params: Annotated[dict[str, Any], Body()]
+) -> JSONResponse:
+    """Generate, checked before paying: the images as base64 with cost and balance, or why not."""
+    params = dict(params)
+    prompt = params.pop("prompt", None)
+    if not isinstance(prompt, str):
+        return JSONResponse({"ok": False, "message": "give a prompt (a string)"}, 422)
+    try:
+        result = await session_of(request).generate(
+            model_id, prompt, max_cost=request.app.state.max_cost, **params
+        )
+    except ModelNotFoundError as exc:
+        return JSONResponse({"ok": False, "message": str(exc), "suggestions": exc.suggestions}, 404)
+    except ParameterValidationError as exc:
+        return JSONResponse({"ok": False, "problems": [p.message for p in exc.problems]}, 422)
+    except BudgetExceededError as exc:
+        return JSONResponse({"ok": False, "message": str(exc)}, 402)
+    except (TypeError, ValueError) as exc:  # a parameter of the wrong type
+        return JSONResponse({"ok": False, "message": str(exc)}, 422)
+    except NanoGPTError as exc:  # NanoGPT (or the way to it) failed: not this client's fault
+        billed = isinstance(exc, PossiblyBilledError)
+        return JSONResponse({"ok": False, "message": str(exc), "may_be_billed": billed}, 502)
+    images = [base64.b64encode(await image.read()).decode() for image in result.images]
+    balance = result.remaining_balance
+    return JSONResponse(
+        {
+            "ok": True,
+            "images": images,
+            "cost": str(result.cost),
+            "remaining_balance": None if balance is None else str(balance),
+        }
+    )
 
 
 def model_summary(model: ImageModel, resolution: str | None = None) -> dict[str, Any]:

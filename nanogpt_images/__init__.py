@@ -7,24 +7,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._budget import Budget
 from ._cache import CacheStats
 from ._converter import dump_catalog, parse_catalog
 from ._diff import CatalogChange, ModelChange
 from ._errors import (
     APIStatusError,
     AuthenticationError,
+    BudgetExceededError,
     DecodeError,
+    InsufficientBalanceError,
     ModelNotFoundError,
     NanoGPTError,
     NotFoundError,
     ParameterValidationError,
     PermissionDeniedError,
+    PossiblyBilledDecodeError,
+    PossiblyBilledError,
+    PossiblyBilledServerError,
+    PossiblyBilledTimeoutError,
+    PossiblyBilledTransportError,
     RateLimitError,
     RequestTimeoutError,
     ServerError,
     SessionClosedError,
     TransportError,
 )
+from ._generation import GeneratedImage, Generation
 from ._logging import configure_logging as _configure_logging
 from ._models import (
     Architecture,
@@ -47,6 +56,8 @@ __all__ = [
     "APIStatusError",
     "Architecture",
     "AuthenticationError",
+    "Budget",
+    "BudgetExceededError",
     "CacheStats",
     "Capabilities",
     "Catalog",
@@ -54,16 +65,24 @@ __all__ = [
     "CatalogMeta",
     "DecodeError",
     "FileStore",
+    "GeneratedImage",
+    "Generation",
     "ImageModel",
     "ImageModelsSession",
     "InputImageConstraints",
     "InputImageLimits",
+    "InsufficientBalanceError",
     "ModelChange",
     "ModelNotFoundError",
     "NanoGPTError",
     "NotFoundError",
     "ParameterValidationError",
     "PermissionDeniedError",
+    "PossiblyBilledDecodeError",
+    "PossiblyBilledError",
+    "PossiblyBilledServerError",
+    "PossiblyBilledTimeoutError",
+    "PossiblyBilledTransportError",
     "Pricing",
     "RateLimitError",
     "RejectedEntry",

@@ -1,4 +1,4 @@
-"""The ``nanogpt-images`` command: browse, inspect and check NanoGPT's image models.
+"""The ``nanogpt-images`` command: browse, inspect and check NanoGPT's image models, and generate.
 
 Built on the public API only (``nanogpt_images`` and ``nanogpt_images.testing``),
 with stdlib ``argparse``.  Exit codes: 0 success, 1 a network, API or
@@ -14,14 +14,17 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from nanogpt_images import (
+    BudgetExceededError,
     Catalog,
     ImageModelsSession,
     NanoGPTError,
@@ -47,12 +50,13 @@ from ._cli_output import (
     raw_model,
     table_width,
 )
+from ._generation import mime_type
 from ._logging import env_handler
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 
-    from nanogpt_images import CatalogChange, ImageModel, ValidationProblem
+    from nanogpt_images import CatalogChange, Generation, ImageModel, ValidationProblem
 
 __all__ = ["build_parser", "main"]
 
@@ -61,6 +65,7 @@ DEFAULT_URL = "https://nano-gpt.com"
 PROGRESS_AFTER = 1.0  # seconds a fetch may take before stderr says what we wait for
 RETRIES = 2  # a failed attempt (timeout, refused, 5xx...) is retried this often, with backoff
 BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
+CONFIRM_ABOVE = Decimal("0.50")  # USD: `generate` asks before spending more than this
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -152,19 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="example: nanogpt-images check flux-pro --resolution 1024x1024 --n 1",
     )
-    check.add_argument("model", metavar="MODEL", help="the model id, e.g. flux-pro")
-    check.add_argument(
-        "--resolution", "--size", metavar="R", help="the image size, e.g. 1024x1024 or 1k"
-    )
-    check.add_argument("--n", metavar="N", type=int, help="how many images (default: 1)")
-    check.add_argument(
-        "--param",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        type=_key_value,
-        help="any other request parameter (repeatable); VALUE is read as JSON when it can be",
-    )
+    _add_request_options(check)
     check.add_argument(
         "--json",
         action="store_true",
@@ -174,6 +167,38 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     check.set_defaults(run=_check)
+
+    generate = commands.add_parser(
+        "generate",
+        help="generate images (paid): checked first, sent once, saved to files",
+        description=(
+            "Check the request against the catalog, then generate with NanoGPT and save the "
+            "images to --out. Needs an API key (--api-key or $NANOGPT_API_KEY). Asks before "
+            "spending more than --confirm-above unless --yes; with no terminal to ask, it "
+            "refuses. A request that may have been billed is never sent again."
+        ),
+        epilog='example: nanogpt-images generate flux-pro "a red fox" --resolution 1024x1024',
+    )
+    _add_request_options(generate)
+    generate.add_argument("prompt", metavar="PROMPT", help="what to draw")
+    generate.add_argument(
+        "--max-cost",
+        metavar="USD",
+        type=_price,
+        help="refuse (sending nothing) when the estimate is above this",
+    )
+    generate.add_argument(
+        "--out", metavar="DIR", type=Path, default=Path(), help="where to save (default: .)"
+    )
+    generate.add_argument(
+        "--confirm-above",
+        metavar="USD",
+        type=_price,
+        default=CONFIRM_ABOVE,
+        help=f"ask before spending more than this, or an unknown price (default: {CONFIRM_ABOVE})",
+    )
+    generate.add_argument("--yes", "-y", action="store_true", help="do not ask; go ahead")
+    generate.set_defaults(run=_generate)
 
     watch = commands.add_parser(
         "watch",
@@ -286,11 +311,7 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def _check(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = dict(args.param)
-    if args.resolution is not None:
-        params["resolution"] = args.resolution
-    if args.n is not None:
-        params["n"] = args.n
+    params = _request_params(args)
     async with _open_session(args) as session:
         catalog = await _fetch_with_progress(session, args)
     model = catalog[args.model]
@@ -353,6 +374,77 @@ def _check_result(
 def _print_json(value: Any) -> None:
     json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
     print()
+
+
+async def _generate(args: argparse.Namespace) -> int:
+    options = _request_params(args)
+    limit: Decimal | None = args.max_cost
+    async with _open_session(args) as session:  # no key: refused before even the catalog
+
+        async def generate(max_cost: Decimal | None) -> Generation:
+            try:
+                return await session.generate(args.model, args.prompt, max_cost=max_cost, **options)
+            except TypeError as exc:  # --param prompt=..., --param size=... with --size
+                raise _UsageError(str(exc)) from None
+
+        if args.yes:
+            result = await generate(limit)
+        else:
+            try:
+                result = await generate(
+                    args.confirm_above if limit is None else min(limit, args.confirm_above)
+                )
+            except BudgetExceededError as over:  # nothing was sent
+                if limit is not None and (over.estimate is None or over.estimate > limit):
+                    await generate(limit)  # over --max-cost itself: that refusal, in its words
+                if not await _confirmed(args, over.estimate):
+                    return 1
+                result = await generate(limit)
+        images = [await image.read() for image in result.images]
+    paths = await asyncio.to_thread(_save, result.model, result.created, images, args.out)
+    for path in paths:
+        print(printable(str(path)))
+    balance = "unknown" if result.remaining_balance is None else money(result.remaining_balance)
+    print(f"cost: {money(result.cost)}; balance: {balance}")
+    return 0
+
+
+async def _confirmed(args: argparse.Namespace, estimate: Decimal | None) -> bool:
+    """Ask on the terminal whether to spend ``estimate``; no terminal means no."""
+    price = "an unknown price" if estimate is None else f"about {money(estimate)}"
+    threshold = money(args.confirm_above)
+    if not sys.stdin or not sys.stdin.isatty():
+        print(
+            f"{PROG}: error: this generation costs {price}, above --confirm-above {threshold}, "
+            "and there is no terminal to ask; pass --yes to go ahead (nothing was sent)",
+            file=sys.stderr,
+        )
+        return False
+    answer = await asyncio.to_thread(input, f"Generate with {args.model} for {price}? [y/N] ")
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    print("not generated; nothing was sent.", file=sys.stderr)
+    return False
+
+
+def _save(model: str, created: int | None, images: list[bytes], out: Path) -> list[Path]:
+    """Write each image to ``out`` as ``<model>-<created>-<i>.<ext>``; the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", model) + f"-{created or int(time.time())}"
+    paths = []
+    for number, data in enumerate(images, start=1):
+        extension = _EXTENSIONS.get(mime_type(data) or "", ".png")
+        path = out / f"{stem}-{number}{extension}"
+        copy = 1
+        while path.exists():  # never overwrite what an earlier run saved
+            copy += 1
+            path = out / f"{stem}-{number}-{copy}{extension}"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+_EXTENSIONS = {"image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
 
 async def _watch(args: argparse.Namespace) -> int:
@@ -522,7 +614,9 @@ def _add_global_options(parser: argparse.ArgumentParser, *, repeated: bool = Fal
         "--api-key",
         metavar="KEY",
         default=default(None),
-        help="API key (default: $NANOGPT_API_KEY; the catalog is public, so none is needed)",
+        help=(
+            "API key (default: $NANOGPT_API_KEY; the catalog is public, so only generate needs one)"
+        ),
     )
     target.add_argument(
         "--allow-insecure-http",
@@ -558,6 +652,33 @@ class _UsageError(Exception):
 
 #: The filters the short listing (--basic) has the data for.
 _BASIC_FILTERS = frozenset({"owned_by", "text"})
+
+
+def _add_request_options(parser: argparse.ArgumentParser) -> None:
+    """MODEL, --resolution, --n and --param: a generation request, for check and generate."""
+    parser.add_argument("model", metavar="MODEL", help="the model id, e.g. flux-pro")
+    parser.add_argument(
+        "--resolution", "--size", metavar="R", help="the image size, e.g. 1024x1024 or 1k"
+    )
+    parser.add_argument("--n", metavar="N", type=int, help="how many images (default: 1)")
+    parser.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        type=_key_value,
+        help="any other request parameter (repeatable); VALUE is read as JSON when it can be",
+    )
+
+
+def _request_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The request the options of :func:`_add_request_options` describe."""
+    params: dict[str, Any] = dict(args.param)
+    if args.resolution is not None:
+        params["resolution"] = args.resolution
+    if args.n is not None:
+        params["n"] = args.n
+    return params
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from ._cache import CacheStats, CatalogCache, Copy, Listener, Source
 from ._clock import SYSTEM_CLOCK, Clock
 from ._diff import diff_catalogs
 from ._errors import DecodeError, SessionClosedError
+from ._generation import generate
 from ._options import check_bool, check_seconds
 from ._queries import filter_names_checked
 from ._refresher import Refresher
@@ -25,13 +26,15 @@ from ._transport import Transport, resolve_api_key, resolve_base_url
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from decimal import Decimal
     from types import TracebackType
 
     import aiohttp
 
+    from ._budget import Budget
     from ._diff import CatalogChange
+    from ._generation import Generation
     from ._models import Catalog, ImageModel
     from ._queries import SortKey
 
@@ -88,6 +91,7 @@ class ImageModelsSession:
         wait_timeout: float | None = None,
         trust_env: bool = True,
         proxy: str | None = None,
+        generation_timeout: float = 300.0,
     ) -> None:
         """Configure the session; nothing is fetched and no loop is needed yet.
 
@@ -101,7 +105,8 @@ class ImageModelsSession:
         waits when nothing usable is cached (then :class:`RequestTimeoutError`;
         the fetch goes on for later reads); ``trust_env`` reads proxies from
         ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``, and ``proxy`` names one
-        explicitly.
+        explicitly.  ``generation_timeout`` bounds one :meth:`generate` request
+        (connecting is still bounded by ``connect_timeout``, else ``timeout``).
         """
         check_seconds("ttl", ttl)
         check_seconds("refresh_interval", refresh_interval, none=True)
@@ -138,6 +143,7 @@ class ImageModelsSession:
             clock=self._clock,
             trust_env=trust_env,
             proxy=proxy,
+            generation_timeout=generation_timeout,
         )
         self._source = CatalogSource(self._transport, detailed=detailed, clock=self._clock)
         if cache_path is not None:
@@ -387,6 +393,49 @@ class ImageModelsSession:
         """Fetch now (joining a fetch in flight) and return the resulting catalog."""
         await self.start()
         return await self._cache.refresh()
+
+    async def generate(
+        self,
+        model_id: str,
+        prompt: str,
+        /,
+        *,
+        resolution: str | None = None,
+        n: int | None = None,
+        input_images: Sequence[bytes | str] = (),
+        max_cost: Decimal | float | str | None = None,
+        response_format: str = "b64_json",
+        budget: Budget | None = None,
+        **params: Any,
+    ) -> Generation:
+        """Generate images with ``POST {base_url}/v1/images/generations``, checked first.
+
+        Before anything is sent: an API key must be set
+        (:class:`AuthenticationError`), the model must exist
+        (:class:`ModelNotFoundError`), the prompt, parameters and input images
+        (bytes, or ``data:image/...;base64,`` URLs, 4 MB each at most) must
+        pass :meth:`ImageModel.validate` (:class:`ParameterValidationError`),
+        and the price estimate must fit ``max_cost`` and ``budget``
+        (:class:`BudgetExceededError`; an unknown price is refused when
+        either is set).  ``resolution`` is sent as ``size``; other keyword
+        parameters are passed through.  The request is tried again only
+        after a failure to connect or a 429; once it may have reached
+        NanoGPT it is never resent, and a doubtful outcome raises a
+        :class:`PossiblyBilledError`.
+        """
+        return await generate(
+            self._transport,
+            self.get_model,
+            model_id,
+            prompt,
+            resolution=resolution,
+            n=n,
+            input_images=input_images,
+            max_cost=max_cost,
+            response_format=response_format,
+            budget=budget,
+            params=params,
+        )
 
     def stats(self) -> CacheStats:
         """A snapshot of the cache's counters and the current copy's age and source."""

@@ -1,20 +1,28 @@
-"""HTTP for the catalog: the only module that talks aiohttp.
+"""HTTP for the catalog and for generations: the only module that talks aiohttp.
 
 One :class:`Transport` sends ``GET {base_url}/api/v1/image-models`` with auth,
 timeouts, retries with jittered backoff, conditional-GET validators, a body
 size cap and same-origin redirects, and turns every failure into a
 :class:`~nanogpt_images.NanoGPTError`. It returns raw bytes; parsing the
 catalog is the session's job.
+
+:meth:`Transport.post_json` sends a paid request (a generation) with the same
+auth, size cap, error mapping and redaction, but its own retry rule: only
+what surely did not reach the server (a failure to connect, a 429) is tried
+again; anything that may have been billed raises a
+:class:`~nanogpt_images.PossiblyBilledError`. :meth:`Transport.download`
+fetches a generated image's URL, without the key.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random as _random
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -26,7 +34,12 @@ from ._errors import (
     APIStatusError,
     DecodeError,
     NanoGPTError,
+    PossiblyBilledDecodeError,
+    PossiblyBilledServerError,
+    PossiblyBilledTimeoutError,
+    PossiblyBilledTransportError,
     RequestTimeoutError,
+    ServerError,
     SessionClosedError,
     TransportError,
 )
@@ -42,7 +55,7 @@ from ._urls import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -63,6 +76,16 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_ERROR_BODY_BYTES = 64 * 1024  # enough for any error envelope; the rest is dropped
 CHUNK_SIZE = 64 * 1024
+#: What every error of a request that may have been billed adds to its message.
+BILLED_HINT = (
+    "the request may have been billed, so it was not sent again; check your NanoGPT "
+    "balance or usage before trying again"
+)
+
+_T = TypeVar("_T")
+#: How aiohttp says a request's bytes could not be written (a connection closed under it):
+#: the headers go out with the body, so nothing reached the server.
+_UNSENT = "Can not write request body"
 
 
 @attrs.frozen
@@ -140,6 +163,7 @@ class Transport:
         random: Callable[[], float] = _random.random,
         trust_env: bool = True,
         proxy: str | None = None,
+        generation_timeout: float = 300.0,
     ) -> None:
         self._base_url = resolve_base_url(base_url)
         check_str("api_key", api_key, none=True)
@@ -158,6 +182,7 @@ class Transport:
             max_response_bytes=max_response_bytes,
         )
         check_seconds("max_retry_after", max_retry_after, positive=False, infinite=True)
+        check_seconds("generation_timeout", generation_timeout)
         check_bool("allow_insecure_http", allow_insecure_http)
         check_bool("trust_env", trust_env)
         _check_http_session(http_session, self._api_key)
@@ -165,6 +190,12 @@ class Transport:
         _check_key(self._api_key)
         check_proxy(proxy)
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
+        # A generation takes longer than a catalog; connecting is bounded as for the catalog,
+        # so that a connect timeout (safe to retry) is told apart from a slow answer.
+        self._post_timeout = aiohttp.ClientTimeout(
+            total=generation_timeout,
+            connect=min(connect_timeout or timeout, generation_timeout),
+        )
         self._max_retries = max_retries
         self._max_retry_after = max_retry_after
         self._backoff_base = backoff_base
@@ -172,6 +203,7 @@ class Transport:
         self._max_response_bytes = max_response_bytes
         self._borrowed = http_session
         self._owned: aiohttp.ClientSession | None = None
+        self._owned_fresh: aiohttp.ClientSession | None = None
         self._closed = False
         self._clock = clock
         self._random = random
@@ -186,6 +218,11 @@ class Transport:
     def url(self) -> str:
         """The catalog endpoint, without query or credentials."""
         return self._base_url + CATALOG_PATH
+
+    @property
+    def has_key(self) -> bool:
+        """Whether an API key is set (paid requests need one)."""
+        return self._api_key is not None
 
     def __repr__(self) -> str:
         auth = "anonymous" if self._api_key is None else self._auth_header
@@ -202,20 +239,92 @@ class Transport:
         sent = validators or Validators()
         url = f"{self.url}?detailed={'true' if detailed else 'false'}"
         headers = self._headers(sent)
+
+        def attempt(attempts: int, started: float) -> Awaitable[FetchResult | _Failure]:
+            return self._attempt(session, url, headers, sent, attempts, started)
+
+        return await self._retrying(attempt, "the catalog fetch")
+
+    async def post_json(self, path: str, payload: Mapping[str, Any]) -> bytes:
+        """POST ``payload`` as JSON to ``{base_url}{path}``; the body of a 2xx answer.
+
+        For paid requests: retried only after a failure to connect or a 429
+        (within ``max_retries``, honouring ``Retry-After`` up to
+        ``max_retry_after``).  A 5xx, a timeout after sending, a broken
+        connection or an unreadable 2xx raise a
+        :class:`~nanogpt_images.PossiblyBilledError` at once; other statuses
+        their usual typed error.  Redirects are not followed.
+        """
+        session = self._fresh_session()
+        url = self._base_url + path
+        headers = {**self._headers(Validators()), "Content-Type": "application/json"}
+        data = json.dumps(payload, separators=(",", ":"), default=str).encode()
+
+        def attempt(attempts: int, started: float) -> Awaitable[bytes | _Failure]:
+            return self._post_attempt(session, url, headers, data)
+
+        return await self._retrying(attempt, f"POST {path}")
+
+    async def download(self, url: str) -> bytes:
+        """GET ``url`` (a generated image's link) within the size cap, never sending the key.
+
+        One attempt: the link is NanoGPT's, signed and short-lived; a failure
+        raises a :class:`~nanogpt_images.NanoGPTError` saying what happened.
+        """
+        session = self._session()
+        shown = self.redact(url)
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise TransportError(f"cannot download {shown!r}: not an http(s) URL")
+        outcome = await self._download_attempt(session, url, shown)
+        if isinstance(outcome, _Failure):
+            raise outcome.error  # outside the except: a secret-quoting cause stays left off
+        return outcome
+
+    async def _download_attempt(
+        self, session: aiohttp.ClientSession, url: str, shown: str
+    ) -> bytes | _Failure:
+        headers = {"User-Agent": f"nanogpt-images/{_package_version()}"}
+        try:
+            async with session.get(
+                url,
+                headers=headers,
+                timeout=self._timeout,
+                raise_for_status=False,
+                proxy=self._proxy_for(url),
+                max_redirects=MAX_REDIRECTS,
+            ) as response:
+                if 200 <= response.status < 300:
+                    return await self._read_capped(response)
+                hint = f"downloading {shown}; a generated image's link expires after an hour"
+                return _Failure(await self._status_error(response, hint=hint), retryable=False)
+        except TimeoutError as exc:
+            timeout = RequestTimeoutError(
+                f"no complete answer from {shown} (timeout={self._timeout.total:g} s)"
+            )
+            timeout.__cause__ = exc
+            return _Failure(timeout, retryable=False)
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            return self._failure(f"could not download {shown}", exc, retryable=False)
+
+    async def _retrying(
+        self, attempt: Callable[[int, float], Awaitable[_T | _Failure]], what: str
+    ) -> _T:
+        """Call ``attempt(attempts, started)`` until it succeeds or its failure is final."""
         started = self._clock.monotonic()
-        attempt = 0
+        retries = 0
         while True:
-            outcome = await self._attempt(session, url, headers, sent, attempt + 1, started)
-            if isinstance(outcome, FetchResult):
+            outcome = await attempt(retries + 1, started)
+            if not isinstance(outcome, _Failure):
                 return outcome
-            delay = self._retry_delay(outcome, attempt)
+            delay = self._retry_delay(outcome, retries)
             if delay is None:
                 raise outcome.error
-            attempt += 1
+            retries += 1
             logger.info(
-                "retrying the catalog fetch in %.2f s (retry %d of %d) after: %s",
+                "retrying %s in %.2f s (retry %d of %d) after: %s",
+                what,
                 delay,
-                attempt,
+                retries,
                 self._max_retries,
                 outcome.error,
             )
@@ -225,8 +334,10 @@ class Transport:
         """Close the ClientSession this transport created (never a borrowed one). Idempotent."""
         self._closed = True
         owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.close()
+        fresh, self._owned_fresh = self._owned_fresh, None
+        for session in (owned, fresh):
+            if session is not None:
+                await session.close()
 
     # -- one request -------------------------------------------------------
 
@@ -242,6 +353,26 @@ class Transport:
                 timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()
             )
         return self._owned
+
+    def _fresh_session(self) -> aiohttp.ClientSession:
+        """For paid requests: a new connection each time, never a pooled one gone stale.
+
+        A request on a keep-alive connection the server has just dropped fails
+        in ways that cannot always be told from a failure after sending, and
+        a paid request is never resent on a doubt; a fresh connection (one
+        handshake, next to a generation's seconds) avoids the doubt.  A
+        borrowed ``http_session`` is used as it is.
+        """
+        session = self._session()
+        if session is self._borrowed:
+            return session
+        if self._owned_fresh is None:
+            self._owned_fresh = aiohttp.ClientSession(
+                timeout=self._post_timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                connector=aiohttp.TCPConnector(force_close=True),
+            )
+        return self._owned_fresh
 
     def _headers(self, validators: Validators) -> dict[str, str]:
         headers = {
@@ -303,6 +434,92 @@ class Transport:
             return self._failure(f"could not fetch {self.url}", exc, retryable=retry)
         except ValueError as exc:  # aiohttp refusing what it was given (UnicodeError too)
             return self._failure(f"could not send the request to {self.url}", exc, retryable=False)
+
+    async def _post_attempt(
+        self, session: aiohttp.ClientSession, url: str, headers: Mapping[str, str], data: bytes
+    ) -> bytes | _Failure:
+        """One POST: its answer's body, or the failure with whether it surely did not run.
+
+        Safe to retry: a connection that could not be made (refused, DNS, a
+        connect timeout) and a 429.  Anything after the request may have been
+        sent is a ``PossiblyBilled*`` error, never retried.
+        """
+        where = self.redact(url)
+        try:
+            logger.debug("POST %s", where)
+            async with session.post(
+                url,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._post_timeout,
+                raise_for_status=False,
+                proxy=self._proxy_for(url),
+            ) as response:
+                return await self._post_answer(response, where)
+        except aiohttp.ConnectionTimeoutError as exc:
+            error = RequestTimeoutError(
+                f"could not connect to {where} within "
+                f"{self._post_timeout.connect:g} s; nothing was sent"
+            )
+            error.__cause__ = exc
+            return _Failure(error, retryable=True)
+        except aiohttp.ClientSSLError as exc:  # a failed handshake: nothing sent, no use retrying
+            return self._failure(f"could not connect to {where}", exc, retryable=False)
+        except aiohttp.ClientConnectorError as exc:  # refused, DNS, an unreachable proxy
+            return self._failure(f"could not connect to {where}", exc, retryable=True)
+        except TimeoutError as exc:
+            billed = PossiblyBilledTimeoutError(
+                f"no complete answer from {where} within "
+                f"generation_timeout={self._post_timeout.total:g} s; {BILLED_HINT}"
+            )
+            billed.__cause__ = exc
+            return _Failure(billed, retryable=False)
+        except aiohttp.ClientHttpProxyError as exc:  # the proxy refused to connect us
+            return self._failure(f"the proxy refused to reach {where}", exc, retryable=False)
+        except (aiohttp.InvalidURL, ValueError) as exc:  # refused by aiohttp before sending
+            return self._failure(f"could not send the request to {where}", exc, retryable=False)
+        except aiohttp.ClientOSError as exc:
+            # The connection was closed before the request could go: nothing reached NanoGPT.
+            if (exc.strerror or "").startswith(_UNSENT):
+                return self._failure(f"could not send the request to {where}", exc, retryable=True)
+            return self._possibly_billed(where, exc)
+        except (aiohttp.ClientError, OSError) as exc:  # dropped, reset, bad HTTP: after sending
+            return self._possibly_billed(where, exc)
+
+    def _possibly_billed(self, where: str, exc: Exception) -> _Failure:
+        failure = self._failure(f"the connection to {where} broke", exc, retryable=False)
+        error = PossiblyBilledTransportError(f"{failure.error}; {BILLED_HINT}")
+        error.__cause__ = failure.error.__cause__
+        return _Failure(error, retryable=False)
+
+    async def _post_answer(self, response: aiohttp.ClientResponse, where: str) -> bytes | _Failure:
+        status = response.status
+        if 200 <= status < 300:
+            try:
+                return await self._read_capped(response)
+            except DecodeError as exc:  # over the size cap: the work was done and billed
+                raise PossiblyBilledDecodeError(
+                    f"NanoGPT answered {status} but {exc}; {BILLED_HINT}"
+                ) from None
+        if status in REDIRECT_STATUSES:
+            location = self.redact(response.headers.get("Location", ""))
+            return _Failure(
+                APIStatusError(
+                    f"the server redirected ({status}) the request to {location!r}; not "
+                    "followed, since a paid request is sent once: set base_url to the host "
+                    "that serves the API",
+                    status=status,
+                    code="redirect",
+                ),
+                retryable=False,
+            )
+        error = await self._status_error(
+            response,
+            hint=BILLED_HINT if status >= 500 else None,
+            server_error=PossiblyBilledServerError,
+        )
+        return _Failure(error, retryable=status == 429, retry_after=error.retry_after)
 
     def _failure(self, what: str, exc: Exception, *, retryable: bool) -> _Failure:
         error = TransportError(f"{what}: {self.redact(_describe(exc))}")
@@ -383,18 +600,29 @@ class Transport:
                 not_modified=False,
                 status=status,
             )
+        hint = _NOT_FOUND_HINT.format(url=self.url) if status == 404 else None
+        error = await self._status_error(response, hint=hint)
+        return _Failure(error, retryable=status in RETRY_STATUSES, retry_after=error.retry_after)
+
+    async def _status_error(
+        self,
+        response: aiohttp.ClientResponse,
+        *,
+        hint: str | None,
+        server_error: type[ServerError] = ServerError,
+    ) -> APIStatusError:
+        """The typed error for an error status, its ``Retry-After`` and the first bytes read."""
         raw = await _read_error_body(response)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.time())
-        error = status_error(
-            status,
+        return status_error(
+            response.status,
             raw,
             reason=response.reason,
             request_id=response.headers.get("X-Request-ID"),
-            retry_after=retry_after,
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock.time()),
             redact=self.redact,
-            hint=_NOT_FOUND_HINT.format(url=self.url) if status == 404 else None,
+            hint=hint,
+            server_error=server_error,
         )
-        return _Failure(error, retryable=status in RETRY_STATUSES, retry_after=retry_after)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """Read the body, refusing it as soon as it is known to exceed the cap."""

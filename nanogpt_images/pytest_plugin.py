@@ -17,6 +17,9 @@ none is autouse, so a test pays only for what it names:
 ``nanogpt_session``
     A started :class:`~nanogpt_images.ImageModelsSession` bound to both,
     anonymous, closed after the test.
+``nanogpt_paid_session``
+    The same with a test API key, so ``generate()`` runs against the fake
+    server's generation route (billed from ``nanogpt_server.balance``).
 
 The async fixtures are ``pytest_asyncio`` fixtures, so they work in strict and
 auto mode.  They run in the event loop pytest-asyncio gives fixtures
@@ -39,7 +42,16 @@ from nanogpt_images.testing import FakeClock, FakeNanoGPT, sample_catalog
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
-__all__ = ["nanogpt_catalog", "nanogpt_clock", "nanogpt_server", "nanogpt_session"]
+__all__ = [
+    "nanogpt_catalog",
+    "nanogpt_clock",
+    "nanogpt_paid_session",
+    "nanogpt_server",
+    "nanogpt_session",
+]
+
+#: The key ``nanogpt_paid_session`` sends; FakeNanoGPT takes any key unless told one.
+TEST_API_KEY = "sk-nano-00000000-0000-0000-0000-test-key"
 
 MISSING_ASYNCIO = (
     "the nanogpt_images fixtures are async and need pytest-asyncio: "
@@ -115,6 +127,18 @@ async def nanogpt_session(
     """A started, anonymous ``ImageModelsSession`` on ``nanogpt_server`` and ``nanogpt_clock``."""
     _require_pytest_asyncio(request, "nanogpt_session")
     async with ImageModelsSession("", base_url=nanogpt_server.url, clock=nanogpt_clock) as session:
+        yield session
+
+
+@_fixture
+async def nanogpt_paid_session(
+    request: pytest.FixtureRequest, nanogpt_server: FakeNanoGPT, nanogpt_clock: FakeClock
+) -> AsyncIterator[ImageModelsSession]:
+    """A started ``ImageModelsSession`` with a test API key, for ``generate()`` on the fake."""
+    _require_pytest_asyncio(request, "nanogpt_paid_session")
+    async with ImageModelsSession(
+        TEST_API_KEY, base_url=nanogpt_server.url, clock=nanogpt_clock
+    ) as session:
         yield session
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib.util
 import os
@@ -213,11 +214,22 @@ class FakeResponse:
 
 
 @attrs.define
+class FakeFollowup:
+    """``interaction.followup``: records each message with the files attached."""
+
+    sent: list[tuple[str, list[Any], dict[str, Any]]] = attrs.Factory(list)
+
+    async def send(self, content: str, *, files: list[Any], **options: Any) -> None:
+        self.sent.append((content, files, options))
+
+
+@attrs.define
 class FakeInteraction:
-    """The least of a ``discord.Interaction`` the example's callbacks read: client and response."""
+    """The least of a ``discord.Interaction`` the example's callbacks read."""
 
     client: Any
     response: FakeResponse = attrs.Factory(FakeResponse)
+    followup: FakeFollowup = attrs.Factory(FakeFollowup)
 
 
 @pytest.fixture
@@ -269,6 +281,72 @@ async def test_discord_imagine_announces_a_good_request(discord_bot: Any) -> Non
     [(message, options)] = interaction.response.sent
     assert message == "Generating 2 x 1024x1024 with GPT Image 2 for $0.13102…"
     assert options == {"ephemeral": False}
+    [(followup, files, options)] = interaction.followup.sent  # the session has no key
+    assert followup.startswith("NanoGPT refused: HTTP 401 (missing_api_key)")
+    assert (files, options) == ([], {"ephemeral": True})
+
+
+KEY = "sk-nano-33333333-example-key"
+
+
+@pytest.fixture
+async def paid_bot(discord_example: ModuleType, fake: FakeNanoGPT) -> AsyncIterator[Any]:
+    """The example's bot with a keyed session on ``fake`` and a $0.20 budget."""
+    from nanogpt_images import Budget
+
+    session = ImageModelsSession(KEY, base_url=fake.url, refresh_interval=None)
+    bot = discord_example.ImagineBot(session, Budget("0.20"))
+    yield bot
+    await bot.close()
+
+
+async def test_discord_imagine_posts_the_generated_images(paid_bot: Any, fake: FakeNanoGPT) -> None:
+    """``/imagine`` ends with a real generate(): the PNGs are posted with the cost and budget."""
+    interaction = FakeInteraction(paid_bot)
+    imagine = paid_bot.tree.get_command("imagine")
+    await imagine.callback(interaction, prompt="a cat", model="gpt-image-2", size="1024x1024", n=2)
+    [(message, files, options)] = interaction.followup.sent
+    assert message == "Done for $0.13102 ($0.06898 left today)."
+    assert [file.filename for file in files] == ["imagine-1.png", "imagine-2.png"]
+    assert all(file.fp.read().startswith(b"\x89PNG") for file in files)
+    assert options == {"ephemeral": False}
+    assert fake.balance == Decimal("10") - Decimal("0.13102")
+
+
+async def test_discord_imagine_stops_at_the_budget(paid_bot: Any, fake: FakeNanoGPT) -> None:
+    """Once the shared budget cannot cover a request, the bot says so and sends nothing."""
+    imagine = paid_bot.tree.get_command("imagine")
+    await imagine.callback(FakeInteraction(paid_bot), "a", "gpt-image-2", "1024x1024", 2)
+    interaction = FakeInteraction(paid_bot)
+    await imagine.callback(interaction, "b", "gpt-image-2", "1024x1024", 2)
+    [(message, files, _)] = interaction.followup.sent
+    assert message == "The bot has spent today's image budget; try again tomorrow."
+    assert files == []
+    assert sum(r.method == "POST" for r in fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("billed_500", "I won't retry, so as not to pay twice"),
+        ("no_money", "balance is empty"),
+    ],
+)
+async def test_discord_imagine_explains_failures(
+    discord_example: ModuleType, paid_bot: Any, fake: FakeNanoGPT, fault: str, expected: str
+) -> None:
+    """A billed failure or an empty balance gets a plain-words reply, never a retry."""
+    await paid_bot.session.catalog()
+    if fault == "no_money":
+        fake.balance = Decimal(0)
+    else:
+        fake.fault_next("billed_500")
+    done = await discord_example.imagine_images(
+        paid_bot.session, "flux-pro", "a cat", {"n": 1}, paid_bot.budget
+    )
+    assert not done.ok
+    assert expected in done.message
+    assert sum(r.method == "POST" for r in fake.requests) == 1
 
 
 async def test_discord_imagine_suggests_a_model_for_a_typo(discord_bot: Any) -> None:
@@ -384,11 +462,16 @@ def test_fastapi_check_lists_every_problem(fastapi_client: starlette.testclient.
 def test_fastapi_openapi_schema_describes_the_routes(
     fastapi_client: starlette.testclient.TestClient,
 ) -> None:
-    """``/openapi.json`` builds, listing the three routes with their parameters."""
+    """``/openapi.json`` builds, listing the four routes with their parameters."""
     response = fastapi_client.get("/openapi.json")
     assert response.status_code == 200
     paths = response.json()["paths"]
-    assert set(paths) == {"/models", "/models/{model_id}", "/check/{model_id}"}
+    assert set(paths) == {
+        "/models",
+        "/models/{model_id}",
+        "/check/{model_id}",
+        "/generate/{model_id}",
+    }
     query = {parameter["name"] for parameter in paths["/models"]["get"]["parameters"]}
     assert {"capability", "resolution", "max_price", "sort"} <= query
 
@@ -471,3 +554,41 @@ async def test_fastapi_helpers_summarise_and_check(session: ImageModelsSession) 
     status, body = app.check(model, {"resolution": "7x7"})
     assert status == 422
     assert body["ok"] is False
+
+
+async def test_fastapi_generate_ends_with_real_images(fake: FakeNanoGPT) -> None:
+    """``POST /generate/{id}`` generates on the fake: base64 PNGs, cost and balance as strings."""
+    app = load("fastapi_app").create_app(
+        max_cost=Decimal("0.10"), api_key=KEY, base_url=fake.url, refresh_interval=None
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            made = await client.post(
+                "/generate/gpt-image-2", json={"prompt": "a cat", "resolution": "1024x1024"}
+            )
+            dear = await client.post(
+                "/generate/gpt-image-2", json={"prompt": "a cat", "n": 4, "resolution": "2560x1440"}
+            )
+            bad = await client.post("/generate/gpt-image-2", json={"prompt": "", "n": 9})
+            unknown = await client.post("/generate/gpt-image", json={"prompt": "a cat"})
+            no_prompt = await client.post("/generate/gpt-image-2", json={})
+            fake.fault_next("billed_500", path="/v1/images/generations")
+            failed = await client.post(
+                "/generate/flux-pro", json={"prompt": "a cat", "resolution": "1024x1024"}
+            )
+    assert made.status_code == 200
+    body = made.json()
+    assert body["cost"] == "0.06551"
+    assert body["remaining_balance"] == "9.93449"
+    assert base64.b64decode(body["images"][0]).startswith(b"\x89PNG")
+    assert dear.status_code == 402
+    assert "more than max_cost=$0.10" in dear.json()["message"]
+    assert bad.status_code == 422
+    assert len(bad.json()["problems"]) == 2
+    assert unknown.status_code == 404
+    assert "gpt-image-2" in unknown.json()["suggestions"]
+    assert no_prompt.status_code == 422
+    assert failed.status_code == 502
+    assert failed.json()["may_be_billed"] is True
+    assert sum(r.method == "POST" for r in fake.requests) == 2

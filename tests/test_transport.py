@@ -22,6 +22,7 @@ from nanogpt_images._errors import (
     APIStatusError,
     AuthenticationError,
     DecodeError,
+    InsufficientBalanceError,
     NanoGPTError,
     NotFoundError,
     PermissionDeniedError,
@@ -262,11 +263,11 @@ async def test_rate_limit_after_retries_carries_retry_after(
 async def test_other_client_errors_are_not_retried(
     status: int, fake: FakeNanoGPT, make: MakeTransport
 ) -> None:
-    """4xx other than 408/429 fails on the first answer as APIStatusError."""
+    """4xx other than 408/429 fails on the first answer as APIStatusError (402: its subclass)."""
     fake.fail_next(1, status)
     with pytest.raises(APIStatusError) as info:
         await make().fetch()
-    assert type(info.value) is APIStatusError
+    assert type(info.value) is (InsufficientBalanceError if status == 402 else APIStatusError)
     assert info.value.status == status
     assert fake.request_count == 1
 

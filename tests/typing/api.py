@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nanogpt_images import (
+    Budget,
+    BudgetExceededError,
     CacheStats,
     Catalog,
     CatalogChange,
+    GeneratedImage,
+    Generation,
     ImageModel,
     ImageModelsSession,
     ParameterValidationError,
+    PossiblyBilledError,
     parse_catalog,
 )
 
@@ -63,3 +68,22 @@ async def typed_filters(session: ImageModelsSession, catalog: Catalog) -> None:
     catalog.cheapest(sort="price")  # type: ignore[call-arg]
     catalog.filter(where="nsfw")  # type: ignore[arg-type]
     del found, cheapest, checked
+
+
+async def paid(budget: Budget) -> bytes:
+    async with ImageModelsSession("sk-nano-key") as session:
+        try:
+            result: Generation = await session.generate(
+                "flux-pro", "a fox", resolution="1024x1024", n=1, max_cost="0.10", budget=budget
+            )
+        except PossiblyBilledError:
+            raise
+        except BudgetExceededError as refused:
+            left: Decimal = refused.limit
+            del left
+            raise
+        cost: Decimal = result.cost
+        balance: Decimal | None = result.remaining_balance
+        image: GeneratedImage = result.images[0]
+        del cost, balance
+        return image.data or await image.read()
