@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Self
 
+from . import _store as store_module
 from ._cache import CacheStats, CatalogCache, Copy, Listener, Source
 from ._clock import SYSTEM_CLOCK, Clock
 from ._diff import diff_catalogs
@@ -149,7 +150,7 @@ class ImageModelsSession:
         if cache_path is not None:
             store = FileStore(cache_path)
         self._store = (
-            CatalogStore(store, detailed=detailed, url=self._transport.url, clock=self._clock)
+            CatalogStore(store, detailed=detailed, url=self._transport.url)
             if store is not None
             else None
         )
@@ -173,6 +174,7 @@ class ImageModelsSession:
         self._state = _State.UNOPENED
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Task[None] | None = None
+        self._loading: asyncio.Task[bool] | None = None
         self._start_waiters = 0
         self._closing: asyncio.Task[None] | None = None
 
@@ -235,7 +237,20 @@ class ImageModelsSession:
 
     async def _open(self) -> None:
         self._cache.bind()
-        loaded = self._store is not None and await self._load_stored_copy()
+        loaded = False
+        if self._store is not None:
+            self._loading = asyncio.get_running_loop().create_task(
+                self._load_stored_copy(), name="nanogpt_images stored copy load"
+            )
+            done, _ = await asyncio.wait([self._loading], timeout=store_module.LOAD_WAIT)
+            if done:
+                loaded = self._loading.result()
+            else:  # it may still answer: then its copy is used if nothing newer came meanwhile
+                log.warning(
+                    "%r has not loaded the catalog within %g s; fetching it meanwhile",
+                    self._store.store,
+                    store_module.LOAD_WAIT,
+                )
         if self._state is _State.OPEN:  # close() may have run while the copy loaded
             if self._refresher is not None:
                 self._refresher.start(immediately=True)
@@ -246,8 +261,8 @@ class ImageModelsSession:
         """Install the stored copy, if there is a usable one; ``True`` when installed."""
         assert self._store is not None
         stored = await self._store.load()
-        if stored is None or self._state is not _State.OPEN:
-            return False
+        if stored is None or self._state is not _State.OPEN or self._fetched_meanwhile():
+            return False  # none, closed meanwhile, or a fetch was quicker (and is newer)
         try:
             catalog = await self._source.read(stored.body)
         except DecodeError as exc:
@@ -260,9 +275,15 @@ class ImageModelsSession:
             last_modified=stored.last_modified,
             body=stored.body,
         )
+        if self._fetched_meanwhile():  # a fetch landed while the copy was read
+            return False
         age = max(self._clock.time() - stored.fetched_at, 0.0)
         self._cache.install(copy, source="disk", age=age)
         return True
+
+    def _fetched_meanwhile(self) -> bool:
+        """Whether a copy is installed already: then a stored one, older, is not wanted."""
+        return self._cache.current is not None
 
     async def close(self) -> None:
         """Stop the background refresh, cancel what is in flight, close owned connections.
@@ -285,11 +306,11 @@ class ImageModelsSession:
 
     async def _shut_down(self) -> None:
         try:
-            opening = self._opening
-            if opening is not None and not opening.done():  # a slow store: stop waiting
-                opening.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await opening
+            for starting in (self._opening, self._loading):
+                if starting is not None and not starting.done():  # a slow store: stop waiting
+                    starting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await starting
             if self._refresher is not None:
                 await self._refresher.stop()
             await self._cache.close()
@@ -500,24 +521,33 @@ class ImageModelsSession:
         if previous is None or new.catalog is previous.catalog:
             return
         before, after = previous.catalog, new.catalog
-        if len(before) + len(after) < OFF_LOOP_MODELS:
+        big = len(before) + len(after) >= OFF_LOOP_MODELS
+        telling = self._retiring is not None and not self._retiring.done()
+        if not big and not telling:
             if self._subscribers and (change := diff_catalogs(before, after)):
                 self._notify(change)
             return
         # A big catalog: the diff (~10 µs a model) and even freeing the old copy would stall
-        # the loop, so both happen in a thread; changes are still told in order.
+        # the loop, so both happen in a thread. A change after it waits its turn: in order.
         task = asyncio.get_running_loop().create_task(
-            self._retire(self._retiring, [before], after if self._subscribers else None)
+            self._retire(self._retiring, [before], after if self._subscribers else None, big)
         )
         self._retiring = task
         self._callback_tasks.add(task)
         task.add_done_callback(self._callback_done)
 
     async def _retire(
-        self, prior: asyncio.Task[None] | None, held: list[Catalog], after: Catalog | None
+        self,
+        prior: asyncio.Task[None] | None,
+        held: list[Catalog],
+        after: Catalog | None,
+        off_loop: bool,
     ) -> None:
-        """Diff the old catalog in ``held`` against ``after`` and free it, off the loop."""
-        change = await asyncio.to_thread(_diff_and_free, held, after)
+        """Diff the old catalog in ``held`` against ``after`` and free it; tell after ``prior``."""
+        if off_loop:
+            change = await asyncio.to_thread(_diff_and_free, held, after)
+        else:
+            change = _diff_and_free(held, after)
         if prior is not None and not prior.done():
             await asyncio.wait([prior])  # the change before this one is told first
         if change:

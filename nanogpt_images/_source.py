@@ -85,7 +85,10 @@ class CatalogSource:
             catalog = self._parse(body)
         else:
             data = _loads_in_pieces(body)
-            catalog = self._parse(data)
+            try:
+                catalog = parse_catalog(data)
+            except DecodeError:  # explained (and redacted) from the bytes, the slow way
+                catalog = self._parse(body)
             _take_apart(data)
         try:
             catalog.prepare()
@@ -93,7 +96,7 @@ class CatalogSource:
             log.exception("could not prepare the catalog's query tables")
         return catalog
 
-    def _parse(self, body: bytes | Any) -> Catalog:
+    def _parse(self, body: bytes) -> Catalog:
         """parse_catalog, with the API key blanked out of what a bad body's error quotes.
 
         The key is blanked out of the body before the error is made, not after:
@@ -103,8 +106,6 @@ class CatalogSource:
             return parse_catalog(body)
         except DecodeError as exc:
             error = exc
-        if not isinstance(body, bytes):  # decoded in pieces: say why from the bytes themselves
-            raise error
         text = body.decode("utf-8", errors="replace")
         redacted = self._transport.redact(text)
         if redacted != text:  # the body quotes the key: make the error again without it
@@ -114,7 +115,12 @@ class CatalogSource:
                 error = exc
             else:  # only the key made it unreadable: say so, quoting nothing
                 error = DecodeError("the response was not a readable catalog")
-        raise error
+        if not self._transport.has_key:
+            raise error
+        # The key may also be written in a way the body does not show (JSON escapes), so what
+        # the error says is redacted as read, and its chain (which may quote it) is dropped.
+        redact = self._transport.redact
+        raise DecodeError(redact(str(error)), [redact(line) for line in error.errors]) from None
 
 
 def _loads_in_pieces(body: bytes) -> Any:

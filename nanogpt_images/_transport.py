@@ -23,7 +23,7 @@ import random as _random
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 import attrs
@@ -386,10 +386,11 @@ class Transport:
             else:
                 headers["x-api-key"] = self._api_key
         # A validator that could not be a header value (say, from a damaged cache file) is skipped.
-        if validators.etag and validators.etag.isprintable():
+        if isinstance(validators.etag, str) and validators.etag and validators.etag.isprintable():
             headers["If-None-Match"] = validators.etag
-        if validators.last_modified and validators.last_modified.isprintable():
-            headers["If-Modified-Since"] = validators.last_modified
+        modified = validators.last_modified
+        if isinstance(modified, str) and modified and modified.isprintable():
+            headers["If-Modified-Since"] = modified
         return headers
 
     async def _attempt(
@@ -662,7 +663,7 @@ class Transport:
         texts: list[str] = []
         seen: BaseException | None = thing if isinstance(thing, BaseException) else None
         if seen is None:
-            texts.append(str(thing))
+            texts += [str(thing), unquote(str(thing))]  # %73%6B... is the key once decoded
         while seen is not None:
             texts += [str(seen), repr(seen), *map(repr, seen.args), *map(repr, vars(seen).values())]
             seen = seen.__cause__ or seen.__context__
