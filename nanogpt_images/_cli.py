@@ -400,13 +400,21 @@ async def _generate(args: argparse.Namespace) -> int:
                 if not await _confirmed(args, over.estimate):
                     return 1
                 result = await generate(limit)
-        images = [await image.read() for image in result.images]
+        images: list[bytes] = []
+        failures: list[str] = []
+        for number, image in enumerate(result.images, start=1):
+            try:  # each on its own: one expired link must not lose the images paid for
+                images.append(await image.read())
+            except (NanoGPTError, ValueError) as exc:
+                failures.append(f"image {number} could not be read: {one_line(exc)}")
     paths = await asyncio.to_thread(_save, result.model, result.created, images, args.out)
     for path in paths:
         print(printable(str(path)))
     balance = "unknown" if result.remaining_balance is None else money(result.remaining_balance)
     print(f"cost: {money(result.cost)}; balance: {balance}")
-    return 0
+    for failure in failures:
+        print(printable(f"{PROG}: error: {failure}"), file=sys.stderr)
+    return 1 if failures else 0
 
 
 async def _confirmed(args: argparse.Namespace, estimate: Decimal | None) -> bool:

@@ -32,6 +32,7 @@ from ._errors import (
 from ._models import ValidationProblem
 from ._pricing import spelling_prices
 from ._responses import read_amount
+from ._transport import Progress
 
 if TYPE_CHECKING:
     from ._models import ImageModel
@@ -63,6 +64,9 @@ _SIGNATURES = (
 )
 
 Download = Callable[[str], Awaitable[bytes]]
+
+#: Names NanoGPT reads as the image count besides ``n`` (``nImages`` wins over ``n`` there).
+_COUNT_ALIASES = ("nImages", "n_images", "num_images", "numImages")
 
 
 @attrs.frozen(repr=False)
@@ -160,18 +164,31 @@ async def generate(
         _check_max_cost(what, estimate, limit)
     reservation = budget.reserve(estimate, what=what) if budget is not None else None
     log.info("generating %s (estimate %s)", what, "unknown" if estimate is None else f"${estimate}")
+    progress = Progress()
     try:
-        body = await transport.post_json(GENERATIONS_PATH, request)
-        generation = parse_generation(
-            body, request=request, estimate=estimate, download=transport.download
-        )
+        body = await transport.post_json(GENERATIONS_PATH, request, progress=progress)
     except BaseException as exc:
         if reservation is not None:
-            # Cancelled in flight, or a doubtful outcome: the request may have been billed.
-            if isinstance(exc, PossiblyBilledError | asyncio.CancelledError):
+            # A doubtful outcome, or cancelled while a request was out: it may have been billed.
+            billed = isinstance(exc, PossiblyBilledError) or (
+                isinstance(exc, asyncio.CancelledError) and progress.maybe_sent
+            )
+            if billed:
                 reservation.settle(reservation.estimate)
             else:
                 reservation.release()
+        raise
+    try:
+        generation = parse_generation(
+            body,
+            request=request,
+            estimate=estimate,
+            download=transport.download,
+            redact=transport.redact,
+        )
+    except BaseException:
+        if reservation is not None:  # a 2xx came back: it was billed, whatever it said
+            reservation.settle(reservation.estimate)
         raise
     if reservation is not None:
         reservation.settle(generation.cost)
@@ -201,7 +218,7 @@ def build_request(
                 f"generate() takes the model id and the prompt as its first two arguments, "
                 f"not as {name}="
             )
-    problems = _check_prompt(prompt) + _check_format(response_format)
+    problems = _check_prompt(prompt) + _check_format(response_format) + _check_counts(params)
     urls, image_problems = _data_urls(input_images)
     problems += image_problems
     asked = dict(params)
@@ -248,8 +265,28 @@ def parse_generation(
     request: Mapping[str, Any],
     estimate: Decimal | None,
     download: Download | None,
+    redact: Callable[[str], str] = str,
 ) -> Generation:
-    """The answer of a 2xx as a :class:`Generation`; a body that is not one was still billed."""
+    """The answer of a 2xx as a :class:`Generation`; a body that is not one was still billed.
+
+    Whatever goes wrong reading it is a :class:`PossiblyBilledDecodeError`,
+    and what it quotes of the body has the key blanked out (``redact``).
+    """
+    try:
+        return _parse_generation(body, request=request, estimate=estimate, download=download)
+    except PossiblyBilledDecodeError as exc:
+        raise PossiblyBilledDecodeError(redact(str(exc))) from None
+    except Exception as exc:  # deep nesting, a bug: still an answer that was billed
+        raise _unreadable(f"reading it failed ({type(exc).__name__})") from None
+
+
+def _parse_generation(
+    body: bytes,
+    *,
+    request: Mapping[str, Any],
+    estimate: Decimal | None,
+    download: Download | None,
+) -> Generation:
     try:
         data = json.loads(body, parse_float=Decimal)
     except ValueError:
@@ -259,6 +296,9 @@ def parse_generation(
     images = tuple(_image(index, entry, download) for index, entry in enumerate(data["data"]))
     extras = {key: value for key, value in data.items() if key not in _KNOWN_KEYS}
     cost = _read(data, "cost", read_amount, extras)
+    if cost is not None and cost < 0:  # not a cost: it would refund a Budget
+        extras["cost"] = data["cost"]
+        cost = None
     if cost is None:
         log.warning(
             "NanoGPT's answer gave no cost; counting the estimate (%s)",
@@ -296,6 +336,20 @@ def _check_prompt(prompt: Any) -> list[ValidationProblem]:
     if prompt.strip():
         return []
     return [ValidationProblem("prompt", prompt, "the prompt is empty; say what to draw")]
+
+
+def _check_counts(params: Mapping[str, Any]) -> list[ValidationProblem]:
+    """Another name for the image count would get past the model's limit and the price."""
+    return [
+        ValidationProblem(
+            name,
+            params[name],
+            f"give the number of images as n= (checked against the model and priced), "
+            f"not as `{name}`, which NanoGPT also reads and would bypass both",
+        )
+        for name in _COUNT_ALIASES
+        if name in params
+    ]
 
 
 def _check_format(response_format: Any) -> list[ValidationProblem]:

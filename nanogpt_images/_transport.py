@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BASE_URL",
     "FetchResult",
+    "Progress",
     "Transport",
     "Validators",
     "resolve_api_key",
@@ -245,7 +246,9 @@ class Transport:
 
         return await self._retrying(attempt, "the catalog fetch")
 
-    async def post_json(self, path: str, payload: Mapping[str, Any]) -> bytes:
+    async def post_json(
+        self, path: str, payload: Mapping[str, Any], *, progress: Progress | None = None
+    ) -> bytes:
         """POST ``payload`` as JSON to ``{base_url}{path}``; the body of a 2xx answer.
 
         For paid requests: retried only after a failure to connect or a 429
@@ -253,15 +256,22 @@ class Transport:
         ``max_retry_after``).  A 5xx, a timeout after sending, a broken
         connection or an unreadable 2xx raise a
         :class:`~nanogpt_images.PossiblyBilledError` at once; other statuses
-        their usual typed error.  Redirects are not followed.
+        their usual typed error.  Redirects are not followed.  ``progress``
+        says, at any moment, whether a request may be out (for a caller that
+        is cancelled and must know whether it may have been billed).
         """
+        progress = progress if progress is not None else Progress()
         session = self._fresh_session()
         url = self._base_url + path
         headers = {**self._headers(Validators()), "Content-Type": "application/json"}
         data = json.dumps(payload, separators=(",", ":"), default=str).encode()
 
-        def attempt(attempts: int, started: float) -> Awaitable[bytes | _Failure]:
-            return self._post_attempt(session, url, headers, data)
+        async def attempt(attempts: int, started: float) -> bytes | _Failure:
+            progress.maybe_sent = True
+            outcome = await self._post_attempt(session, url, headers, data)
+            # A failure worth retrying surely did not run (a 429, no connection).
+            progress.maybe_sent = not (isinstance(outcome, _Failure) and outcome.retryable)
+            return outcome
 
         return await self._retrying(attempt, f"POST {path}")
 
@@ -685,6 +695,15 @@ class Transport:
         if no_proxy_covers(parts.hostname or "", self._env_proxies.get("no", "")):
             return None
         return self._env_proxies.get(parts.scheme)
+
+
+class Progress:
+    """Whether a paid request may be out at the server right now (see ``post_json``)."""
+
+    __slots__ = ("maybe_sent",)
+
+    def __init__(self) -> None:
+        self.maybe_sent = False
 
 
 @attrs.frozen
