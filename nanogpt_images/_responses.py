@@ -91,7 +91,7 @@ def status_error(
         message = _plain_message(text) or (redact(reason) if reason else None)
     if not 400 <= status <= 599:  # 1xx, 3xx, 999: no error status, and no catalog either
         said = f"; the server said: {message}" if message else ""
-        message = f"unexpected status (the catalog comes with 200, or 304 when unchanged){said}"
+        message = f"unexpected status (neither a success nor an error status){said}"
     excerpt = text[:MAX_BODY_EXCERPT]
     if status == 402:
         required, balance = _balances(text)

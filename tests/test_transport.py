@@ -1123,7 +1123,7 @@ async def test_a_status_outside_the_error_range_is_unexpected_not_a_server_error
     assert type(info.value) is APIStatusError
     assert info.value.status == status
     assert str(info.value) == (
-        f"HTTP {status}: unexpected status (the catalog comes with 200, or 304 when unchanged); "
+        f"HTTP {status}: unexpected status (neither a success nor an error status); "
         "the server said: nope"
     )
     assert server.requests == 1
