@@ -58,6 +58,8 @@ __all__ = [
     "CatalogCache",
     "Copy",
     "NotModified",
+    "Role",
+    "Shared",
     "Source",
     "backoff_delay",
 ]
@@ -65,6 +67,7 @@ __all__ = [
 log = logging.getLogger("nanogpt_images")
 
 Source = Literal["network", "not_modified", "disk", "shared", "stale"]
+Role = Literal["leader", "follower", "solo"]
 
 #: The first backoff after a failure; it doubles up to the cap.
 BACKOFF_START = 1.0
@@ -85,6 +88,12 @@ class CacheStats:
     ``cache_path``, not yet refreshed), ``"shared"`` (taken from the fleet) or
     ``"stale"`` (past its TTL, refresh pending or failed); ``None`` before the
     first copy.  ``age`` is seconds since the copy was fetched or renewed.
+
+    With a coordinator (fleet mode), ``role`` is ``"leader"`` (holds or last
+    held the fetch lease), ``"follower"`` or ``"solo"`` (coordinator
+    unreachable), ``shared_installs`` counts copies taken from the fleet and
+    ``coordinator_errors`` failed coordinator calls; ``role`` is ``None``
+    without a coordinator.
     """
 
     hits: int = 0
@@ -96,6 +105,9 @@ class CacheStats:
     age: float | None = None
     source: Source | None = None
     last_error: str | None = None
+    role: Role | None = None
+    shared_installs: int = 0
+    coordinator_errors: int = 0
 
 
 @attrs.frozen
@@ -117,7 +129,16 @@ class NotModified:
     last_modified: str | None = None
 
 
-Fetch = Callable[[Copy | None], Awaitable[Copy | NotModified]]
+@attrs.frozen
+class Shared:
+    """A copy a fleet coordinator supplied: install it with ``source``, ``age`` seconds old."""
+
+    copy: Copy
+    age: float = 0.0
+    source: Source = "shared"
+
+
+Fetch = Callable[[Copy | None], Awaitable[Copy | NotModified | Shared]]
 Listener = Callable[[Copy | None, Copy, Source], None]
 
 
@@ -475,6 +496,13 @@ class CatalogCache:
                 )
                 self.install(renewed, source="not_modified")
                 catalog = renewed.catalog
+            elif isinstance(fetched, Shared):
+                new = fetched.copy
+                replaces = entry is not None and new.catalog is not entry.copy.catalog
+                if replaces and entry is not None and self._refuses(entry, new.catalog):
+                    return entry.copy.catalog
+                self.install(new, source=fetched.source, age=fetched.age)
+                catalog = new.catalog
             elif entry is not None and self._refuses(entry, fetched.catalog):
                 return entry.copy.catalog
             else:
