@@ -42,7 +42,6 @@ import cachetools
 
 from ._clock import wait_on
 from ._errors import (
-    APIStatusError,
     DecodeError,
     NanoGPTError,
     RequestTimeoutError,
@@ -582,7 +581,8 @@ class CatalogCache:
         self._errors += 1
         self._last_failure = exc
         self._last_error = f"{type(exc).__name__}: {exc}"
-        self._back_off(exc.retry_after if isinstance(exc, APIStatusError) else None)
+        # Any error may say how long to wait (a fleet's shared backoff does), not only an API's.
+        self._back_off(getattr(exc, "retry_after", None))
 
     def _back_off(self, retry_after: float | None) -> None:
         self._failures += 1

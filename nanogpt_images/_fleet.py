@@ -51,7 +51,14 @@ FOLLOW_POLL = 1.0
 
 
 class FleetBackoffError(NanoGPTError):
-    """The fleet's lease holder failed to fetch recently; nobody asks NanoGPT until it is over."""
+    """The fleet's lease holder failed to fetch recently; nobody asks NanoGPT until it is over.
+
+    ``retry_after`` is the fleet's remaining wait in seconds.
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class _UnreachableError(Exception):
@@ -111,11 +118,14 @@ class Fleet:
 
     async def stop(self) -> None:
         """Stop the background work and close the coordinator's connections."""
-        tasks = [task for task in (self._task, *self._kicks) if task is not None]
+        pending = {task for task in (self._task, *self._kicks) if task is not None}
         self._task = None
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while pending:
+            # Cancel again if need be: a cancellation that lands as redis-py's own read
+            # timeout fires can be taken for that timeout and lost.
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.1)
         try:
             await self.coordinator.close()
         except Exception as exc:
@@ -156,7 +166,8 @@ class Fleet:
             if state.backoff > 0:
                 raise FleetBackoffError(
                     f"another replica's fetch failed ({state.error}); the fleet waits "
-                    f"{state.backoff:.1f} s more before asking NanoGPT again"
+                    f"{state.backoff:.1f} s more before asking NanoGPT again",
+                    retry_after=state.backoff,
                 )
             token = await self._ask(self.coordinator.acquire(self._lease))
             if token is not None:
@@ -458,6 +469,9 @@ async def _listen(fleet_ref: weakref.ref[Fleet], coordinator: Coordinator) -> No
 
 async def _heard(fleet_ref: weakref.ref[Fleet], changed: bool) -> bool:
     """Act on one item of news; ``False`` when listening should stop (solo, or dropped)."""
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():  # see Fleet.stop
+        raise asyncio.CancelledError
     fleet = fleet_ref()
     if fleet is None:
         return False
