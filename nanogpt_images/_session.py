@@ -520,7 +520,8 @@ def _fleet(
         due=refresh_interval * (1 - JITTER) if refresh_interval is not None else ttl,
         lease=timeout * (max_retries + 1) + max_retry_after * max_retries + 5.0,
         max_backoff=refresh_interval or ttl,
-        max_body_bytes=max_body_bytes,
+        # A coordinator may cap shared bodies lower than max_response_bytes.
+        max_body_bytes=min(max_body_bytes, getattr(coordinator, "max_body_bytes", max_body_bytes)),
     )
 
 

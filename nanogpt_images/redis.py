@@ -25,9 +25,14 @@ import secrets
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+try:
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+except ImportError as exc:  # pragma: no cover - tested in a subprocess without redis
+    raise ImportError(
+        "nanogpt_images.redis needs redis-py: pip install 'nanogpt-images[redis]'"
+    ) from exc
 
 from ._coordinator import SharedBody, SharedState
 from ._options import check_seconds, check_str

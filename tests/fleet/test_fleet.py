@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from nanogpt_images import CatalogChange, ImageModelsSession
+from nanogpt_images.redis import RedisCoordinator
 from nanogpt_images.testing import FakeNanoGPT
 
 from .conftest import MakeReplica
@@ -134,3 +139,277 @@ async def test_shared_backoff_honours_retry_after_for_the_whole_fleet(
         reader.cancel()
     assert failures == []
     assert all(r.stats().source in ("stale", "network", "shared", "not_modified") for r in replicas)
+
+
+async def test_redis_killed_then_restarted_empty_loses_no_read_and_no_change(
+    make_replica: MakeReplica, server: FakeNanoGPT, redis_server: RedisServer
+) -> None:
+    """Redis dies: replicas go solo and keep refreshing; back empty, it is refilled, not refetched."""
+    replicas = [make_replica(refresh_interval=0.3) for _ in range(2)]
+    for replica in replicas:
+        await replica.catalog()
+    changes = [counting(replica) for replica in replicas]
+    failures: list[BaseException] = []
+    reader = asyncio.create_task(read_forever(replicas, failures))
+    try:
+        redis_server.kill()
+        killed_at = time.monotonic()
+        await eventually(lambda: all(r.stats().role == "solo" for r in replicas))
+        assert time.monotonic() - killed_at < 1.0
+        server.update_model("model-0", name="while solo")
+        await eventually(lambda: all(has_name(r, "while solo") for r in replicas))
+
+        requests = server.request_count
+        redis_server.restart()
+        restarted_at = time.monotonic()
+        await eventually(lambda: all(r.stats().role != "solo" for r in replicas))
+        assert time.monotonic() - restarted_at < 5.0
+        coordinator = replicas[0]._fleet.coordinator  # type: ignore[union-attr]
+        shared = await coordinator.state()
+        assert shared.version is not None  # refilled from a replica's copy...
+        assert server.request_count - requests <= 2  # ...not by every replica fetching
+
+        server.update_model("model-0", name="after restart")
+        await eventually(lambda: all(has_name(r, "after restart") for r in replicas))
+        await eventually(lambda: all(len(c) == 2 for c in changes))
+    finally:
+        reader.cancel()
+    assert failures == []
+    assert all(r.stats().coordinator_errors > 0 for r in replicas)
+
+
+async def test_a_frozen_redis_is_noticed_by_timeouts_and_rejoined(
+    make_replica: MakeReplica, server: FakeNanoGPT, redis_server: RedisServer
+) -> None:
+    """SIGSTOP on Redis: replicas go solo within a second, serve and refresh, rejoin on SIGCONT."""
+    replicas = [make_replica(refresh_interval=0.3) for _ in range(2)]
+    for replica in replicas:
+        await replica.catalog()
+    failures: list[BaseException] = []
+    reader = asyncio.create_task(read_forever(replicas, failures))
+    try:
+        redis_server.freeze()
+        frozen_at = time.monotonic()
+        await eventually(lambda: all(r.stats().role == "solo" for r in replicas))
+        assert time.monotonic() - frozen_at < 1.0
+        server.update_model("model-0", name="while frozen")
+        await eventually(lambda: all(has_name(r, "while frozen") for r in replicas))
+        redis_server.thaw()
+        thawed_at = time.monotonic()
+        await eventually(lambda: all(r.stats().role != "solo" for r in replicas))
+        assert time.monotonic() - thawed_at < 5.0
+        server.update_model("model-0", name="after thaw")
+        await eventually(lambda: all(has_name(r, "after thaw") for r in replicas))
+    finally:
+        reader.cancel()
+    assert failures == []
+
+
+async def test_killed_pubsub_connections_resubscribe_and_catch_up(
+    make_replica: MakeReplica, server: FakeNanoGPT, redis_server: RedisServer
+) -> None:
+    """CLIENT KILL TYPE pubsub: followers resubscribe, compare versions and still get changes."""
+    leader = make_replica(refresh_interval=0.3)
+    followers = [make_replica() for _ in range(2)]  # only news tells them
+    for replica in (leader, *followers):
+        await replica.catalog()
+    changes = [counting(follower) for follower in followers]
+    admin = aioredis.from_url(redis_server.url)
+    try:
+        killed = await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        assert killed >= 2
+        server.update_model("model-0", name="after the kill")
+        await eventually(lambda: all(has_name(r, "after the kill") for r in followers))
+    finally:
+        await admin.aclose()
+    assert [len(c) for c in changes] == [1, 1]
+    assert all(r.stats().role == "follower" for r in followers)
+    assert all(r.stats().coordinator_errors == 0 for r in followers)
+
+
+async def test_a_late_lease_holder_cannot_overwrite_a_newer_copy(
+    redis_server: RedisServer,
+) -> None:
+    """Fencing: a writer whose lease ran out, or that started from an old version, is refused."""
+    late = RedisCoordinator(redis_server.url)
+    prompt = RedisCoordinator(redis_server.url)
+    for coordinator in (late, prompt):
+        coordinator.bind("http://127.0.0.1:1/api/v1/image-models?detailed=true")
+    admin = aioredis.from_url(redis_server.url)
+    try:
+        token = await late.acquire(0.2)
+        assert token is not None
+        first = await late.commit(token, None, b"first", etag=None, last_modified=None)
+        assert first is not None
+        assert await prompt.acquire(5) is None  # held
+        give_up = time.monotonic() + DEADLINE
+        while await admin.exists(late.keys[1]):  # the lease runs out on Redis's clock
+            assert time.monotonic() < give_up
+            await asyncio.sleep(0.01)
+        newer = await prompt.acquire(5)
+        assert newer is not None
+        second = await prompt.commit(newer, first, b"second", etag='"2"', last_modified=None)
+        assert second is not None
+
+        assert await late.commit(token, first, b"stale", etag=None, last_modified=None) is None
+        assert not await late.renew(token, second, etag=None, last_modified=None)
+        await late.back_off(token, 60, failures=1, error="late")
+        assert await prompt.commit(newer, first, b"stale", etag=None, last_modified=None) is None
+
+        shared = await late.load()
+        assert shared is not None and shared.body == b"second" and shared.etag == '"2"'
+        assert (await late.state()).backoff == 0
+        await late.release(token)  # not its lease any more: nothing happens
+        assert await admin.get(late.keys[1]) == newer.encode()
+    finally:
+        await admin.aclose()
+        await late.close()
+        await prompt.close()
+
+
+async def test_a_corrupt_shared_body_is_ignored_and_replaced(
+    make_replica: MakeReplica, server: FakeNanoGPT, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Garbage in Redis is not served: the replica warns, fetches itself and shares a good copy."""
+    first = make_replica()
+    coordinator = first._fleet.coordinator  # type: ignore[union-attr]
+    await coordinator.commit(None, None, b"<html>oops</html>", etag=None, last_modified=None)
+    catalog = await first.catalog()
+    assert len(catalog) == 6
+    assert server.request_count == 1
+    assert "ignoring the fleet's shared catalog" in caplog.text
+
+    second = make_replica()
+    assert len(await second.catalog()) == 6
+    assert second.stats().source == "shared"
+    assert server.request_count == 1
+
+
+async def test_an_oversized_shared_body_is_ignored(
+    make_replica: MakeReplica, server: FakeNanoGPT, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A shared body over max_body_bytes is not loaded; the replica fetches its own copy."""
+    first = make_replica()
+    await first.catalog()
+    small = make_replica(coordinator={"max_body_bytes": 100})
+    assert len(await small.catalog()) == 6
+    assert server.request_count == 2
+    assert "over the 100-byte limit" in caplog.text
+    assert small.stats().shared_installs == 0
+
+
+async def test_close_leaves_no_task_and_no_redis_connection(
+    make_replica: MakeReplica, redis_server: RedisServer
+) -> None:
+    """After close(), no fleet task runs and Redis sees no connection of ours."""
+    replicas = [make_replica(refresh_interval=0.3) for _ in range(3)]
+    for replica in replicas:
+        await replica.catalog()
+    for replica in replicas:
+        await replica.close()
+    ours = [t for t in asyncio.all_tasks() if t.get_name().startswith("nanogpt_images")]
+    assert ours == []
+    admin = aioredis.from_url(redis_server.url)
+    try:
+        clients = await admin.client_list()
+        assert len(clients) == 1  # the admin connection itself
+    finally:
+        await admin.aclose()
+
+
+async def test_no_key_reaches_redis_and_all_keys_share_one_hash_tag(
+    make_replica: MakeReplica, redis_server: RedisServer
+) -> None:
+    """Nothing in Redis holds the API key; every key carries the same {hash tag}."""
+    secret = "sk-live-never-in-redis-0123456789"
+    replica = make_replica(api_key=secret, refresh_interval=0.3)
+    await replica.catalog()
+    admin = aioredis.from_url(redis_server.url)
+    try:
+        keys = [key.decode() for key in await admin.keys("*")]
+        assert {key.split("}")[0] for key in keys} == {keys[0].split("}")[0]}
+        assert all(key.startswith("nanogpt_images:{") for key in keys)
+        for key in keys:
+            kind = (await admin.type(key)).decode()
+            dump = await admin.hgetall(key) if kind == "hash" else {b"": await admin.get(key)}
+            assert all(secret.encode() not in (v or b"") for v in dump.values())
+    finally:
+        await admin.aclose()
+
+
+class ReplicaProcess:
+    """A replica run as its own Python process (tests/fleet/replica.py)."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+
+    @classmethod
+    async def start(cls, redis_url: str, base_url: str, interval: float) -> ReplicaProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("replica.py")),
+            redis_url,
+            base_url,
+            str(interval),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def wait_for(self, prefix: str) -> str:
+        """The next line of output starting with ``prefix`` (gives up after the deadline)."""
+        assert self.process.stdout is not None
+        async with asyncio.timeout(DEADLINE * 2):
+            while True:
+                line = (await self.process.stdout.readline()).decode()
+                if not line:
+                    raise AssertionError(f"the replica ended before saying {prefix!r}")
+                self.lines.append(line.strip())
+                if line.startswith(prefix):
+                    return line.strip()
+
+    async def stop(self) -> dict[str, object]:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        stats = json.loads((await self.wait_for("stats")).split(" ", 1)[1])
+        await self.process.wait()
+        return stats  # type: ignore[no-any-return]
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+
+
+async def test_replicas_in_other_processes_share_the_catalog(
+    make_replica: MakeReplica, server: FakeNanoGPT, redis_server: RedisServer
+) -> None:
+    """Two processes and two in-process replicas: one request per interval, each change told once."""
+    local = [make_replica(refresh_interval=0.3) for _ in range(2)]
+    await local[0].catalog()
+    processes = [
+        await ReplicaProcess.start(redis_server.url, server.url, 0.3) for _ in range(2)
+    ]
+    try:
+        for process in processes:
+            assert await process.wait_for("ready") == "ready 6"
+        await local[1].catalog()
+        assert server.request_count <= 2  # the processes took the shared copy
+        changes = [counting(replica) for replica in local]
+
+        server.update_model("model-0", name="everywhere")
+        for process in processes:
+            assert await process.wait_for("change") == "change everywhere"
+        await eventually(lambda: all(has_name(r, "everywhere") for r in local))
+
+        before = server.request_count
+        started = time.monotonic()
+        await server.wait_for_requests(before + 4, give_up_after=DEADLINE)
+        assert time.monotonic() - started >= 3 * 0.3 * 0.9 - 0.1  # solo: four in ~0.3 s
+        reports = [await process.stop() for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    assert [len(c) for c in changes] == [1, 1]
+    assert all(line != "change everywhere" for p in processes for line in p.lines[2:])
+    assert all(report["shared_installs"] for report in reports)
