@@ -10,15 +10,17 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from nanogpt_images import ImageModelsSession
 from nanogpt_images.redis import RedisCoordinator
-from nanogpt_images.testing import FakeNanoGPT
 
 from ._redis import RedisServer
+
+if TYPE_CHECKING:
+    from nanogpt_images.testing import FakeNanoGPT
 
 MakeReplica = Callable[..., ImageModelsSession]
 

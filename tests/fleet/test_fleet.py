@@ -6,18 +6,23 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
 import redis.asyncio as aioredis
 
-from nanogpt_images import CatalogChange, ImageModelsSession
 from nanogpt_images.redis import RedisCoordinator
-from nanogpt_images.testing import FakeNanoGPT
 
-from .conftest import MakeReplica
-from ._redis import RedisServer
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pytest
+
+    from nanogpt_images import CatalogChange, ImageModelsSession
+    from nanogpt_images.testing import FakeNanoGPT
+
+    from ._redis import RedisServer
+    from .conftest import MakeReplica
 
 DEADLINE = 10.0
 
@@ -54,7 +59,8 @@ async def test_cold_start_adopts_the_shared_copy(
     assert stats.source == "shared"
     assert stats.role == "follower"
     assert stats.shared_installs == 1
-    assert stats.fetches == 1 and stats.coordinator_errors == 0
+    assert stats.fetches == 1
+    assert stats.coordinator_errors == 0
 
 
 async def read_forever(sessions: list[ImageModelsSession], failures: list[BaseException]) -> None:
@@ -70,8 +76,10 @@ async def read_forever(sessions: list[ImageModelsSession], failures: list[BaseEx
 
 def has_name(session: ImageModelsSession, name: str) -> bool:
     catalog = session._warm.catalog or (session._cache.current and session._cache.current.catalog)
-    return catalog is not None and catalog.get("model-0") is not None and (
-        catalog["model-0"].name == name
+    return (
+        catalog is not None
+        and catalog.get("model-0") is not None
+        and (catalog["model-0"].name == name)
     )
 
 
@@ -144,7 +152,7 @@ async def test_shared_backoff_honours_retry_after_for_the_whole_fleet(
 async def test_redis_killed_then_restarted_empty_loses_no_read_and_no_change(
     make_replica: MakeReplica, server: FakeNanoGPT, redis_server: RedisServer
 ) -> None:
-    """Redis dies: replicas go solo and keep refreshing; back empty, it is refilled, not refetched."""
+    """Redis dies: replicas go solo and keep refreshing; back empty, it is refilled from them."""
     replicas = [make_replica(refresh_interval=0.3) for _ in range(2)]
     for replica in replicas:
         await replica.catalog()
@@ -257,7 +265,9 @@ async def test_a_late_lease_holder_cannot_overwrite_a_newer_copy(
         assert await prompt.commit(newer, first, b"stale", etag=None, last_modified=None) is None
 
         shared = await late.load()
-        assert shared is not None and shared.body == b"second" and shared.etag == '"2"'
+        assert shared is not None
+        assert shared.body == b"second"
+        assert shared.etag == '"2"'
         assert (await late.state()).backoff == 0
         await late.release(token)  # not its lease any more: nothing happens
         assert await admin.get(late.keys[1]) == newer.encode()
@@ -384,12 +394,10 @@ class ReplicaProcess:
 async def test_replicas_in_other_processes_share_the_catalog(
     make_replica: MakeReplica, server: FakeNanoGPT, redis_server: RedisServer
 ) -> None:
-    """Two processes and two in-process replicas: one request per interval, each change told once."""
+    """Two processes and two in-process replicas: one request per interval, one call per change."""
     local = [make_replica(refresh_interval=0.3) for _ in range(2)]
     await local[0].catalog()
-    processes = [
-        await ReplicaProcess.start(redis_server.url, server.url, 0.3) for _ in range(2)
-    ]
+    processes = [await ReplicaProcess.start(redis_server.url, server.url, 0.3) for _ in range(2)]
     try:
         for process in processes:
             assert await process.wait_for("ready") == "ready 6"

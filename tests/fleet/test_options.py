@@ -14,7 +14,7 @@ from nanogpt_images.redis import RedisCoordinator
 
 
 def test_the_core_imports_and_works_without_redis_installed() -> None:
-    """With redis-py hidden, the package imports and a session runs; only .redis says what's missing."""
+    """With redis-py hidden, the package imports and runs; only .redis says what is missing."""
     script = textwrap.dedent(
         """
         import asyncio, sys
@@ -41,7 +41,7 @@ def test_the_core_imports_and_works_without_redis_installed() -> None:
             print(exc)
         """
     )
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     lines = result.stdout.splitlines()
