@@ -174,7 +174,9 @@ class RedisCoordinator:
                 client_or_url,
                 socket_timeout=op_timeout,
                 socket_connect_timeout=op_timeout,
-                retry=Retry(NoBackoff(), 0),
+                # One retry, at once: a pooled connection from before a Redis restart fails
+                # once; ``op_timeout`` still bounds the call with its retry.
+                retry=Retry(NoBackoff(), 1),
             )
             self._owned = True
             self._where = _redact(client_or_url)
