@@ -132,11 +132,18 @@ class Fleet:
             log.warning("closing the fleet coordinator failed: %s", exc)
 
     def abandon(self) -> None:
-        """Cancel the background work without waiting: the session was dropped unclosed."""
-        for task in (self._task, *self._kicks):
-            if task is not None and not task.done():
+        """Cancel the background work and close the coordinator: the session was dropped."""
+        tasks = {task for task in (self._task, *self._kicks) if task is not None}
+        for task in tasks:
+            if not task.done():
                 with contextlib.suppress(RuntimeError):  # the loop is closed already
                     task.cancel()
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to schedule on
+            closing = asyncio.get_running_loop().create_task(
+                _close_after(tasks, self.coordinator), name="nanogpt_images fleet close"
+            )
+            _ABANDONED.add(closing)  # kept until done: the loop holds tasks only weakly
+            closing.add_done_callback(_ABANDONED.discard)
 
     # -- the fetch ----------------------------------------------------------
 
@@ -432,6 +439,16 @@ class Fleet:
         if message not in self._warned:  # once per distinct problem, not once per check
             self._warned.add(message)
             log.warning("%s", message)
+
+
+_ABANDONED: set[asyncio.Task[None]] = set()
+
+
+async def _close_after(tasks: set[asyncio.Task[None]], coordinator: Coordinator) -> None:
+    if tasks:
+        await asyncio.wait(tasks)
+    with contextlib.suppress(Exception):
+        await coordinator.close()
 
 
 async def _fetch_after(cache_ref: weakref.ref[CatalogCache] | None) -> None:

@@ -10,16 +10,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 import redis.asyncio as aioredis
 
+from nanogpt_images import ImageModelsSession
 from nanogpt_images.redis import RedisCoordinator
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import pytest
-
-    from nanogpt_images import CatalogChange, ImageModelsSession
+    from nanogpt_images import CatalogChange
     from nanogpt_images.testing import FakeNanoGPT
 
     from ._redis import RedisServer
@@ -424,3 +424,44 @@ async def test_replicas_in_other_processes_share_the_catalog(
     assert [len(c) for c in changes] == [1, 1]
     assert all(line != "change everywhere" for p in processes for line in p.lines[2:])
     assert all(report["shared_installs"] for report in reports)
+
+
+async def test_a_stale_shared_copy_is_taken_cold_then_renewed_in_the_background(
+    make_replica: MakeReplica, server: FakeNanoGPT
+) -> None:
+    """A cold replica serves a stale shared copy at once, then revalidates it with its ETag."""
+    first = make_replica()
+    await first.catalog()
+    coordinator = first._fleet.coordinator  # type: ignore[union-attr]
+    give_up = time.monotonic() + DEADLINE
+    while (await coordinator.state()).age < 0.3:  # let the shared copy age on Redis's clock
+        assert time.monotonic() < give_up
+        await asyncio.sleep(0.02)
+
+    late = make_replica(ttl=0.3)
+    assert len(await late.catalog()) == 6
+    assert late.stats().shared_installs == 1
+    await server.wait_for_requests(2, give_up_after=DEADLINE)
+    assert server.requests[1].headers.get("if-none-match")
+    await eventually(lambda: late.stats().source == "not_modified")
+    assert late.stats().role == "leader"
+    assert (await coordinator.state()).age < 0.3  # the 304 renewed the shared copy too
+
+
+async def test_a_dropped_fleet_session_stops_its_background_work(
+    server: FakeNanoGPT, redis_server: RedisServer
+) -> None:
+    """A fleet session garbage-collected unclosed warns and leaves no fleet task running."""
+    session = ImageModelsSession(
+        base_url=server.url,
+        refresh_interval=None,
+        coordinator=RedisCoordinator(redis_server.url, check_interval=0.05),
+    )
+    await session.catalog()
+    with pytest.warns(ResourceWarning, match="unclosed ImageModelsSession"):
+        del session
+
+    def fleet_tasks() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name().startswith("nanogpt_images fleet")]
+
+    await eventually(lambda: fleet_tasks() == [])
