@@ -73,6 +73,7 @@ class Fleet:
         coordinator: Coordinator,
         source: CatalogSource,
         *,
+        scope: str,
         clock: Clock,
         ttl: float,
         max_stale: float,
@@ -83,6 +84,7 @@ class Fleet:
     ) -> None:
         self.coordinator = coordinator
         self._source = source
+        self._scope = scope
         self._clock = clock
         self._ttl = ttl
         self._max_stale = max_stale
@@ -95,6 +97,8 @@ class Fleet:
         self.shared_installs = 0
         self.errors = 0
         self._version: str | None = None  # the shared version the local copy is
+        self._ignored: str | None = None  # a shared version found unusable: not news
+        self.checks = 0
         self._origin: Source = "shared"  # how the local copy of that version came about
         self._own_copy = False  # the local copy was fetched while solo: maybe newer than shared
         self._warned: set[str] = set()
@@ -162,7 +166,7 @@ class Fleet:
     async def _fetch_shared(self, previous: Copy | None) -> Copy | NotModified | Shared:
         while True:
             state = await self._ask(self.coordinator.state())
-            usable = self._usable(state)
+            usable = self._usable(state, state.size)
             cold_enough = previous is None and state.age <= self._ttl + self._max_stale
             if usable and (state.age < self._due or cold_enough):
                 taken = await self._take(previous, state)
@@ -186,14 +190,15 @@ class Fleet:
         self, previous: Copy | None, state: SharedState, usable: bool, token: str
     ) -> Copy | NotModified | Shared:
         """Fetch from NanoGPT holding the lease, with the shared validators; tell the fleet."""
-        self._set_role("leader", "took the fetch lease")
         try:
             based_on = state.version  # an unusable shared copy is overwritten
             base = previous
             if usable and state.version != self._version:
-                taken = await self._take(previous, state)  # so a 304 can renew the shared copy
+                # The shared copy is the base, so that a 304 can renew it.
+                taken = await self._take(previous, state, lead=True)
                 if taken is not None:
                     base = taken.copy
+            self._set_role("leader", "took the fetch lease")
             try:
                 fetched = await self._source(base)
             except NanoGPTError as exc:
@@ -254,7 +259,9 @@ class Fleet:
                 self.coordinator.back_off(token, delay, failures=failures, error=error)
             )
 
-    async def _take(self, previous: Copy | None, state: SharedState) -> Shared | None:
+    async def _take(
+        self, previous: Copy | None, state: SharedState, *, lead: bool = False
+    ) -> Shared | None:
         """The shared copy as a :class:`Shared` result, or ``None`` when it is unusable."""
         now = self._clock.time()
         if previous is not None and state.version == self._version:  # ours already: renew it
@@ -266,7 +273,7 @@ class Fleet:
             )
             return Shared(renewed, age=state.age, source=self._origin)
         shared = await self._ask(self.coordinator.load())
-        if shared is None or not self._readable(shared):
+        if shared is None or not self._usable(shared, len(shared.body)):
             return None
         if previous is not None and previous.body == shared.body:  # e.g. a refill of ours
             catalog = previous.catalog
@@ -274,12 +281,15 @@ class Fleet:
             try:
                 catalog = await self._source.read(shared.body)
             except DecodeError as exc:
+                self._ignored = shared.version
                 self._warn(f"ignoring the fleet's shared catalog: {exc}")
                 return None
             self.shared_installs += 1
         self._version = shared.version
         self._origin = "shared"
         self._own_copy = False
+        if lead is False:
+            self._set_role("follower", "took the fleet's copy")
         taken = Copy(
             catalog=catalog,
             fetched_at=now - shared.age,
@@ -289,25 +299,20 @@ class Fleet:
         )
         return Shared(taken, age=shared.age)
 
-    def _usable(self, state: SharedState) -> bool:
+    def _usable(self, state: SharedState | SharedBody, size: int) -> bool:
+        """Whether a shared copy may be read: of our scope, within the size cap."""
         if state.version is None:
             return False
-        if state.size > self._max_body:
-            self._warn(
-                f"ignoring the fleet's shared catalog: {state.size} bytes, over the "
-                f"{self._max_body}-byte limit"
-            )
-            return False
-        return True
-
-    def _readable(self, shared: SharedBody) -> bool:
-        if len(shared.body) > self._max_body:
-            self._warn(
-                f"ignoring the fleet's shared catalog: {len(shared.body)} bytes, over the "
-                f"{self._max_body}-byte limit"
-            )
-            return False
-        return True
+        problem = None
+        if state.scope != self._scope:
+            problem = f"it belongs to {state.scope}, not {self._scope}"
+        elif size > self._max_body:
+            problem = f"{size} bytes, over the {self._max_body}-byte limit"
+        if problem is None:
+            return True
+        self._ignored = state.version
+        self._warn(f"ignoring the fleet's shared catalog: {problem}")
+        return False
 
     async def _wait_for_news(self) -> None:
         news = self._news
@@ -329,10 +334,10 @@ class Fleet:
     async def check(self) -> None:
         """Compare the local copy with the shared one; rejoin, refill, publish or take it."""
         state = await self._ask(self.coordinator.state())
-        rejoined = self.role == "solo"
-        if rejoined:
+        self.checks += 1
+        if self.role == "solo":
             self._set_role("follower", "the coordinator answers again")
-        if state.version == self._version and not self._own_copy:
+        if state.version in (self._version, self._ignored) and not self._own_copy:
             return
         cache = self._cache() if self._cache is not None else None
         current = cache.current if cache is not None else None
@@ -430,8 +435,14 @@ class Fleet:
         self._set_role("solo", f"the coordinator failed ({reason}); fetching on its own")
 
     def _set_role(self, role: Role, why: str) -> None:
+        """Change role, with one log line: leaving or joining the fleet is news, the rest detail."""
         if role != self.role:
-            level = logging.WARNING if role == "solo" else logging.INFO
+            if role == "solo":
+                level = logging.WARNING
+            elif self.role == "solo":
+                level = logging.INFO
+            else:
+                level = logging.DEBUG
             log.log(level, "fleet: this replica is now %s: %s", role, why)
             self.role = role
 

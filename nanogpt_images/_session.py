@@ -512,6 +512,7 @@ def _fleet(
     return Fleet(
         coordinator,
         source,
+        scope=scope,
         clock=clock,
         ttl=ttl,
         max_stale=max_stale,

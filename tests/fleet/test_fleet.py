@@ -465,3 +465,38 @@ async def test_a_dropped_fleet_session_stops_its_background_work(
         return [t for t in asyncio.all_tasks() if t.get_name().startswith("nanogpt_images fleet")]
 
     await eventually(lambda: fleet_tasks() == [])
+
+
+async def test_a_shared_copy_of_another_scope_is_ignored(
+    make_replica: MakeReplica,
+    server: FakeNanoGPT,
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A shared copy that says it belongs to another catalog URL is never served here."""
+    first = make_replica()
+    await first.catalog()
+    coordinator = first._fleet.coordinator  # type: ignore[union-attr]
+    admin = aioredis.from_url(redis_server.url)
+    try:
+        await admin.hset(coordinator.keys[0], "scope", "https://elsewhere.example/x")
+    finally:
+        await admin.aclose()
+    second = make_replica()
+    assert len(await second.catalog()) == 6
+    assert server.request_count == 2
+    assert second.stats().shared_installs == 0
+    assert "belongs to https://elsewhere.example/x" in caplog.text
+
+
+async def test_an_unusable_shared_copy_does_not_make_a_replica_fetch_again_and_again(
+    make_replica: MakeReplica, server: FakeNanoGPT
+) -> None:
+    """A replica that cannot use the shared copy fetches once, not at every version check."""
+    first = make_replica()
+    await first.catalog()
+    small = make_replica(coordinator={"max_body_bytes": 100})
+    await small.catalog()
+    checks = small._fleet.checks  # type: ignore[union-attr]
+    await eventually(lambda: small._fleet.checks >= checks + 5)  # type: ignore[union-attr]
+    assert server.request_count == 2
