@@ -31,7 +31,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -258,21 +257,25 @@ def _pct(values: list[float], pct: int) -> float:
 
 
 async def warm_reads(redis_url: str, base_url: str) -> tuple[float, float]:
-    """ns per warm ``get_model`` without and with a coordinator (median of 5 runs)."""
-    results = []
-    for coordinator in (None, RedisCoordinator(redis_url)):
-        async with ImageModelsSession(
-            base_url=base_url, refresh_interval=None, coordinator=coordinator
-        ) as session:
+    """ns per warm ``get_model`` without and with a coordinator: the best of 7 interleaved runs."""
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = []
+        for coordinator in (None, RedisCoordinator(redis_url)):
+            session = ImageModelsSession(
+                base_url=base_url, refresh_interval=None, coordinator=coordinator
+            )
+            await stack.enter_async_context(session)
             await session.get_model("model-0")
-            runs = []
-            for _ in range(5):
+            sessions.append(session)
+        best = [float("inf"), float("inf")]
+        for _ in range(7):
+            for which, session in enumerate(sessions):
                 begin = time.perf_counter_ns()
                 for _ in range(100_000):
                     await session.get_model("model-0")
-                runs.append((time.perf_counter_ns() - begin) / 100_000)
-            results.append(statistics.median(runs))
-    return results[0], results[1]
+                best[which] = min(best[which], (time.perf_counter_ns() - begin) / 100_000)
+                await asyncio.sleep(0.05)  # let the fleet's listener run between runs
+    return best[0], best[1]
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -313,7 +316,7 @@ if __name__ == "__main__":
         asyncio.run(replica(sys.argv[2], sys.argv[3], float(sys.argv[4])))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--replicas", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--replicas", type=int, nargs="*", default=[1, 4, 16])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=2.0)
     asyncio.run(main(parser.parse_args()))

@@ -228,24 +228,38 @@ class Fleet:
             with contextlib.suppress(_UnreachableError):
                 await self._quietly(self.coordinator.release(token))
 
-    async def _publish(self, token: str | None, based_on: str | None, fetched: Copy) -> None:
+    async def _publish(self, token: str, based_on: str | None, fetched: Copy) -> None:
         if fetched.body is None:
             return
-        version = await self._quietly(
+        try:
+            shared = await self._share(token, based_on, fetched)
+        except _UnreachableError:
+            return
+        if shared:
+            self._origin = "network"
+        else:
+            log.info("the fleet's copy changed while this replica fetched; its copy is not shared")
+
+    async def _share(
+        self, token: str | None, based_on: str | None, copy: Copy, *, age: float = 0.0
+    ) -> bool:
+        """Commit ``copy`` (see :meth:`Coordinator.commit`); whether it is now the shared one."""
+        assert copy.body is not None
+        version = await self._ask(
             self.coordinator.commit(
                 token,
                 based_on,
-                fetched.body,
-                etag=fetched.etag,
-                last_modified=fetched.last_modified,
+                copy.body,
+                etag=copy.etag,
+                last_modified=copy.last_modified,
+                age=age,
             )
         )
-        if version is not None:
-            self._version = version
-            self._origin = "network"
-            self._own_copy = False
-        else:
-            log.info("the fleet's copy changed while this replica fetched; its copy is not shared")
+        if version is None:
+            return False
+        self._version = version
+        self._own_copy = False
+        return True
 
     async def _record_failure(self, token: str, state: SharedState, exc: NanoGPTError) -> None:
         failures = state.failures + 1
@@ -354,45 +368,20 @@ class Fleet:
             self._kick()
 
     async def _refill(self, current: Copy, age: float) -> None:
-        assert current.body is not None
-        version = await self._ask(
-            self.coordinator.commit(
-                None,
-                None,
-                current.body,
-                etag=current.etag,
-                last_modified=current.last_modified,
-                age=age,
-            )
-        )
-        if version is not None:
+        if await self._share(None, None, current, age=age):
             log.info("refilled the fleet's empty coordinator with this replica's copy")
-            self._version = version
-            self._own_copy = False
 
     async def _push(self, current: Copy, state: SharedState, age: float) -> None:
-        assert current.body is not None
         token = await self._ask(self.coordinator.acquire(self._lease))
         if token is None:
             return  # someone is fetching; the next check looks again
         try:
-            version = await self._ask(
-                self.coordinator.commit(
-                    token,
-                    state.version,
-                    current.body,
-                    etag=current.etag,
-                    last_modified=current.last_modified,
-                    age=age,
-                )
-            )
+            shared = await self._share(token, state.version, current, age=age)
         finally:
             with contextlib.suppress(_UnreachableError):
                 await self._ask(self.coordinator.release(token))
-        if version is not None:
+        if shared:
             log.info("shared this replica's newer copy with the fleet")
-            self._version = version
-            self._own_copy = False
 
     async def reachable(self) -> bool:
         """Whether the coordinator answers now (if not, the replica goes solo)."""
