@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import json
 import logging
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -501,3 +505,39 @@ async def test_a_leader_whose_base_changed_keeps_its_copy_but_does_not_share_it(
     finally:
         await admin.aclose()
     assert "its copy is not shared" in caplog.text
+
+
+async def test_a_frozen_lease_holder_cannot_overwrite_the_newer_copy(
+    make_replica: MakeReplica, server: FakeNanoGPT, redis_server: RedisServer
+) -> None:
+    """A replica process frozen (SIGSTOP) mid-fetch past its lease wakes up and is refused."""
+    server.hold()
+    frozen = await ReplicaProcess.start(redis_server.url, server.url, 60.0)
+    admin = aioredis.from_url(redis_server.url)
+    try:
+        await server.wait_for_requests(1, give_up_after=DEADLINE * 2)  # it holds the lease
+        keys = [key.decode() for key in await admin.keys("*:lease")]
+        assert len(keys) == 1
+        os.kill(frozen.process.pid, signal.SIGSTOP)
+        await admin.delete(keys[0])  # its lease runs out (as PX would, only sooner)
+        server.respond_next(200, copy.deepcopy(server.catalog))  # its answer: the old catalog
+        server.update_model("model-0", name="newer")
+        server.release()  # that answer now waits in the frozen replica's socket
+
+        prompt = make_replica()
+        assert (await prompt.get_model("model-0")).name == "newer"
+        assert prompt.stats().role == "leader"
+
+        os.kill(frozen.process.pid, signal.SIGCONT)
+        assert await frozen.wait_for("ready") == "ready 6"
+        assert await frozen.wait_for("change") == "change newer"  # it took the newer copy
+        coordinator = prompt._fleet.coordinator  # type: ignore[union-attr]
+        shared = await coordinator.load()
+        assert shared is not None
+        assert b'"newer"' in shared.body
+        await frozen.stop()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen.process.pid, signal.SIGCONT)
+        frozen.kill()
+        await admin.aclose()
