@@ -5,12 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import TYPE_CHECKING
 
 import pytest
 import redis.asyncio as aioredis
 
 from nanogpt_images import Coordinator, ImageModelsSession
 from nanogpt_images.redis import RedisCoordinator
+
+if TYPE_CHECKING:
+    from nanogpt_images.testing import FakeNanoGPT
 
 
 def test_the_core_imports_and_works_without_redis_installed() -> None:
@@ -120,3 +124,16 @@ def test_keys_differ_by_route_detailed_and_base_url() -> None:
         ImageModelsSession(base_url=base, detailed=detailed, coordinator=coordinator)
         keys.add(coordinator.keys)
     assert len(keys) == 3
+
+
+async def test_a_replica_starts_and_serves_with_redis_unreachable(server: FakeNanoGPT) -> None:
+    """No Redis at all (a closed port): the first read still works, the replica is solo."""
+    coordinator = RedisCoordinator("redis://127.0.0.1:1/0", op_timeout=0.2)
+    async with ImageModelsSession(
+        base_url=server.url, refresh_interval=None, max_retries=0, coordinator=coordinator
+    ) as session:
+        assert len(await session.catalog()) == 6
+        stats = session.stats()
+    assert stats.role == "solo"
+    assert stats.source == "network"
+    assert stats.coordinator_errors >= 1
