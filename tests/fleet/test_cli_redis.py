@@ -26,7 +26,13 @@ async def watcher(base_url: str, redis_url: str) -> asyncio.subprocess.Process:
         "watch", "--interval", "0.3", "--redis", redis_url,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # Ctrl-C must reach it even when this test runs in a background job, which ignores it.
+        preexec_fn=_default_sigint,
     )  # fmt: skip
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 async def test_watchers_sharing_redis_print_each_change_once(
