@@ -10,6 +10,7 @@ from typing import Any
 from ._budget import Budget
 from ._cache import CacheStats
 from ._converter import dump_catalog, parse_catalog
+from ._coordinator import Coordinator
 from ._diff import CatalogChange, ModelChange
 from ._errors import (
     APIStatusError,
@@ -63,6 +64,7 @@ __all__ = [
     "Catalog",
     "CatalogChange",
     "CatalogMeta",
+    "Coordinator",
     "DecodeError",
     "FileStore",
     "GeneratedImage",

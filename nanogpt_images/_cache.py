@@ -44,7 +44,6 @@ import cachetools
 from ._backoff import exponential
 from ._clock import Cancellable, call_at, wait_on
 from ._errors import (
-    APIStatusError,
     DecodeError,
     NanoGPTError,
     RequestTimeoutError,
@@ -60,6 +59,8 @@ __all__ = [
     "CatalogCache",
     "Copy",
     "NotModified",
+    "Role",
+    "Shared",
     "Source",
     "backoff_delay",
 ]
@@ -67,6 +68,7 @@ __all__ = [
 log = logging.getLogger("nanogpt_images")
 
 Source = Literal["network", "not_modified", "disk", "shared", "stale"]
+Role = Literal["leader", "follower", "solo"]
 
 #: The first backoff after a failure; it doubles up to the cap.
 BACKOFF_START = 1.0
@@ -84,6 +86,12 @@ class CacheStats:
     ``cache_path``, not yet refreshed), ``"shared"`` (taken from the fleet) or
     ``"stale"`` (past its TTL, refresh pending or failed); ``None`` before the
     first copy.  ``age`` is seconds since the copy was fetched or renewed.
+
+    With a coordinator (fleet mode), ``role`` is ``"leader"`` (holds or last
+    held the fetch lease), ``"follower"`` or ``"solo"`` (coordinator
+    unreachable), ``shared_installs`` counts copies taken from the fleet and
+    ``coordinator_errors`` failed coordinator calls; ``role`` is ``None``
+    without a coordinator.
     """
 
     hits: int = 0
@@ -95,6 +103,9 @@ class CacheStats:
     age: float | None = None
     source: Source | None = None
     last_error: str | None = None
+    role: Role | None = None
+    shared_installs: int = 0
+    coordinator_errors: int = 0
 
 
 @attrs.frozen
@@ -116,7 +127,16 @@ class NotModified:
     last_modified: str | None = None
 
 
-Fetch = Callable[[Copy | None], Awaitable[Copy | NotModified]]
+@attrs.frozen
+class Shared:
+    """A copy a fleet coordinator supplied: install it with ``source``, ``age`` seconds old."""
+
+    copy: Copy
+    age: float = 0.0
+    source: Source = "shared"
+
+
+Fetch = Callable[[Copy | None], Awaitable[Copy | NotModified | Shared]]
 Listener = Callable[[Copy | None, Copy, Source], None]
 
 
@@ -479,6 +499,13 @@ class CatalogCache:
                 )
                 self.install(renewed, source="not_modified")
                 catalog = renewed.catalog
+            elif isinstance(fetched, Shared):
+                new = fetched.copy
+                replaces = entry is not None and new.catalog is not entry.copy.catalog
+                if replaces and entry is not None and self._refuses(entry, new.catalog):
+                    return entry.copy.catalog
+                self.install(new, source=fetched.source, age=fetched.age)
+                catalog = new.catalog
             elif entry is not None and self._refuses(entry, fetched.catalog):
                 return entry.copy.catalog
             else:
@@ -557,7 +584,8 @@ class CatalogCache:
         self._errors += 1
         self._last_failure = exc
         self._last_error = f"{type(exc).__name__}: {exc}"
-        self._back_off(exc.retry_after if isinstance(exc, APIStatusError) else None)
+        # Any error may say how long to wait (a fleet's shared backoff does), not only an API's.
+        self._back_off(getattr(exc, "retry_after", None))
 
     def _back_off(self, retry_after: float | None) -> None:
         self._failures += 1

@@ -56,7 +56,13 @@ from ._logging import env_handler
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 
-    from nanogpt_images import CatalogChange, Generation, ImageModel, ValidationProblem
+    from nanogpt_images import (
+        CatalogChange,
+        Coordinator,
+        Generation,
+        ImageModel,
+        ValidationProblem,
+    )
 
 __all__ = ["build_parser", "main"]
 
@@ -214,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=60.0,
         help="seconds between refreshes (default: 60)",
+    )
+    watch.add_argument(
+        "--redis",
+        metavar="URL",
+        help=(
+            "share the catalog with a fleet through this Redis (redis://host:6379/0); "
+            "needs nanogpt-images[redis]"
+        ),
     )
     watch.set_defaults(run=_watch)
 
@@ -459,12 +473,16 @@ async def _watch(args: argparse.Namespace) -> int:
     # Until the first catalog arrives, a failed fetch is this command's error; the background
     # refresh, which made that same fetch, would only repeat it as a warning.
     with _library_warnings_muted() as unmute:
-        async with _open_session(args, refresh_interval=args.interval) as session:
+        coordinator = _coordinator(args.redis) if args.redis else None
+        async with _open_session(
+            args, refresh_interval=args.interval, coordinator=coordinator
+        ) as session:
             catalog = await _fetch_with_progress(session, args)
             unmute()
+            fleet = f", sharing through {coordinator!r}" if coordinator is not None else ""
             print(
                 f"watching {len(catalog)} models at {_base_url(args)}, "
-                f"refreshing every {args.interval:g} s; Ctrl-C to stop",
+                f"refreshing every {args.interval:g} s{fleet}; Ctrl-C to stop",
                 flush=True,
             )
             # The session calls subscribers and logs what they raise, so a reader that
@@ -492,9 +510,25 @@ async def _demo(args: argparse.Namespace) -> int:
 # -- sessions and fetching ---------------------------------------------------
 
 
+def _coordinator(url: str) -> Coordinator:
+    """A RedisCoordinator for ``--redis``; a usage error when redis-py or the URL is wrong."""
+    try:
+        from nanogpt_images.redis import RedisCoordinator
+    except ImportError as exc:
+        raise _UsageError(str(exc)) from None
+    try:
+        return RedisCoordinator(url)
+    except ValueError as exc:
+        raise _UsageError(f"--redis: {exc}") from None
+
+
 @contextlib.asynccontextmanager
 async def _open_session(
-    args: argparse.Namespace, *, detailed: bool = True, refresh_interval: float | None = None
+    args: argparse.Namespace,
+    *,
+    detailed: bool = True,
+    refresh_interval: float | None = None,
+    coordinator: Coordinator | None = None,
 ) -> AsyncIterator[ImageModelsSession]:
     try:
         session = ImageModelsSession(
@@ -507,6 +541,7 @@ async def _open_session(
             refresh_interval=refresh_interval,
             allow_insecure_http=args.allow_insecure_http,
             proxy=args.proxy,
+            coordinator=coordinator,
         )
     except ValueError as exc:
         message = str(exc).replace("allow_insecure_http=True", "--allow-insecure-http")

@@ -12,15 +12,19 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Self
 
+import attrs
+
 from . import _store as store_module
 from ._cache import CacheStats, CatalogCache, Copy, Listener, Source
 from ._clock import SYSTEM_CLOCK, Clock
+from ._coordinator import Coordinator
 from ._diff import diff_catalogs
 from ._errors import DecodeError, SessionClosedError
+from ._fleet import Fleet
 from ._generation import generate
 from ._options import check_bool, check_seconds
 from ._queries import filter_names_checked
-from ._refresher import Refresher
+from ._refresher import JITTER, Refresher
 from ._source import CatalogSource
 from ._store import CatalogStore, FileStore, Store, StoredResponse
 from ._transport import Transport, resolve_api_key, resolve_base_url
@@ -93,6 +97,7 @@ class ImageModelsSession:
         trust_env: bool = True,
         proxy: str | None = None,
         generation_timeout: float = 300.0,
+        coordinator: Coordinator | None = None,
     ) -> None:
         """Configure the session; nothing is fetched and no loop is needed yet.
 
@@ -108,6 +113,8 @@ class ImageModelsSession:
         ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``, and ``proxy`` names one
         explicitly.  ``generation_timeout`` bounds one :meth:`generate` request
         (connecting is still bounded by ``connect_timeout``, else ``timeout``).
+        ``coordinator`` (such as ``nanogpt_images.redis.RedisCoordinator``)
+        shares one catalog between replicas: see the fleet page of the docs.
         """
         check_seconds("ttl", ttl)
         check_seconds("refresh_interval", refresh_interval, none=True)
@@ -147,6 +154,23 @@ class ImageModelsSession:
             generation_timeout=generation_timeout,
         )
         self._source = CatalogSource(self._transport, detailed=detailed, clock=self._clock)
+        self._fleet = (
+            _fleet(
+                coordinator,
+                self._source,
+                scope=f"{self._transport.url}?detailed={'true' if detailed else 'false'}",
+                clock=self._clock,
+                ttl=ttl,
+                max_stale=max_stale,
+                refresh_interval=refresh_interval,
+                timeout=timeout,
+                max_retries=max_retries,
+                max_retry_after=max(max_retry_after, retry_backoff_cap),
+                max_body_bytes=max_response_bytes,
+            )
+            if coordinator is not None
+            else None
+        )
         if cache_path is not None:
             store = FileStore(cache_path)
         self._store = (
@@ -155,7 +179,7 @@ class ImageModelsSession:
             else None
         )
         self._cache = CatalogCache(
-            self._source,
+            self._fleet or self._source,
             clock=self._clock,
             ttl=ttl,
             max_stale=max_stale,
@@ -163,6 +187,8 @@ class ImageModelsSession:
             on_install=_weakly(self._installed),  # no cycle: a dropped session is freed at once
         )
         self._warm = self._cache.warm
+        if self._fleet is not None:
+            self._fleet.attach(self._cache)
         self._refresher = (
             Refresher(self._cache, clock=self._clock, interval=refresh_interval)
             if refresh_interval is not None
@@ -252,6 +278,8 @@ class ImageModelsSession:
                     store_module.LOAD_WAIT,
                 )
         if self._state is _State.OPEN:  # close() may have run while the copy loaded
+            if self._fleet is not None:
+                self._fleet.start()
             if self._refresher is not None:
                 self._refresher.start(immediately=True)
             elif loaded:
@@ -314,6 +342,8 @@ class ImageModelsSession:
             if self._refresher is not None:
                 await self._refresher.stop()
             await self._cache.close()
+            if self._fleet is not None:
+                await self._fleet.stop()
             tasks = list(self._callback_tasks)
             for task in tasks:
                 task.cancel()
@@ -339,6 +369,8 @@ class ImageModelsSession:
         if self._refresher is not None:
             self._refresher.abandon()
         self._cache.abandon()
+        if self._fleet is not None:
+            self._fleet.abandon()
         with contextlib.suppress(RuntimeError):  # no running loop here: nothing to schedule on
             if asyncio.get_running_loop() is self._loop:
                 task = self._loop.create_task(self._transport.close())
@@ -460,7 +492,16 @@ class ImageModelsSession:
 
     def stats(self) -> CacheStats:
         """A snapshot of the cache's counters and the current copy's age and source."""
-        return self._cache.stats()
+        stats = self._cache.stats()
+        fleet = self._fleet
+        if fleet is None:
+            return stats
+        return attrs.evolve(
+            stats,
+            role=fleet.role,
+            shared_installs=fleet.shared_installs,
+            coordinator_errors=fleet.errors,
+        )
 
     async def wait_idle(self) -> None:
         """Wait until nothing runs on the session's behalf: no fetch, save or subscriber call.
@@ -572,6 +613,44 @@ class ImageModelsSession:
 
 
 _ABANDONED: set[asyncio.Task[None]] = set()
+
+
+def _fleet(
+    coordinator: Any,
+    source: CatalogSource,
+    *,
+    scope: str,
+    clock: Clock,
+    ttl: float,
+    max_stale: float,
+    refresh_interval: float | None,
+    timeout: float,
+    max_retries: int,
+    max_retry_after: float,
+    max_body_bytes: int,
+) -> Fleet:
+    """The fleet side of a session with a coordinator; the lease outlasts a whole fetch."""
+    if not isinstance(coordinator, Coordinator):
+        raise TypeError(
+            "coordinator must be a Coordinator (such as nanogpt_images.redis.RedisCoordinator), "
+            f"not {type(coordinator).__name__}"
+        )
+    coordinator.bind(scope)
+    return Fleet(
+        coordinator,
+        source,
+        scope=scope,
+        clock=clock,
+        ttl=ttl,
+        max_stale=max_stale,
+        # A refresher fires every interval +-10 %: the shared copy is due just before the
+        # earliest, so the first replica to wake refreshes it and the others take it.
+        due=refresh_interval * (1 - JITTER) if refresh_interval is not None else ttl,
+        lease=timeout * (max_retries + 1) + max_retry_after * max_retries + 5.0,
+        max_backoff=refresh_interval or ttl,
+        # A coordinator may cap shared bodies lower than max_response_bytes.
+        max_body_bytes=min(max_body_bytes, getattr(coordinator, "max_body_bytes", max_body_bytes)),
+    )
 
 
 def _diff_and_free(held: list[Catalog], after: Catalog | None) -> CatalogChange | None:
