@@ -10,6 +10,7 @@ from typing import Any
 from ._cache import CacheStats
 from ._converter import dump_catalog, parse_catalog
 from ._diff import CatalogChange, ModelChange
+from ._endpoints import Endpoint, ModelEndpoints, PriceLine, dump_endpoints, parse_endpoints
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -25,6 +26,7 @@ from ._errors import (
     SessionClosedError,
     TransportError,
 )
+from ._input_images import InputImage
 from ._models import (
     Architecture,
     Capabilities,
@@ -51,17 +53,21 @@ __all__ = [
     "CatalogChange",
     "CatalogMeta",
     "DecodeError",
+    "Endpoint",
     "FileStore",
     "ImageModel",
     "ImageModelsSession",
+    "InputImage",
     "InputImageConstraints",
     "InputImageLimits",
     "ModelChange",
+    "ModelEndpoints",
     "ModelNotFoundError",
     "NanoGPTError",
     "NotFoundError",
     "ParameterValidationError",
     "PermissionDeniedError",
+    "PriceLine",
     "Pricing",
     "RateLimitError",
     "RejectedEntry",
@@ -74,7 +80,9 @@ __all__ = [
     "TransportError",
     "ValidationProblem",
     "dump_catalog",
+    "dump_endpoints",
     "parse_catalog",
+    "parse_endpoints",
 ]
 
 

@@ -29,7 +29,15 @@ import cattrs
 from ._errors import DecodeError
 from ._models import Catalog, CatalogMeta, ImageModel, Pricing, RejectedEntry
 
-__all__ = ["dump_catalog", "make_converter", "parse_catalog"]
+__all__ = [
+    "CONVERTER",
+    "copy_json",
+    "dump_catalog",
+    "kind",
+    "loads",
+    "make_converter",
+    "parse_catalog",
+]
 
 #: A reader turns one raw JSON value into ``(typed value, exact)``; ``exact``
 #: is true when unstructuring the typed value gives back the raw value.
@@ -375,6 +383,7 @@ def _hook_on_first_use(
 _FAST_PATHS: dict[Any, tuple[str, str]] = {
     str: ("type(v) is str", "v"),
     int: ("type(v) is int", "v"),
+    float: ("type(v) is float or type(v) is int", "v"),
     bool: ("type(v) is bool", "v"),
 }
 
@@ -423,6 +432,9 @@ def _reader_for(
         return _SCALAR_READERS[target]
     if attrs.has(target):
         return _lazy_nested_reader(converter, target)
+    item = _tuple_item(target)
+    if item is not None and attrs.has(item):
+        return _tuple_reader(converter, item)
     raise TypeError(f"no reader for {annotation!r}: add one to _OVERRIDES")
 
 
@@ -433,6 +445,27 @@ def _target(annotation: Any) -> Any:
         if len(args) == 1:
             return args[0]
     return annotation
+
+
+def _tuple_item(annotation: Any) -> Any:
+    """``X`` for ``tuple[X, ...]``; ``None`` otherwise."""
+    args = get_args(annotation)
+    if get_origin(annotation) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return args[0]
+    return None
+
+
+def _tuple_reader(converter: cattrs.Converter, cls: type[Any]) -> Reader:
+    """A list of objects as a tuple of ``cls``; an item that is not an object is left out."""
+    read_one = _lazy_nested_reader(converter, cls)
+
+    def read(value: Any) -> tuple[tuple[Any, ...] | None, bool]:
+        if type(value) is not list:
+            return None, False
+        items = [read_one(item)[0] for item in value if type(item) is dict]
+        return tuple(items), len(items) == len(value)
+
+    return read
 
 
 def _lazy_nested_reader(converter: cattrs.Converter, cls: type[Any]) -> Reader:
@@ -479,6 +512,18 @@ def _read_int(value: Any) -> tuple[int | None, bool]:
             return None, False
     if kind is dict and value.get("type") == "range" and type(value.get("max")) is int:
         return value["max"], False
+    return None, False
+
+
+def _read_float(value: Any) -> tuple[float | None, bool]:
+    kind = type(value)
+    if kind is float or kind is int:
+        return value, True
+    if kind is str:
+        try:
+            return float(value), False  # "0.05": a price written as a string
+        except ValueError:
+            return None, False
     return None, False
 
 
@@ -568,6 +613,7 @@ def _read_odd_pricing(value: Any) -> Pricing | None:
 _SCALAR_READERS: dict[Any, Reader] = {
     str: _read_str,
     int: _read_int,
+    float: _read_float,
     bool: _read_bool,
     tuple[str, ...]: _read_str_tuple,
 }
@@ -601,3 +647,9 @@ def _copy_json(value: Any) -> Any:
 
 
 _CONVERTER = make_converter()
+
+#: The one converter, for the other bodies read the same way (endpoint details).
+CONVERTER = _CONVERTER
+loads = _loads
+copy_json = _copy_json
+kind = _kind

@@ -9,27 +9,41 @@ import inspect
 import logging
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import attrs
 
 from ._cache import CacheStats, CatalogCache, Copy, Listener, Source
 from ._clock import SYSTEM_CLOCK, Clock
 from ._diff import diff_catalogs
-from ._errors import DecodeError, SessionClosedError
-from ._options import check_bool, check_seconds
+from ._endpoint_cache import EndpointCache
+from ._endpoint_source import EndpointSource, endpoints_path
+from ._errors import (
+    APIStatusError,
+    DecodeError,
+    ParameterValidationError,
+    SessionClosedError,
+    TransportError,
+)
+from ._image_checks import check_input_images, image_limits
+from ._input_images import InputImage
+from ._options import check_bool, check_count, check_seconds
 from ._refresher import Refresher
 from ._source import CatalogSource
 from ._store import CatalogStore, FileStore, Store, StoredResponse
-from ._transport import Transport, resolve_api_key, resolve_base_url
+from ._transport import CATALOG_ROUTES, Transport, resolve_api_key, resolve_base_url
 
 if TYPE_CHECKING:
     import os
+    from decimal import Decimal
     from types import TracebackType
 
     import aiohttp
 
     from ._diff import CatalogChange
-    from ._models import Catalog, ImageModel
+    from ._endpoints import ModelEndpoints
+    from ._models import Catalog, ImageModel, InputImageConstraints
     from ._queries import SortKey
 
 __all__ = ["ImageModelsSession"]
@@ -37,6 +51,7 @@ __all__ = ["ImageModelsSession"]
 log = logging.getLogger("nanogpt_images")
 
 ChangeCallback = Callable[["CatalogChange"], Awaitable[None] | None]
+Route = Literal["image-models", "images"]
 
 #: Two catalogs with this many models between them are compared (and the old one freed)
 #: in a worker thread.
@@ -83,6 +98,9 @@ class ImageModelsSession:
         retry_backoff_base: float = 0.5,
         retry_backoff_cap: float = 8.0,
         wait_timeout: float | None = None,
+        route: Route = "image-models",
+        endpoints_ttl: float = 300.0,
+        endpoints_maxsize: int = 1024,
     ) -> None:
         """Configure the session; nothing is fetched and no loop is needed yet.
 
@@ -95,12 +113,27 @@ class ImageModelsSession:
         1 s up to ``refresh_interval``); ``wait_timeout`` bounds how long a read
         waits when nothing usable is cached (then :class:`RequestTimeoutError`;
         the fetch goes on for later reads).
+
+        ``route`` picks the catalog: ``"image-models"`` (``GET
+        /api/v1/image-models``) or ``"images"`` (``GET /api/v1/images/models``,
+        the route NanoGPT recommends for new integrations; it has no prices,
+        which :meth:`price` and ``find(max_price=...)`` then take from each
+        model's endpoint details).  :meth:`endpoints` keeps the details of up to
+        ``endpoints_maxsize`` models, each fresh for ``endpoints_ttl`` seconds.
         """
         check_seconds("ttl", ttl)
         check_seconds("refresh_interval", refresh_interval, none=True)
         check_seconds("max_stale", max_stale, positive=False, infinite=True)
         check_seconds("wait_timeout", wait_timeout, none=True)
         check_bool("detailed", detailed)
+        check_seconds("endpoints_ttl", endpoints_ttl)
+        check_count("endpoints_maxsize", endpoints_maxsize, positive=True)
+        if route not in CATALOG_ROUTES:
+            raise ValueError(
+                f"route must be 'image-models' (GET /api/v1/image-models) or 'images' "
+                f"(GET /api/v1/images/models), not {route!r}"
+            )
+        self._route = route
         if clock is not None and not isinstance(clock, Clock):
             raise TypeError(
                 "clock must have monotonic(), time() and async sleep() (see "
@@ -129,6 +162,7 @@ class ImageModelsSession:
             max_response_bytes=max_response_bytes,
             http_session=http_session,
             clock=self._clock,
+            catalog_path=CATALOG_ROUTES[route],
         )
         self._source = CatalogSource(self._transport, detailed=detailed, clock=self._clock)
         if cache_path is not None:
@@ -147,6 +181,16 @@ class ImageModelsSession:
             on_install=_weakly(self._installed),  # no cycle: a dropped session is freed at once
         )
         self._warm = self._cache.warm
+        self._endpoint_cache = EndpointCache(
+            EndpointSource(self._transport, _suggester(weakref.ref(self))),
+            clock=self._clock,
+            ttl=endpoints_ttl,
+            max_stale=max_stale,
+            max_backoff=refresh_interval or ttl,
+            maxsize=endpoints_maxsize,
+        )
+        self._endpoints_warm = self._endpoint_cache.warm
+        self._priced: tuple[Catalog, dict[str, ModelEndpoints], Catalog] | None = None
         self._refresher = (
             Refresher(self._cache, clock=self._clock, interval=refresh_interval)
             if refresh_interval is not None
@@ -278,6 +322,7 @@ class ImageModelsSession:
             if self._refresher is not None:
                 await self._refresher.stop()
             await self._cache.close()
+            await self._endpoint_cache.close()
             tasks = list(self._callback_tasks)
             for task in tasks:
                 task.cancel()
@@ -303,6 +348,7 @@ class ImageModelsSession:
         if self._refresher is not None:
             self._refresher.abandon()
         self._cache.abandon()
+        self._endpoint_cache.abandon()
         with contextlib.suppress(RuntimeError):  # no running loop here: nothing to schedule on
             if asyncio.get_running_loop() is self._loop:
                 task = self._loop.create_task(self._transport.close())
@@ -343,6 +389,8 @@ class ImageModelsSession:
         filter is a :class:`TypeError`.
         """
         catalog = await self.catalog()
+        if self._route == "images" and ("max_price" in filters or sort == "price"):
+            catalog = await self._with_endpoint_prices(catalog)
         return catalog.filter(sort=sort, **filters)
 
     async def refresh(self) -> Catalog:
@@ -351,8 +399,19 @@ class ImageModelsSession:
         return await self._cache.refresh()
 
     def stats(self) -> CacheStats:
-        """A snapshot of the cache's counters and the current copy's age and source."""
-        return self._cache.stats()
+        """A snapshot of the cache's counters and the current copy's age and source.
+
+        The ``endpoint_*`` fields count the endpoint-details cache.
+        """
+        details = self._endpoint_cache
+        return attrs.evolve(
+            self._cache.stats(),
+            endpoint_hits=details.hits,
+            endpoint_misses=details.misses,
+            endpoint_fetches=details.fetches,
+            endpoint_errors=details.errors,
+            endpoint_size=details.size,
+        )
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
         """Call ``callback`` (sync or async) with each :class:`CatalogChange` a refresh finds.
@@ -373,6 +432,111 @@ class ImageModelsSession:
 
         return unsubscribe
 
+    # -- endpoint details, input images, prices (architecture section 10) ---
+
+    async def endpoints(self, model_id: str) -> ModelEndpoints:
+        """The endpoint details of ``model_id`` (provider, price lines, input-image limits).
+
+        From ``GET /api/v1/images/models/{id}/endpoints``, cached per model and
+        refreshed like the catalog.  An id the catalog does not list raises
+        :class:`ModelNotFoundError` without a request.
+        """
+        try:
+            return self._endpoints_warm[model_id]  # the warm path: a dict read
+        except (KeyError, TypeError):
+            pass
+        if not isinstance(model_id, str):
+            raise TypeError(
+                f"a model id is a string such as 'flux-pro', not {type(model_id).__name__}"
+            )
+        model = await self.get_model(model_id)  # ModelNotFoundError for an unlisted id
+        return await self._endpoint_cache.get(model_id, endpoints_path(model))
+
+    async def validate(
+        self, model_id: str, /, *, input_images: Iterable[InputImage] = (), **params: Any
+    ) -> dict[str, Any]:
+        """Check a generation request, input images included; return the normalised params.
+
+        The model's own :meth:`ImageModel.validate`, plus each of
+        ``input_images`` against the limits of the model's endpoint details
+        (count, width and height, bytes, format) and whether it takes images at
+        all.  Every problem is listed in one :class:`ParameterValidationError`.
+        """
+        images = _input_images(input_images)
+        model = await self.get_model(model_id)
+        try:
+            checked = model.validate(**params)
+            problems = []
+        except ParameterValidationError as exc:
+            checked, problems = dict(params), list(exc.problems)
+        if images:
+            constraints = await self._input_constraints(model)
+            problems += check_input_images(model.id, image_limits(model, constraints), images)
+        if problems:
+            raise ParameterValidationError(model.id, problems)
+        return checked
+
+    async def price(
+        self, model_id: str, /, *, resolution: str | None = None, n: int = 1
+    ) -> Decimal | None:
+        """USD cost of ``n`` images at ``resolution``: the catalog's price, else the endpoint's.
+
+        With no resolution it is the lowest price.  ``None`` when neither gives one.
+        """
+        model = await self.get_model(model_id)
+        cost = model.price(resolution, n)
+        if cost is not None:
+            return cost
+        primary = (await self.endpoints(model.id)).primary
+        pricing = primary.as_pricing() if primary is not None else None
+        return attrs.evolve(model, pricing=pricing).price(resolution, n) if pricing else None
+
+    async def _input_constraints(self, model: ImageModel) -> InputImageConstraints | None:
+        """The endpoint's input-image limits; ``None`` (the catalog's) when out of reach."""
+        try:
+            primary = (await self.endpoints(model.id)).primary
+        except (TransportError, APIStatusError, DecodeError) as exc:
+            log.warning(
+                "checking input images of %r against the catalog only: no endpoint details (%s)",
+                model.id,
+                exc,
+            )
+            return None
+        return primary.input_constraints if primary is not None else None
+
+    async def _with_endpoint_prices(self, catalog: Catalog) -> Catalog:
+        """``catalog`` with each unpriced model priced by its endpoint details (cached).
+
+        One request per unpriced model the first time (paced under NanoGPT's
+        rate limit); a model whose details fail keeps no price.
+        """
+        unpriced = [model for model in catalog if model.pricing is None]
+        found = await asyncio.gather(
+            *(self.endpoints(model.id) for model in unpriced), return_exceptions=True
+        )
+        details = {
+            model.id: result
+            for model, result in zip(unpriced, found, strict=True)
+            if not isinstance(result, BaseException)
+        }
+        memo = self._priced
+        if (
+            memo is not None
+            and memo[0] is catalog
+            and memo[1].keys() == details.keys()
+            and all(memo[1][key] is value for key, value in details.items())
+        ):
+            return memo[2]
+        models = []
+        for model in catalog:
+            info = details.get(model.id)
+            primary = info.primary if info is not None else None
+            pricing = primary.as_pricing() if primary is not None else None
+            models.append(attrs.evolve(model, pricing=pricing) if pricing else model)
+        priced = attrs.evolve(catalog, models=tuple(models))
+        self._priced = (catalog, details, priced)
+        return priced
+
     # -- internals ----------------------------------------------------------
 
     def _check_loop(self) -> None:
@@ -385,7 +549,8 @@ class ImageModelsSession:
     def _busy(self) -> list[asyncio.Future[Any]]:
         """What is running on the session's behalf now: the fetch, saves, subscribers (tests)."""
         saving = self._store.saving if self._store is not None else None
-        return [task for task in (self._cache.busy, saving, *self._callback_tasks) if task]
+        tasks = (self._cache.busy, saving, *self._callback_tasks, *self._endpoint_cache.busy())
+        return [task for task in tasks if task]
 
     def _installed(self, previous: Copy | None, new: Copy, source: Source) -> None:
         """Each copy the cache installs: saved (unless it came from the store), changes told."""
@@ -403,6 +568,7 @@ class ImageModelsSession:
         if previous is None or new.catalog is previous.catalog:
             return
         before, after = previous.catalog, new.catalog
+        self._endpoint_cache.drop(_changed_ids(self._endpoint_cache.ids(), before, after))
         if len(before) + len(after) < OFF_LOOP_MODELS:
             if self._subscribers and (change := diff_catalogs(before, after)):
                 self._notify(change)
@@ -445,6 +611,45 @@ class ImageModelsSession:
 
 
 _ABANDONED: set[asyncio.Task[None]] = set()
+
+
+def _suggester(ref: weakref.ref[ImageModelsSession]) -> Callable[[str], tuple[str, ...]]:
+    """Close ids from the session's current catalog, holding the session weakly."""
+
+    def suggest(model_id: str) -> tuple[str, ...]:
+        session = ref()
+        current = session._cache.current if session is not None else None
+        return current.catalog.suggest(model_id) if current is not None else ()
+
+    return suggest
+
+
+def _changed_ids(ids: Iterable[str], before: Catalog, after: Catalog) -> list[str]:
+    """The ``ids`` whose model changed or disappeared from ``before`` to ``after``."""
+    return [model_id for model_id in ids if before.get(model_id) != after.get(model_id)]
+
+
+def _input_images(images: Any) -> tuple[InputImage, ...]:
+    """``images`` as InputImages (file bytes are read with ``InputImage.from_bytes``)."""
+    if isinstance(images, InputImage | bytes | bytearray | memoryview | str) or not isinstance(
+        images, Iterable
+    ):
+        raise TypeError(
+            "input_images takes a list of InputImage (InputImage.from_bytes(data)) or of "
+            f"image bytes, not {type(images).__name__}"
+        )
+    out = []
+    for image in images:
+        if isinstance(image, InputImage):
+            out.append(image)
+        elif isinstance(image, bytes | bytearray | memoryview):
+            out.append(InputImage.from_bytes(image))
+        else:
+            raise TypeError(
+                "each input image is an InputImage (InputImage.from_bytes(data)) or the "
+                f"image file's bytes, not {type(image).__name__}"
+            )
+    return tuple(out)
 
 
 def _diff_and_free(held: list[Catalog], after: Catalog | None) -> CatalogChange | None:

@@ -1,6 +1,7 @@
 """HTTP for the catalog: the only module that talks aiohttp.
 
-One :class:`Transport` sends ``GET {base_url}/api/v1/image-models`` with auth,
+One :class:`Transport` sends ``GET {base_url}/api/v1/image-models`` (or another
+catalog route, or any path of the site: :meth:`Transport.get`) with auth,
 timeouts, retries with jittered backoff, conditional-GET validators, a body
 size cap and same-origin redirects, and turns every failure into a
 :class:`~nanogpt_images.NanoGPTError`. It returns raw bytes; parsing the
@@ -16,7 +17,7 @@ import random as _random
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 import attrs
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 __all__ = [
+    "CATALOG_ROUTES",
     "DEFAULT_BASE_URL",
     "FetchResult",
     "Transport",
@@ -49,6 +51,8 @@ logger = logging.getLogger("nanogpt_images")
 
 DEFAULT_BASE_URL = "https://nano-gpt.com"
 CATALOG_PATH = "/api/v1/image-models"
+#: The catalog routes by the name ``ImageModelsSession(route=...)`` gives them.
+CATALOG_ROUTES = {"image-models": CATALOG_PATH, "images": "/api/v1/images/models"}
 AUTH_HEADERS = frozenset({"authorization", "x-api-key"})
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -98,7 +102,7 @@ def resolve_base_url(base_url: str | None) -> str:
     url = base_url if base_url is not None else os.environ.get("NANOGPT_BASE_URL")
     url = (url or "").strip() or DEFAULT_BASE_URL
     url = url.rstrip("/")
-    for suffix in (CATALOG_PATH, "/api/v1", "/api"):
+    for suffix in (*CATALOG_ROUTES.values(), "/api/v1", "/api"):
         if url.endswith(suffix):
             url = url[: -len(suffix)].rstrip("/")
             break
@@ -130,8 +134,10 @@ class Transport:
         http_session: aiohttp.ClientSession | None = None,
         clock: Clock = SYSTEM_CLOCK,
         random: Callable[[], float] = _random.random,
+        catalog_path: str = CATALOG_PATH,
     ) -> None:
         self._base_url = resolve_base_url(base_url)
+        self._catalog_path = catalog_path
         check_str("api_key", api_key, none=True)
         check_str("auth_header", auth_header)
         self._api_key = api_key or None
@@ -171,7 +177,7 @@ class Transport:
     @property
     def url(self) -> str:
         """The catalog endpoint, without query or credentials."""
-        return self._base_url + CATALOG_PATH
+        return self._base_url + self._catalog_path
 
     def __repr__(self) -> str:
         auth = "anonymous" if self._api_key is None else self._auth_header
@@ -182,15 +188,34 @@ class Transport:
     ) -> FetchResult:
         """GET the catalog, retrying connection errors, timeouts and 408/429/5xx.
 
+        ``detailed`` is sent on the route that takes it (``/api/v1/image-models``).
         Raises a :class:`~nanogpt_images.NanoGPTError` subclass on failure.
+        """
+        params = None
+        if self._catalog_path == CATALOG_PATH:
+            params = {"detailed": "true" if detailed else "false"}
+        return await self.get(self._catalog_path, params=params, validators=validators)
+
+    async def get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        validators: Validators | None = None,
+    ) -> FetchResult:
+        """GET ``path`` (already percent-encoded) of the site, as :meth:`fetch` GETs the catalog.
+
+        Same auth, retries, redirects, size cap and error mapping; errors name
+        the URL without its query.
         """
         session = self._session()
         sent = validators or Validators()
-        url = f"{self.url}?detailed={'true' if detailed else 'false'}"
+        where = self._base_url + path
+        url = f"{where}?{urlencode(params)}" if params else where
         headers = self._headers(sent)
         attempt = 0
         while True:
-            outcome = await self._attempt(session, url, headers, sent)
+            outcome = await self._attempt(session, url, headers, sent, where)
             if isinstance(outcome, FetchResult):
                 return outcome
             delay = self._retry_delay(outcome, attempt)
@@ -198,7 +223,8 @@ class Transport:
                 raise outcome.error
             attempt += 1
             logger.info(
-                "retrying the catalog fetch in %.2f s (retry %d of %d) after: %s",
+                "retrying GET %s in %.2f s (retry %d of %d) after: %s",
+                where,
                 delay,
                 attempt,
                 self._max_retries,
@@ -252,6 +278,7 @@ class Transport:
         url: str,
         headers: Mapping[str, str],
         sent: Validators,
+        where: str,
     ) -> FetchResult | _Failure:
         """One try, following same-origin redirects; aiohttp errors become a retryable failure."""
         try:
@@ -270,25 +297,26 @@ class Transport:
                     if response.status in REDIRECT_STATUSES and location:
                         url = self._redirect_target(url, location, response.status)
                         continue
-                    return await self._answer(response, sent)
-            raise TransportError(f"more than {MAX_REDIRECTS} redirects from {self.url}")
+                    return await self._answer(response, sent, where)
+            raise TransportError(f"more than {MAX_REDIRECTS} redirects from {where}")
         except TimeoutError as exc:  # also aiohttp's ServerTimeoutError
-            error: TransportError = self._timeout_error(exc)
+            error: TransportError = self._timeout_error(exc, where)
             error.__cause__ = exc
         except aiohttp.ClientError as exc:
-            error = TransportError(f"could not fetch {self.url}: {self.redact(_describe(exc))}")
+            error = TransportError(f"could not fetch {where}: {self.redact(_describe(exc))}")
             # A response error's repr holds the request headers, the key among them.
             error.__cause__ = None if isinstance(exc, aiohttp.ClientResponseError) else exc
         return _Failure(error, retryable=True, retry_after=None)
 
-    def _timeout_error(self, exc: TimeoutError) -> RequestTimeoutError:
+    def _timeout_error(self, exc: TimeoutError, where: str | None = None) -> RequestTimeoutError:
+        where = where or self.url
         connect = self._timeout.connect
         if isinstance(exc, aiohttp.ConnectionTimeoutError) and connect is not None:
             return RequestTimeoutError(
-                f"could not connect to {self.url} within {connect:g} s (connect_timeout)"
+                f"could not connect to {where} within {connect:g} s (connect_timeout)"
             )
         return RequestTimeoutError(
-            f"no complete answer from {self.url} within {self._timeout.total:g} s"
+            f"no complete answer from {where} within {self._timeout.total:g} s"
         )
 
     def _redirect_target(self, url: str, location: str, status: int) -> str:
@@ -311,7 +339,7 @@ class Transport:
         return target
 
     async def _answer(
-        self, response: aiohttp.ClientResponse, sent: Validators
+        self, response: aiohttp.ClientResponse, sent: Validators, where: str
     ) -> FetchResult | _Failure:
         status = response.status
         if status == 304:
@@ -338,7 +366,7 @@ class Transport:
             request_id=response.headers.get("X-Request-ID"),
             retry_after=retry_after,
             redact=self.redact,
-            hint=_NOT_FOUND_HINT.format(url=self.url) if status == 404 else None,
+            hint=_NOT_FOUND_HINT.format(url=where) if status == 404 else None,
         )
         return _Failure(error, retryable=status in RETRY_STATUSES, retry_after=retry_after)
 

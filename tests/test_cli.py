@@ -205,8 +205,9 @@ async def test_show_prints_every_field_including_unknown_ones(fake: FakeNanoGPT,
     assert lines[0] == "birefnet/v2  (Birefnet V2)"
     assert "    background_removal: true" in lines
     assert "  endpoints: /api/v1/images/models/birefnet/v2/endpoints" in lines
-    assert "  fields this SDK does not know: endpoints, supports_streaming" in lines
     assert "  price from: $0.01" in lines
+    code, out, _ = await run("show", "flux-2-pro")
+    assert "  fields this SDK does not know: label" in out.splitlines()
 
 
 async def test_show_json_is_the_entry_as_served(fake: FakeNanoGPT, run: Run) -> None:
