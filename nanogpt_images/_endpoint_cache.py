@@ -302,22 +302,24 @@ class EndpointCache:
 
 
 class Pacer:
-    """A token bucket on the injected clock: ``burst`` at once, then ``rate`` a second."""
+    """Request starts paced on the injected clock: ``burst`` at once, then ``rate`` a second.
+
+    Each caller books the next free start time at once (the generic cell
+    rate algorithm), so waiting needs one sleep and no polling; in any
+    window of ``w`` seconds at most ``burst + w * rate`` requests start.
+    """
 
     def __init__(self, clock: Clock, *, rate: float, burst: int) -> None:
         self._clock = clock
-        self._rate = rate
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._at = -math.inf
+        self._interval = 1.0 / rate
+        self._tolerance = (burst - 1) * self._interval
+        self._due = -math.inf  # when the next start would be on schedule
 
     async def wait(self) -> None:
         """Return when one more request may start."""
-        while True:
-            now = self._clock.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
-            self._at = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return
-            await self._clock.sleep((1.0 - self._tokens) / self._rate)
+        now = self._clock.monotonic()
+        due = max(self._due, now)
+        self._due = due + self._interval
+        delay = due - now - self._tolerance
+        if delay > 0:
+            await self._clock.sleep(delay)
