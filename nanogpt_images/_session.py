@@ -442,9 +442,12 @@ class ImageModelsSession:
         :class:`ModelNotFoundError` without a request.
         """
         try:
-            return self._endpoints_warm[model_id]  # the warm path: a dict read
+            details = self._endpoints_warm[model_id]  # the warm path: a dict read
         except (KeyError, TypeError):
             pass
+        else:
+            self._endpoint_cache.hits += 1
+            return details
         if not isinstance(model_id, str):
             raise TypeError(
                 f"a model id is a string such as 'flux-pro', not {type(model_id).__name__}"
