@@ -26,8 +26,10 @@ from nanogpt_images import (
     ParameterValidationError,
     RequestTimeoutError,
     dump_catalog,
+    dump_endpoints,
 )
 
+from ._cli_endpoints import describe_image, print_endpoints, read_images
 from ._cli_output import (
     images,
     money,
@@ -144,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
             f"{RETRIES + 1} times this long"
         ),
     )
+    parser.add_argument(
+        "--route",
+        choices=("image-models", "images"),
+        default="image-models",
+        help=(
+            "the catalog route: image-models (GET /api/v1/image-models, the default) or "
+            "images (GET /api/v1/images/models, which has no prices: they come from each "
+            "model's endpoint details, one request per model)"
+        ),
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = commands.add_parser(
@@ -193,7 +205,30 @@ def build_parser() -> argparse.ArgumentParser:
         type=_key_value,
         help="any other request parameter (repeatable); VALUE is read as JSON when it can be",
     )
+    check.add_argument(
+        "--input-image",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help=(
+            "an image file to send with the request (repeatable); checked against the "
+            "model's input-image limits (count, format, pixels, bytes)"
+        ),
+    )
     check.set_defaults(run=_check)
+
+    endpoints = commands.add_parser(
+        "endpoints",
+        help="show a model's provider, price per resolution and input-image limits",
+        description=(
+            "Show the endpoint details of one model (GET /api/v1/images/models/MODEL/"
+            "endpoints): the provider, the price of each resolution and the limits on "
+            "input images."
+        ),
+    )
+    endpoints.add_argument("model", metavar="MODEL", help="the model id, e.g. gpt-image-2")
+    endpoints.add_argument("--json", action="store_true", help="print the raw JSON")
+    endpoints.set_defaults(run=_endpoints)
 
     watch = commands.add_parser(
         "watch",
@@ -265,7 +300,7 @@ async def _models(args: argparse.Namespace) -> int:
     async with _open_session(args, detailed=not args.basic) as session:
         catalog = await _fetch_with_progress(session, args)
         try:
-            matches = catalog.filter(sort=args.sort, **filters)
+            matches = await session.find(sort=args.sort, **filters)
         except (TypeError, ValueError) as exc:
             raise _UsageError(str(exc)) from None
     if args.json:
@@ -316,23 +351,43 @@ async def _check(args: argparse.Namespace) -> int:
         params["resolution"] = args.resolution
     if args.n is not None:
         params["n"] = args.n
+    try:
+        input_images = read_images(args.input_image)
+    except OSError as exc:
+        raise _UsageError(str(exc)) from None
     async with _open_session(args) as session:
         catalog = await _fetch_with_progress(session, args)
-    model = catalog[args.model]
-    normalised = model.validate(**params)
-    resolution = normalised.get("resolution")
-    n = normalised.get("n", 1)
+        model = catalog[args.model]
+        normalised = await session.validate(model.id, input_images=input_images, **params)
+        resolution = normalised.get("resolution")
+        n = normalised.get("n", 1)
+        try:
+            cost = await session.price(model.id, resolution=resolution, n=n)
+        except ValueError:
+            cost = None
     shown = ", ".join(f"{key}={value}" for key, value in normalised.items()) or "defaults"
     print(printable(f"ok: {model.id} accepts {shown}"))
-    try:
-        cost = model.price(resolution=resolution, n=n)
-    except ValueError:
-        cost = None
+    if input_images:
+        print(f"input images ({len(input_images)}) within the model's limits:")
+        for path, image in zip(args.input_image, input_images, strict=True):
+            print(describe_image(path, image))
     where = f" at {resolution}" if resolution else " (cheapest size)"
     if cost is None:
         print(printable(f"price: unknown for {images(n, model)}{where}: {no_price_reason(model)}"))
     else:
         print(f"price: {money(cost)} for {images(n, model)}{where}")
+    return 0
+
+
+async def _endpoints(args: argparse.Namespace) -> int:
+    async with _open_session(args) as session:
+        await _fetch_with_progress(session, args)
+        details = await session.endpoints(args.model)
+    if args.json:
+        json.dump(dump_endpoints(details), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return 0
+    print_endpoints(details)
     return 0
 
 
@@ -387,6 +442,7 @@ async def _open_session(
             ttl=refresh_interval or 300.0,
             refresh_interval=refresh_interval,
             allow_insecure_http=args.allow_insecure_http,
+            route=args.route,
         )
     except ValueError as exc:
         message = str(exc).replace("allow_insecure_http=True", "--allow-insecure-http")

@@ -389,7 +389,7 @@ class ImageModelsSession:
         filter is a :class:`TypeError`.
         """
         catalog = await self.catalog()
-        if self._route == "images" and ("max_price" in filters or sort == "price"):
+        if self._route == "images" and (filters.get("max_price") is not None or sort == "price"):
             catalog = await self._with_endpoint_prices(catalog)
         return catalog.filter(sort=sort, **filters)
 
