@@ -9,13 +9,16 @@ discord.py`` (not a dependency of nanogpt-images)::
 
 One ``ImageModelsSession`` lives as long as the bot: autocomplete answers
 from the cached catalog in microseconds (Discord gives autocomplete 3 s), and
-``/imagine`` refuses a bad size or count before anything is paid for.
+``/imagine`` refuses a bad size or count, or an attached image the model
+cannot take (wrong format, too small, too big), before anything is paid for.
+The attachment is checked from what Discord says of it (pixels, bytes,
+content type), so nothing is downloaded for a request that would fail.
 """
 
 # No ``from __future__ import annotations`` here: discord.py reads the command
 # annotations at run time, and the discord names exist only inside run_bot().
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +27,7 @@ import attrs
 from nanogpt_images import (
     ImageModel,
     ImageModelsSession,
+    InputImage,
     ModelNotFoundError,
     ParameterValidationError,
 )
@@ -66,9 +70,18 @@ class Preflight:
 
 
 async def preflight(
-    session: ImageModelsSession, model_id: str, *, size: str | None = None, n: int = 1
+    session: ImageModelsSession,
+    model_id: str,
+    *,
+    size: str | None = None,
+    n: int = 1,
+    images: Sequence[InputImage] = (),
 ) -> Preflight:
-    """Check ``/imagine model size n`` against the catalog; the message is fit for the user."""
+    """Check ``/imagine model size n [image]`` before generating; the message is fit for the user.
+
+    ``images`` are the attached input images, checked against the model's
+    endpoint details (formats, pixels, bytes, how many it takes).
+    """
     try:
         model = await session.get_model(model_id)
     except ModelNotFoundError as exc:
@@ -78,11 +91,11 @@ async def preflight(
     if size is not None:
         params["resolution"] = size
     try:
-        request = model.validate(**params)
+        request = await session.validate(model.id, input_images=images, **params)
     except ParameterValidationError as exc:
         lines = "\n".join(f"• {problem.message}" for problem in exc.problems)
         return Preflight(False, f"That request won't work:\n{lines}")
-    price = model.price(request.get("resolution"), request["n"])
+    price = await session.price(model.id, resolution=request.get("resolution"), n=request["n"])
     cost = f" for ${price}" if price is not None else ""
     what = f"{request['n']} x {request.get('resolution', 'default size')}"
     return Preflight(True, f"Generating {what} with {model.display_name}{cost}…", request, price)
@@ -119,15 +132,28 @@ def run_bot(token: str) -> None:  # pragma: no cover - needs discord.py and a Di
     bot = ImagineBot()
 
     @bot.tree.command(name="imagine", description="Generate an image")
-    @app_commands.describe(model="image model", size="e.g. 1024x1024", n="how many images")
+    @app_commands.describe(
+        model="image model", size="e.g. 1024x1024", n="how many images", image="an input image"
+    )
     async def imagine(
         interaction: discord.Interaction,
         prompt: str,
         model: str,
         size: str | None = None,
         n: int = 1,
+        image: discord.Attachment | None = None,
     ) -> None:
-        check = await preflight(session, model, size=size, n=n)
+        images = []
+        if image is not None:  # what Discord says of the file: no download needed to check it
+            images.append(
+                InputImage(
+                    width=image.width,
+                    height=image.height,
+                    size=image.size,
+                    format=image.content_type,
+                )
+            )
+        check = await preflight(session, model, size=size, n=n, images=images)
         await interaction.response.send_message(check.message, ephemeral=not check.ok)
         if check.ok:
             ...  # call NanoGPT's generation endpoint with check.request and the prompt

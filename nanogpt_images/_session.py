@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from ._diff import CatalogChange
     from ._endpoints import ModelEndpoints
+    from ._image_checks import ImageLimits
     from ._models import Catalog, ImageModel, InputImageConstraints
     from ._queries import SortKey
 
@@ -191,6 +192,7 @@ class ImageModelsSession:
         )
         self._endpoints_warm = self._endpoint_cache.warm
         self._priced: tuple[Catalog, dict[str, ModelEndpoints], Catalog] | None = None
+        self._limits: dict[str, tuple[ImageModel, InputImageConstraints | None, ImageLimits]] = {}
         self._refresher = (
             Refresher(self._cache, clock=self._clock, interval=refresh_interval)
             if refresh_interval is not None
@@ -473,8 +475,7 @@ class ImageModelsSession:
         except ParameterValidationError as exc:
             checked, problems = dict(params), list(exc.problems)
         if images:
-            constraints = await self._input_constraints(model)
-            problems += check_input_images(model.id, image_limits(model, constraints), images)
+            problems += check_input_images(model.id, await self._image_limits(model), images)
         if problems:
             raise ParameterValidationError(model.id, problems)
         return checked
@@ -493,6 +494,18 @@ class ImageModelsSession:
         primary = (await self.endpoints(model.id)).primary
         pricing = primary.as_pricing() if primary is not None else None
         return attrs.evolve(model, pricing=pricing).price(resolution, n) if pricing else None
+
+    async def _image_limits(self, model: ImageModel) -> ImageLimits:
+        """The input-image limits of ``model``, worked out once per model and details."""
+        constraints = await self._input_constraints(model)
+        memo = self._limits.get(model.id)
+        if memo is not None and memo[0] is model and memo[1] is constraints:
+            return memo[2]
+        limits = image_limits(model, constraints)
+        if len(self._limits) >= _LIMITS_KEPT:
+            self._limits.clear()
+        self._limits[model.id] = (model, constraints, limits)
+        return limits
 
     async def _input_constraints(self, model: ImageModel) -> InputImageConstraints | None:
         """The endpoint's input-image limits; ``None`` (the catalog's) when out of reach."""
@@ -615,6 +628,9 @@ class ImageModelsSession:
 
 _ABANDONED: set[asyncio.Task[None]] = set()
 
+#: Models whose input-image limits are remembered; past this the memo starts over.
+_LIMITS_KEPT = 4096
+
 
 def _suggester(ref: weakref.ref[ImageModelsSession]) -> Callable[[str], tuple[str, ...]]:
     """Close ids from the session's current catalog, holding the session weakly."""
@@ -634,6 +650,8 @@ def _changed_ids(ids: Iterable[str], before: Catalog, after: Catalog) -> list[st
 
 def _input_images(images: Any) -> tuple[InputImage, ...]:
     """``images`` as InputImages (file bytes are read with ``InputImage.from_bytes``)."""
+    if type(images) in (list, tuple) and all(type(image) is InputImage for image in images):
+        return tuple(images)
     if isinstance(images, InputImage | bytes | bytearray | memoryview | str) or not isinstance(
         images, Iterable
     ):

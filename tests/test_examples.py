@@ -184,6 +184,19 @@ async def test_discord_preflight_suggests_model_ids(session: ImageModelsSession)
     assert "flux-pro" in check.message
 
 
+async def test_discord_preflight_checks_an_attached_image(session: ImageModelsSession) -> None:
+    """An attached GIF is refused naming the formats the model takes; a PNG goes ahead."""
+    from nanogpt_images import InputImage
+
+    bot = load("discord_bot")
+    gif = InputImage(width=512, height=512, size=40_000, format="image/gif")
+    check = await bot.preflight(session, "gpt-image-2", images=[gif])
+    assert not check.ok
+    assert "input image 1 is GIF; `gpt-image-2` takes png, jpeg, webp" in check.message
+    png = InputImage(width=512, height=512, size=40_000, format="image/png")
+    assert (await bot.preflight(session, "gpt-image-2", images=[png])).ok
+
+
 # -- fastapi_app.py ------------------------------------------------------------
 
 
