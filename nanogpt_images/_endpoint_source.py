@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ._endpoints import parse_endpoints
-from ._errors import DecodeError, ModelNotFoundError, NanoGPTError, NotFoundError, TransportError
+from ._errors import ModelNotFoundError, NanoGPTError, NotFoundError
+from ._source import parse_without_key, unmapped_failure
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,25 +62,7 @@ class EndpointSource:
         except NanoGPTError:
             raise
         except Exception as exc:  # the transport maps what it knows; this is what it did not
-            raise TransportError(
-                f"could not fetch the endpoint details of {model_id!r}: {type(exc).__name__}: "
-                f"{self._transport.redact(str(exc))}"
-            ) from None
-        return self._parse(answer.body or b"")
-
-    def _parse(self, body: bytes) -> ModelEndpoints:
-        """parse_endpoints, with the API key blanked out of what a bad body's error quotes."""
-        try:
-            return parse_endpoints(body)
-        except DecodeError as exc:
-            error = exc
-        text = body.decode("utf-8", errors="replace")
-        redacted = self._transport.redact(text)
-        if redacted != text:
-            try:
-                parse_endpoints(redacted)
-            except DecodeError as exc:
-                error = exc
-            else:  # pragma: no cover - only the key made it unreadable
-                error = DecodeError("the response was not readable endpoint details")
-        raise error
+            raise unmapped_failure(self._transport, f"the details of {model_id!r}", exc) from None
+        return parse_without_key(
+            parse_endpoints, answer.body or b"", self._transport.redact, "endpoint details"
+        )

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._models import ValidationProblem
+from ._models import InputImageLimits, ValidationProblem
 from ._validation import accepts_image_input, max_input_images
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ._input_images import InputImage
-    from ._models import ImageModel, InputImageConstraints, InputImageLimits
+    from ._models import ImageModel, InputImageConstraints
 
 __all__ = ["ImageLimits", "check_input_images", "image_limits"]
 
@@ -31,15 +31,11 @@ PARAMETER = "input_images"
 
 @attrs.frozen
 class ImageLimits:
-    """The limits that apply to one request's input images, route and provider combined."""
+    """What one request's input images must fit: how many, and (``each``) the stricter of
+    the route's and the provider's limits on every image."""
 
     max_items: int | None = None
-    min_width: int | None = None
-    min_height: int | None = None
-    max_width: int | None = None
-    max_height: int | None = None
-    max_bytes: int | None = None
-    formats: tuple[str, ...] | None = None
+    each: InputImageLimits = attrs.Factory(InputImageLimits)
 
 
 def image_limits(model: ImageModel, constraints: InputImageConstraints | None) -> ImageLimits:
@@ -58,8 +54,7 @@ def image_limits(model: ImageModel, constraints: InputImageConstraints | None) -
         return ImageLimits(max_items=max_items)
     max_items = _least(max_items, constraints.max_items)
     blocks = [block for block in (constraints.route, constraints.provider) if block is not None]
-    return ImageLimits(
-        max_items=max_items,
+    each = InputImageLimits(
         min_width=_most(*(_count(block.min_width) for block in blocks)),
         min_height=_most(*(_count(block.min_height) for block in blocks)),
         max_width=_least(*(block.max_width for block in blocks)),
@@ -67,6 +62,7 @@ def image_limits(model: ImageModel, constraints: InputImageConstraints | None) -
         max_bytes=_least(*(block.max_bytes for block in blocks)),
         formats=_formats(blocks),
     )
+    return ImageLimits(max_items=max_items, each=each)
 
 
 def check_input_images(
@@ -83,12 +79,12 @@ def check_input_images(
         message = f"`{model_id}` takes at most {most}; got {count}"
         problems.append(ValidationProblem(PARAMETER, count, message, maximum=limits.max_items))
     for index, image in enumerate(images):
-        problems += _check_one(model_id, limits, index, image)
+        problems += _check_one(model_id, limits.each, index, image)
     return problems
 
 
 def _check_one(
-    model_id: str, limits: ImageLimits, index: int, image: InputImage
+    model_id: str, limits: InputImageLimits, index: int, image: InputImage
 ) -> list[ValidationProblem]:
     name = f"{PARAMETER}[{index}]"
     which = f"input image {index + 1}"

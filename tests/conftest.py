@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 
 from nanogpt_images import ImageModelsSession
+from nanogpt_images._cli import main
 from nanogpt_images.testing import FakeClock, FakeNanoGPT, catalog_payload, model_payload
 
 MODEL_IDS = tuple(f"model-{i}" for i in range(6))
 
 MakeSession = Callable[..., ImageModelsSession]
 Settle = Callable[[ImageModelsSession], Awaitable[None]]
+Run = Callable[..., Awaitable[tuple[int, str, str]]]
 
 
 def small_catalog(ids: tuple[str, ...] = MODEL_IDS) -> dict[str, Any]:
@@ -89,3 +91,16 @@ def settle() -> Settle:
                 await asyncio.sleep(0)
 
     return settle
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run ``main(argv)`` in a thread (it owns its event loop); return code, stdout, stderr."""
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

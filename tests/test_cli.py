@@ -11,7 +11,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,20 +20,8 @@ from nanogpt_images import _cli
 from nanogpt_images._cli import main
 from nanogpt_images.testing import FakeNanoGPT, model_payload
 
-Run = Callable[..., Awaitable[tuple[int, str, str]]]
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run ``main(argv)`` in a thread (it owns its event loop); return code, stdout, stderr."""
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+if TYPE_CHECKING:
+    from conftest import Run
 
 
 async def cli_process(

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import pytest
 from images import gif, png
 
-from nanogpt_images._cli import main
 from nanogpt_images.testing import FakeNanoGPT, catalog_payload, model_payload
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-Run = Callable[..., Awaitable[tuple[int, str, str]]]
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run ``main(argv)`` in a thread (it owns its event loop); return code, stdout, stderr."""
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    from conftest import Run
 
 
 async def test_endpoints_shows_provider_prices_and_limits(fake: FakeNanoGPT, run: Run) -> None:

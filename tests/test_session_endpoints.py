@@ -12,6 +12,7 @@ import pytest
 from images import gif, jpeg, png, webp_lossless
 
 from nanogpt_images import (
+    DecodeError,
     ImageModelsSession,
     InputImage,
     ModelNotFoundError,
@@ -21,9 +22,9 @@ from nanogpt_images import (
 from nanogpt_images.testing import FakeClock, FakeNanoGPT, catalog_payload, model_payload
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator
 
-    Make = Callable[..., ImageModelsSession]
+    from conftest import MakeSession
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REAL = {
@@ -58,34 +59,16 @@ def catalog() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeNanoGPT]:
+async def server() -> AsyncIterator[FakeNanoGPT]:
     """A FakeNanoGPT with the real records, serving their real /endpoints bodies."""
-    async with FakeNanoGPT(catalog()) as server:
+    async with FakeNanoGPT(catalog()) as fake:
         for model_id in REAL:
-            server.set_endpoints(model_id, real_body(model_id))
-        yield server
+            fake.set_endpoints(model_id, real_body(model_id))
+        yield fake
 
 
-@pytest.fixture
-async def make(fake: FakeNanoGPT, clock: FakeClock) -> AsyncIterator[Make]:
-    made: list[ImageModelsSession] = []
-
-    def build(**options: Any) -> ImageModelsSession:
-        options.setdefault("base_url", fake.url)
-        options.setdefault("clock", clock)
-        options.setdefault("max_retries", 0)
-        options.setdefault("refresh_interval", None)
-        session = ImageModelsSession(**options)
-        made.append(session)
-        return session
-
-    yield build
-    for session in made:
-        await session.close()
-
-
-def details_requests(fake: FakeNanoGPT) -> list[str]:
-    return [r.path for r in fake.requests if r.path.endswith("/endpoints")]
+def details_requests(server: FakeNanoGPT) -> list[str]:
+    return [r.path for r in server.requests if r.path.endswith("/endpoints")]
 
 
 # -- endpoints() ------------------------------------------------------------------
@@ -93,18 +76,18 @@ def details_requests(fake: FakeNanoGPT) -> list[str]:
 
 @pytest.mark.parametrize("model_id", [*REAL, *ODD_IDS])
 async def test_ids_with_slashes_colons_and_ats_go_in_as_raw_path_segments(
-    fake: FakeNanoGPT, make: Make, model_id: str
+    server: FakeNanoGPT, make_session: MakeSession, model_id: str
 ) -> None:
     """Every id reaches the server unencoded and comes back as its own details."""
-    async with make() as session:
+    async with make_session() as session:
         details = await session.endpoints(model_id)
     assert details.id == model_id
-    assert details_requests(fake) == [f"/api/v1/images/models/{model_id}/endpoints"]
+    assert details_requests(server) == [f"/api/v1/images/models/{model_id}/endpoints"]
 
 
-async def test_real_details_come_typed(make: Make) -> None:
+async def test_real_details_come_typed(make_session: MakeSession) -> None:
     """gpt-image-2's provider, auto price line and input limits, from the real body."""
-    async with make() as session:
+    async with make_session() as session:
         endpoint = (await session.endpoints("gpt-image-2")).endpoints[0]
     assert endpoint.provider_name == "OpenAI"
     assert endpoint.pricing is not None
@@ -113,78 +96,80 @@ async def test_real_details_come_typed(make: Make) -> None:
     assert endpoint.input_reference_constraints.max_items == 4
 
 
-async def test_details_are_cached_per_model(fake: FakeNanoGPT, make: Make) -> None:
+async def test_details_are_cached_per_model(server: FakeNanoGPT, make_session: MakeSession) -> None:
     """A second read is a hit; stats() counts hits, misses and models held."""
-    async with make() as session:
+    async with make_session() as session:
         first = await session.endpoints("gpt-image-2")
         assert await session.endpoints("gpt-image-2") is first
         await session.endpoints("birefnet/v2")
         stats = session.stats()
-    assert len(details_requests(fake)) == 2
+    assert len(details_requests(server)) == 2
     assert (stats.endpoint_hits, stats.endpoint_misses, stats.endpoint_size) == (1, 2, 2)
     assert stats.endpoint_fetches == 2
 
 
-async def test_an_unlisted_id_is_not_found_without_a_request(fake: FakeNanoGPT, make: Make) -> None:
+async def test_an_unlisted_id_is_not_found_without_a_request(
+    server: FakeNanoGPT, make_session: MakeSession
+) -> None:
     """An id the catalog does not list raises ModelNotFoundError with close ids, asking nobody."""
-    async with make() as session:
+    async with make_session() as session:
         with pytest.raises(ModelNotFoundError) as caught:
             await session.endpoints("gpt-image-3")
     assert "gpt-image-2" in caught.value.suggestions
-    assert details_requests(fake) == []
+    assert details_requests(server) == []
 
 
 async def test_a_404_from_the_details_route_is_model_not_found(
-    fake: FakeNanoGPT, make: Make
+    server: FakeNanoGPT, make_session: MakeSession
 ) -> None:
     """When the route says 404 for a listed id, the caller gets ModelNotFoundError."""
-    async with make() as session:
+    async with make_session() as session:
         await session.catalog()
-        fake.fail_next(status=404)
+        server.fail_next(status=404)
         with pytest.raises(ModelNotFoundError, match=r"openai/gpt-image-2\.5"):
             await session.endpoints("openai/gpt-image-2.5/flare/edit")
 
 
 async def test_a_server_error_is_typed_and_stale_details_survive_it(
-    fake: FakeNanoGPT, make: Make, clock: FakeClock, settle: Any
+    server: FakeNanoGPT, make_session: MakeSession, clock: FakeClock, settle: Any
 ) -> None:
     """A 500 with nothing cached is a ServerError; with details cached, they are served."""
-    async with make(ttl=10_000) as session:
+    async with make_session(ttl=10_000) as session:
         await session.catalog()
-        fake.fail_next(status=500)
+        server.fail_next(status=500)
         with pytest.raises(ServerError):
             await session.endpoints("gpt-image-2")
         await clock.advance(1.0)
         details = await session.endpoints("gpt-image-2")
         await clock.advance(301.0)
-        fake.fail_next(status=500)
+        server.fail_next(status=500)
         assert await session.endpoints("gpt-image-2") is details
         await settle(session)
         assert session.stats().endpoint_errors == 2
 
 
 async def test_a_catalog_refresh_drops_details_of_changed_and_removed_models(
-    fake: FakeNanoGPT, make: Make
+    server: FakeNanoGPT, make_session: MakeSession
 ) -> None:
     """A changed model's details are asked for again; a removed one is not found, unasked."""
-    async with make() as session:
+    async with make_session() as session:
         await session.endpoints("gpt-image-2")
         kept = await session.endpoints("birefnet/v2")
         await session.endpoints("prunaai:1@1")
-        fake.update_model("gpt-image-2", name="GPT Image 2 (new)")
-        fake.remove_model("prunaai:1@1")
+        server.update_model("gpt-image-2", name="GPT Image 2 (new)")
+        server.remove_model("prunaai:1@1")
         await session.refresh()
-        fake.clear_requests()
+        server.clear_requests()
         assert await session.endpoints("birefnet/v2") is kept
         await session.endpoints("gpt-image-2")
         with pytest.raises(ModelNotFoundError):
             await session.endpoints("prunaai:1@1")
-    assert details_requests(fake) == ["/api/v1/images/models/gpt-image-2/endpoints"]
+    assert details_requests(server) == ["/api/v1/images/models/gpt-image-2/endpoints"]
 
 
-async def test_a_non_string_id_is_a_type_error(make: Make) -> None:
+async def test_a_non_string_id_is_a_type_error(make_session: MakeSession) -> None:
     """endpoints(3) says what an id is."""
-    async with make() as session:
+    async with make_session() as session:
         with pytest.raises(TypeError, match="a model id is a string"):
             await session.endpoints(3)  # type: ignore[arg-type]
 
@@ -192,9 +177,11 @@ async def test_a_non_string_id_is_a_type_error(make: Make) -> None:
 # -- validate() -------------------------------------------------------------------
 
 
-async def test_fitting_images_pass_and_params_come_back_normalised(make: Make) -> None:
+async def test_fitting_images_pass_and_params_come_back_normalised(
+    make_session: MakeSession,
+) -> None:
     """Two PNG/WebP images within every limit: the model's normalised params come back."""
-    async with make() as session:
+    async with make_session() as session:
         images = [InputImage.from_bytes(png(1024, 1024)), webp_lossless(512, 512)]
         params = await session.validate(
             "gpt-image-2", resolution="1024X1024", n="2", input_images=images
@@ -202,7 +189,7 @@ async def test_fitting_images_pass_and_params_come_back_normalised(make: Make) -
     assert params == {"resolution": "1024x1024", "n": 2}
 
 
-async def test_every_problem_is_listed_in_one_error(make: Make) -> None:
+async def test_every_problem_is_listed_in_one_error(make_session: MakeSession) -> None:
     """Too many images, a GIF, unknown data, too small, too wide, too big, and a bad
     resolution: one ParameterValidationError naming what is allowed for each."""
     images = [
@@ -212,7 +199,7 @@ async def test_every_problem_is_listed_in_one_error(make: Make) -> None:
         InputImage(width=20000, height=100, size=1000, format="jpeg"),
         InputImage(width=100, height=100, size=40 * 2**20, format="webp"),
     ]
-    async with make() as session:
+    async with make_session() as session:
         with pytest.raises(ParameterValidationError) as caught:
             await session.validate("gpt-image-2", resolution="999x999", input_images=images)
     problems = caught.value.problems
@@ -231,18 +218,18 @@ async def test_every_problem_is_listed_in_one_error(make: Make) -> None:
     assert gif_problem.allowed == ("png", "jpeg", "webp")
 
 
-async def test_the_provider_limit_applies_when_stricter(make: Make) -> None:
+async def test_the_provider_limit_applies_when_stricter(make_session: MakeSession) -> None:
     """seedream's provider takes 10 MB, under the route's 30 MB: a 12 MB JPEG is refused."""
     image = InputImage(width=2000, height=2000, size=12 * 2**20, format="jpeg")
-    async with make() as session:
+    async with make_session() as session:
         with pytest.raises(ParameterValidationError, match="at most 10 MiB") as caught:
             await session.validate("bytedance/seedream-v5.0-pro", input_images=[image])
     assert caught.value.problems[0].maximum == 10 * 2**20
 
 
-async def test_a_model_that_takes_no_images_says_so(make: Make) -> None:
+async def test_a_model_that_takes_no_images_says_so(make_session: MakeSession) -> None:
     """A text-to-image model with no image limits refuses any input image."""
-    async with make() as session:
+    async with make_session() as session:
         with pytest.raises(ParameterValidationError) as caught:
             await session.validate("prunaai:1@1", input_images=[png(64, 64)])
     (problem,) = caught.value.problems
@@ -250,20 +237,22 @@ async def test_a_model_that_takes_no_images_says_so(make: Make) -> None:
     assert problem.maximum == 0
 
 
-async def test_validate_without_images_asks_for_no_details(fake: FakeNanoGPT, make: Make) -> None:
+async def test_validate_without_images_asks_for_no_details(
+    server: FakeNanoGPT, make_session: MakeSession
+) -> None:
     """A request without input images is checked from the catalog alone."""
-    async with make() as session:
+    async with make_session() as session:
         await session.validate("gpt-image-2", resolution="1024x1024")
-    assert details_requests(fake) == []
+    assert details_requests(server) == []
 
 
 async def test_without_details_the_catalog_limits_apply(
-    fake: FakeNanoGPT, make: Make, caplog: pytest.LogCaptureFixture
+    server: FakeNanoGPT, make_session: MakeSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     """When the details cannot be fetched, the catalog's own limits are checked, with a warning."""
-    async with make() as session:
+    async with make_session() as session:
         await session.catalog()
-        fake.fail_next(status=503)
+        server.fail_next(status=503)
         with (
             caplog.at_level(logging.WARNING, logger="nanogpt_images"),
             pytest.raises(ParameterValidationError, match="takes png, jpeg, webp"),
@@ -273,9 +262,11 @@ async def test_without_details_the_catalog_limits_apply(
 
 
 @pytest.mark.parametrize("bad", [png(8, 8), InputImage(), "cat.png", 3, ["cat.png"]])
-async def test_input_images_of_the_wrong_type_are_a_type_error(make: Make, bad: Any) -> None:
+async def test_input_images_of_the_wrong_type_are_a_type_error(
+    make_session: MakeSession, bad: Any
+) -> None:
     """input_images takes a list of InputImage or bytes, and says so."""
-    async with make() as session:
+    async with make_session() as session:
         with pytest.raises(TypeError, match="InputImage"):
             await session.validate("gpt-image-2", input_images=bad)
 
@@ -283,17 +274,21 @@ async def test_input_images_of_the_wrong_type_are_a_type_error(make: Make, bad: 
 # -- price() ----------------------------------------------------------------------
 
 
-async def test_price_comes_from_the_catalog_when_it_has_one(fake: FakeNanoGPT, make: Make) -> None:
+async def test_price_comes_from_the_catalog_when_it_has_one(
+    server: FakeNanoGPT, make_session: MakeSession
+) -> None:
     """A catalog price needs no details request."""
-    async with make() as session:
+    async with make_session() as session:
         assert await session.price("gpt-image-2", resolution="1024x768", n=2) == Decimal("0.10450")
-    assert details_requests(fake) == []
+    assert details_requests(server) == []
 
 
-async def test_price_falls_back_to_the_endpoint_lines(fake: FakeNanoGPT, make: Make) -> None:
+async def test_price_falls_back_to_the_endpoint_lines(
+    server: FakeNanoGPT, make_session: MakeSession
+) -> None:
     """A resolution the catalog does not price (auto) is priced by the endpoint's lines."""
-    fake.update_model("gpt-image-2", pricing={"currency": "USD"})
-    async with make() as session:
+    server.update_model("gpt-image-2", pricing={"currency": "USD"})
+    async with make_session() as session:
         assert await session.price("gpt-image-2", resolution="auto") == Decimal("0.06551")
         assert await session.price("gpt-image-2", resolution="8x8") is None
         assert await session.price("gpt-image-2") == Decimal("0.05225")
@@ -302,9 +297,11 @@ async def test_price_falls_back_to_the_endpoint_lines(fake: FakeNanoGPT, make: M
 # -- route="images" ---------------------------------------------------------------
 
 
-async def test_the_images_route_reads_the_same_models(fake: FakeNanoGPT, make: Make) -> None:
+async def test_the_images_route_reads_the_same_models(
+    server: FakeNanoGPT, make_session: MakeSession
+) -> None:
     """route="images" reads GET /api/v1/images/models into the same classes and models."""
-    async with make() as legacy, make(route="images") as images:
+    async with make_session() as legacy, make_session(route="images") as images:
         old, new = await legacy.catalog(), await images.catalog()
     assert old.ids == new.ids
     for before, after in zip(old, new, strict=True):
@@ -313,51 +310,53 @@ async def test_the_images_route_reads_the_same_models(fake: FakeNanoGPT, make: M
         assert after.pricing is None
         assert after.supports_streaming is False
         assert after.endpoints == f"/api/v1/images/models/{after.id}/endpoints"
-    paths = {r.path for r in fake.requests}
+    paths = {r.path for r in server.requests}
     assert paths == {"/api/v1/image-models", "/api/v1/images/models"}
-    assert all(r.query == {} for r in fake.requests if r.path == "/api/v1/images/models")
+    assert all(r.query == {} for r in server.requests if r.path == "/api/v1/images/models")
 
 
-async def test_the_images_route_uses_the_endpoints_link(fake: FakeNanoGPT, make: Make) -> None:
+async def test_the_images_route_uses_the_endpoints_link(
+    server: FakeNanoGPT, make_session: MakeSession
+) -> None:
     """The details are fetched from the link the list gives."""
-    fake.update_model("prunaai:1@1", endpoints="/api/v1/images/models/prunaai%3A1%401/endpoints")
-    async with make(route="images") as session:
+    server.update_model("prunaai:1@1", endpoints="/api/v1/images/models/prunaai%3A1%401/endpoints")
+    async with make_session(route="images") as session:
         details = await session.endpoints("prunaai:1@1")
     assert details.id == "prunaai:1@1"
-    assert [r.path for r in fake.requests][-1] == "/api/v1/images/models/prunaai:1@1/endpoints"
+    assert [r.path for r in server.requests][-1] == "/api/v1/images/models/prunaai:1@1/endpoints"
 
 
 async def test_find_by_price_on_the_images_route_uses_endpoint_lines(
-    fake: FakeNanoGPT, make: Make
+    server: FakeNanoGPT, make_session: MakeSession
 ) -> None:
     """find(max_price=) prices each model by its details: one request per model, then cached.
 
     Six requests at once go past the burst of four, so the pace needs time to move.
     """
     clock = FakeClock(auto_advance=True)
-    async with make(route="images", clock=clock) as session:
+    async with make_session(route="images", clock=clock) as session:
         cheap = await session.find(max_price=Decimal("0.02"))
         again = await session.find(max_price=Decimal("0.02"), sort="price")
         assert await session.price("birefnet/v2") == Decimal("0.01")
     assert [model.id for model in cheap] == ["birefnet/v2"]
     assert [model.id for model in again] == ["birefnet/v2"]
-    assert len(details_requests(fake)) == 6
+    assert len(details_requests(server)) == 6
     await clock.aclose()
 
 
 async def test_stored_copies_are_kept_apart_per_route(
-    fake: FakeNanoGPT, make: Make, tmp_path: Path, settle: Any
+    server: FakeNanoGPT, make_session: MakeSession, tmp_path: Path, settle: Any
 ) -> None:
     """A copy saved from one route is never served by a session on the other."""
     path = tmp_path / "catalog.json"
-    async with make(cache_path=path) as legacy:
+    async with make_session(cache_path=path) as legacy:
         await legacy.catalog()
         await settle(legacy)
-    fake.clear_requests()
-    async with make(cache_path=path, route="images") as images:
+    server.clear_requests()
+    async with make_session(cache_path=path, route="images") as images:
         catalog = await images.catalog()
     assert all(model.pricing is None for model in catalog)
-    assert [r.path for r in fake.requests] == ["/api/v1/images/models"]
+    assert [r.path for r in server.requests] == ["/api/v1/images/models"]
 
 
 @pytest.mark.parametrize(
@@ -383,8 +382,23 @@ def test_the_base_url_may_name_the_images_route() -> None:
     assert "url='http://127.0.0.1:1/api/v1/images/models'" in repr(session)
 
 
-async def test_jpeg_headers_are_checked_too(make: Make) -> None:
+async def test_jpeg_headers_are_checked_too(make_session: MakeSession) -> None:
     """A real-looking JPEG header under the minimum size is refused with its dimensions."""
-    async with make() as session:
+    async with make_session() as session:
         with pytest.raises(ParameterValidationError, match="input image 1 is 4 px wide"):
             await session.validate("gpt-image-2", input_images=[jpeg(4, 100)])
+
+
+async def test_a_bad_details_body_quoting_the_key_never_shows_it(
+    server: FakeNanoGPT, make_session: MakeSession
+) -> None:
+    """An HTML page that echoes the API key becomes a DecodeError without the key in it."""
+    key = "sk-endpoint-secret-4242"
+    async with make_session(api_key=key) as session:
+        await session.catalog()
+        server.respond_next(200, f"<html><body>bad key {key}</body></html>")
+        with pytest.raises(DecodeError) as caught:
+            await session.endpoints("gpt-image-2")
+    assert key not in str(caught.value)
+    assert key not in repr(caught.value.errors)
+    assert "***" in str(caught.value)
