@@ -123,25 +123,25 @@ class _CollectorPause:
 _collector_paused = _CollectorPause()
 
 
-def _loads(body: bytes | bytearray | memoryview | str) -> Any:
+def _loads(body: bytes | bytearray | memoryview | str, what: str = "catalog") -> Any:
     document = body if isinstance(body, str | bytes) else bytes(body)
     try:
         return json.loads(document)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         text = document if isinstance(document, str) else document.decode("utf-8", "replace")
-        raise DecodeError(_not_json_reason(text, exc), [str(exc)]) from exc
+        raise DecodeError(_not_json_reason(text, exc, what), [str(exc)]) from exc
     except RecursionError as exc:
-        raise DecodeError("the body nests too deeply to be a catalog", [str(exc)]) from exc
+        raise DecodeError(f"the body nests too deeply to be a {what}", [str(exc)]) from exc
 
 
-def _not_json_reason(text: str, exc: ValueError) -> str:
+def _not_json_reason(text: str, exc: ValueError, what: str) -> str:
     stripped = text.lstrip()
     excerpt = " ".join(stripped[:_EXCERPT].split())
     if not stripped:
-        return "expected a JSON catalog, got an empty body"
+        return f"expected a JSON {what}, got an empty body"
     if stripped.startswith("<"):
-        return f"expected a JSON catalog, got an HTML or XML page: {excerpt!r}"
-    return f"expected a JSON catalog, got invalid JSON ({exc}): {excerpt!r}"
+        return f"expected a JSON {what}, got an HTML or XML page: {excerpt!r}"
+    return f"expected a JSON {what}, got invalid JSON ({exc}): {excerpt!r}"
 
 
 def _structure_catalog(converter: cattrs.Converter, tree: Any) -> Catalog:

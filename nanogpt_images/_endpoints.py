@@ -123,7 +123,10 @@ def parse_endpoints(data: bytes | str | Mapping[str, Any]) -> ModelEndpoints:
         raise TypeError(
             f"parse_endpoints() takes bytes, str or a Mapping, not {type(data).__name__}"
         )
-    tree = _converter.loads(data) if not isinstance(data, Mapping) else _converter.copy_json(data)
+    if isinstance(data, Mapping):
+        tree = _converter.copy_json(data)
+    else:
+        tree = _converter.loads(data, "body of endpoint details")
     if not isinstance(tree, dict):
         kind = _converter.kind(tree)
         raise DecodeError(
