@@ -27,7 +27,7 @@ KNOWN_KEYS = st.sampled_from(
         "input_image_constraints", "route", "provider", "formats", "modality", "nsfw", "type",
         "input_modalities", "output_modalities", "max_input_images", "max_output_images",
         "rendering_speed", "image_to_image", "inpainting", "max_items", "size", "values",
-        "default", "1024x1024", "1024*1024",
+        "default", "1024x1024", "1024*1024", "endpoints", "supports_streaming",
     ]
 )  # fmt: skip
 SHAPED = st.recursive(
