@@ -56,6 +56,11 @@ QUERIES: dict[str, dict[str, Any]] = {
         "max_price": 0.05,
     },
     "owned_by, tag, text": {"owned_by": "openai", "tag": "text-to-image", "text": "gpt"},
+    "capability, exclude_capability, resolution": {
+        "capability": "inpainting",
+        "exclude_capability": "nsfw",
+        "resolution": "1024x1024",
+    },
     "resolution, sort=price": {"resolution": "1024*1024", "sort": "price"},
 }
 

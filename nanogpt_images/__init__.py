@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._budget import Budget
 from ._cache import CacheStats
 from ._converter import dump_catalog, parse_catalog
 from ._diff import CatalogChange, ModelChange
@@ -14,19 +15,28 @@ from ._endpoints import Endpoint, ModelEndpoints, PriceLine, dump_endpoints, par
 from ._errors import (
     APIStatusError,
     AuthenticationError,
+    BudgetExceededError,
     DecodeError,
+    InsufficientBalanceError,
     ModelNotFoundError,
     NanoGPTError,
     NotFoundError,
     ParameterValidationError,
     PermissionDeniedError,
+    PossiblyBilledDecodeError,
+    PossiblyBilledError,
+    PossiblyBilledServerError,
+    PossiblyBilledTimeoutError,
+    PossiblyBilledTransportError,
     RateLimitError,
     RequestTimeoutError,
     ServerError,
     SessionClosedError,
     TransportError,
 )
+from ._generation import GeneratedImage, Generation
 from ._input_images import InputImage
+from ._logging import configure_logging as _configure_logging
 from ._models import (
     Architecture,
     Capabilities,
@@ -38,15 +48,18 @@ from ._models import (
     Pricing,
     RejectedEntry,
     SupportedParameters,
-    ValidationProblem,
 )
+from ._problems import ValidationProblem
 from ._session import ImageModelsSession
 from ._store import FileStore, Store, StoredResponse
+from ._validation import ValidatedParams
 
 __all__ = [
     "APIStatusError",
     "Architecture",
     "AuthenticationError",
+    "Budget",
+    "BudgetExceededError",
     "CacheStats",
     "Capabilities",
     "Catalog",
@@ -55,11 +68,14 @@ __all__ = [
     "DecodeError",
     "Endpoint",
     "FileStore",
+    "GeneratedImage",
+    "Generation",
     "ImageModel",
     "ImageModelsSession",
     "InputImage",
     "InputImageConstraints",
     "InputImageLimits",
+    "InsufficientBalanceError",
     "ModelChange",
     "ModelEndpoints",
     "ModelNotFoundError",
@@ -67,6 +83,11 @@ __all__ = [
     "NotFoundError",
     "ParameterValidationError",
     "PermissionDeniedError",
+    "PossiblyBilledDecodeError",
+    "PossiblyBilledError",
+    "PossiblyBilledServerError",
+    "PossiblyBilledTimeoutError",
+    "PossiblyBilledTransportError",
     "PriceLine",
     "Pricing",
     "RateLimitError",
@@ -78,12 +99,15 @@ __all__ = [
     "StoredResponse",
     "SupportedParameters",
     "TransportError",
+    "ValidatedParams",
     "ValidationProblem",
     "dump_catalog",
     "dump_endpoints",
     "parse_catalog",
     "parse_endpoints",
 ]
+
+_configure_logging()
 
 
 def __getattr__(name: str) -> Any:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
 import math
 import weakref
@@ -40,7 +41,8 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 import cachetools
 
-from ._clock import wait_on
+from ._backoff import exponential
+from ._clock import Cancellable, call_at, wait_on
 from ._errors import (
     APIStatusError,
     DecodeError,
@@ -71,9 +73,6 @@ BACKOFF_START = 1.0
 
 #: The longest ``Retry-After`` the backoff honours: NanoGPT's daily limits reset within a day.
 MAX_RETRY_AFTER = 86400.0
-
-#: Doubling stops here: 2**62 s is past any cap, and a float power never overflows.
-_MAX_DOUBLINGS = 62
 
 
 @attrs.frozen
@@ -136,8 +135,7 @@ def backoff_delay(
     A ``Retry-After`` longer than that is honoured up to a day.  The exponent
     is capped, so a week of failures never overflows a float.
     """
-    doublings = min(max(failures - 1, 0), _MAX_DOUBLINGS)
-    delay = min(start * 2.0**doublings, cap)
+    delay = exponential(start, cap, failures - 1)
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
     return delay
@@ -235,8 +233,8 @@ class CatalogCache:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._warned_foreign_loop = False
         self._inflight: asyncio.Task[Catalog] | None = None
-        self._waiters = 0  # callers awaiting the fetch in flight: they get its failure
-        self._expiry: asyncio.Task[None] | None = None
+        self._waiters: dict[asyncio.Task[Catalog], int] = {}  # callers told of a fetch's failure
+        self._expiry: Cancellable | None = None
         self._failures = 0
         self._retry_at = -math.inf
         self._closed = False
@@ -383,10 +381,7 @@ class CatalogCache:
             del self._fresh[_FreshCache.KEY]
         self._entry = None
         self._stale_until = -math.inf
-        for task in (self._expiry, self._inflight):
-            if task is not None:
-                task.cancel()
-        self._expiry = None
+        self._cancel_timers()
         task, self._inflight = self._inflight, None
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, NanoGPTError):
@@ -395,10 +390,15 @@ class CatalogCache:
     def abandon(self) -> None:
         """Cancel the cache's tasks without waiting: its owner was dropped unclosed."""
         self._closed = True
-        for task in (self._expiry, self._inflight):
-            if task is not None and not task.done():
+        self._cancel_timers()
+
+    def _cancel_timers(self) -> None:
+        """Cancel the expiry timer and the fetch in flight, even from a closed loop."""
+        for scheduled in (self._expiry, self._inflight):
+            if scheduled is not None:
                 with contextlib.suppress(RuntimeError):  # the loop is closed already
-                    task.cancel()
+                    scheduled.cancel()
+        self._expiry = None
 
     # -- fetching -------------------------------------------------------------
 
@@ -410,7 +410,7 @@ class CatalogCache:
         self, task: asyncio.Task[Catalog], *, give_up_after: float | None = None
     ) -> Catalog:
         """Wait for the shared fetch without ever cancelling it; a failure is ours to raise."""
-        self._waiters += 1
+        self._waiters[task] = self._waiters.get(task, 0) + 1
         try:
             if give_up_after is None:
                 return await asyncio.shield(task)
@@ -422,19 +422,22 @@ class CatalogCache:
                 ) from None
             raise
         finally:
-            self._waiters -= 1
+            count = self._waiters.get(task)
+            if count is not None:  # else the fetch is over and its failure was told already
+                if count <= 1 and task.done():
+                    del self._waiters[task]
+                else:
+                    self._waiters[task] = count - 1
 
     def _start_fetch(self) -> asyncio.Task[Catalog]:
         if self._inflight is None:
-            self._waiters = 0
             task = asyncio.get_running_loop().create_task(
                 self._fetch(), name="nanogpt_images catalog fetch"
             )
             task.add_done_callback(self._fetch_done)
             self._inflight = task
-            if self._entry is not None and self.warm.catalog is None:
+            if self.warm.catalog is None:
                 self._sync_warm()  # a stale copy under refresh is served from the warm path
-                self._schedule_expiry(self._stale_until)  # ...until max_stale says no
         return self._inflight
 
     def _cancelled_by_close(self, task: asyncio.Task[Catalog]) -> bool:
@@ -447,10 +450,11 @@ class CatalogCache:
         if self._inflight is task:
             self._inflight = None
             self._sync_warm()  # failed or refused: stale reads go back to asking for a refresh
+        waiters = self._waiters.pop(task, 0)
         if task.cancelled():
             return
         exc = task.exception()  # retrieved here, so nobody's absence makes asyncio log it
-        if exc is not None and self._waiters == 0:
+        if exc is not None and waiters == 0:
             # Nobody is waiting to be told: this is the one line that reports it.
             log.warning("refreshing the image catalog failed: %s", exc)
 
@@ -503,11 +507,13 @@ class CatalogCache:
         an install, an expiry, a fetch starting or ending.
         """
         entry = self._entry
-        if entry is not None and (
-            _FreshCache.KEY in self._fresh
-            or (self._inflight is not None and self._monotonic() <= self._stale_until)
-        ):
+        if entry is None:
+            self.warm.clear()
+        elif _FreshCache.KEY in self._fresh:
             self.warm.show(entry.copy.catalog)
+        elif self._inflight is not None and self._monotonic() < self._stale_until:
+            self.warm.show(entry.copy.catalog)
+            self._schedule_expiry(self._stale_until)  # ...until max_stale says no
         else:
             self.warm.clear()
 
@@ -515,10 +521,7 @@ class CatalogCache:
         """Expire on the clock at ``deadline``, so the warm path needs no clock read."""
         if self._expiry is not None:
             self._expiry.cancel()
-        self._expiry = asyncio.get_running_loop().create_task(
-            _expire_at(weakref.ref(self), self._clock, deadline),
-            name="nanogpt_images catalog expiry",
-        )
+        self._expiry = call_at(self._clock, deadline, functools.partial(_expire, weakref.ref(self)))
 
     def _deadline_passed(self) -> None:
         self._fresh.expire()
@@ -571,9 +574,8 @@ class CatalogCache:
         self._retry_at = self._monotonic() + delay
 
 
-async def _expire_at(cache_ref: weakref.ref[CatalogCache], clock: Clock, deadline: float) -> None:
-    """Sleep on ``clock`` until ``deadline``; holds no strong reference to the cache meanwhile."""
-    await clock.sleep(deadline - clock.monotonic())
+def _expire(cache_ref: weakref.ref[CatalogCache]) -> None:
+    """The expiry timer: holds no strong reference to the cache while it waits."""
     cache = cache_ref()
     if cache is not None:
         cache._deadline_passed()

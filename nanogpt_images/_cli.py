@@ -1,4 +1,4 @@
-"""The ``nanogpt-images`` command: browse, inspect and check NanoGPT's image models.
+"""The ``nanogpt-images`` command: browse, inspect and check NanoGPT's image models, and generate.
 
 Built on the public API only (``nanogpt_images`` and ``nanogpt_images.testing``),
 with stdlib ``argparse``.  Exit codes: 0 success, 1 a network, API or
@@ -14,17 +14,23 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from nanogpt_images import (
+    BudgetExceededError,
     Catalog,
     ImageModelsSession,
+    InputImage,
     NanoGPTError,
     ParameterValidationError,
-    RequestTimeoutError,
+    ValidatedParams,
     dump_catalog,
     dump_endpoints,
 )
@@ -32,6 +38,8 @@ from nanogpt_images import (
 from ._cli_endpoints import describe_image, print_endpoints, read_images
 from ._cli_output import (
     images,
+    images_count,
+    iso_time,
     money,
     no_price_reason,
     note_unknown_flags,
@@ -43,12 +51,14 @@ from ._cli_output import (
     print_table,
     printable,
     raw_model,
+    table_width,
 )
+from ._logging import env_handler
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 
-    from nanogpt_images import CatalogChange
+    from nanogpt_images import CatalogChange, Generation, ImageModel, ValidationProblem
 
 __all__ = ["build_parser", "main"]
 
@@ -57,6 +67,7 @@ DEFAULT_URL = "https://nano-gpt.com"
 PROGRESS_AFTER = 1.0  # seconds a fetch may take before stderr says what we wait for
 RETRIES = 2  # a failed attempt (timeout, refused, 5xx...) is retried this often, with backoff
 BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
+CONFIRM_ABOVE = Decimal("0.50")  # USD: `generate` asks before spending more than this
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +81,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (`>&-`)
         print(f"{PROG}: error: standard output is closed", file=sys.stderr)
         return 1
-    started = time.monotonic()
     try:
         with _library_warnings_to_stderr(args.command != "demo"):
             code = asyncio.run(command(args))
@@ -92,14 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ParameterValidationError as exc:
         print_problems(exc)
         return 1
-    except RequestTimeoutError as exc:  # its text names the limit of one attempt only
-        waited = time.monotonic() - started
-        print(
-            f"{PROG}: error: {one_line(exc)} per attempt; "
-            f"gave up after {RETRIES + 1} attempts ({waited:.1f} s in all)",
-            file=sys.stderr,
-        )
-        return 1
     except NanoGPTError as exc:
         print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return 1
@@ -120,42 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument(
-        "--base-url",
-        metavar="URL",
-        help=f"the NanoGPT server (default: $NANOGPT_BASE_URL, else {DEFAULT_URL})",
-    )
-    parser.add_argument(
-        "--api-key",
-        metavar="KEY",
-        help="API key (default: $NANOGPT_API_KEY; the catalog is public, so none is needed)",
-    )
-    parser.add_argument(
-        "--allow-insecure-http",
-        action="store_true",
-        help="send the key over plain http:// to a host other than this machine (unsafe)",
-    )
-    parser.add_argument(
-        "--timeout",
-        metavar="SECONDS",
-        type=_positive_float,
-        default=30.0,
-        help=(
-            f"time limit per attempt (default: 30); a failed attempt is retried up to "
-            f"{RETRIES} times after a short backoff, so giving up can take about "
-            f"{RETRIES + 1} times this long"
-        ),
-    )
-    parser.add_argument(
-        "--route",
-        choices=("image-models", "images"),
-        default="image-models",
-        help=(
-            "the catalog route: image-models (GET /api/v1/image-models, the default) or "
-            "images (GET /api/v1/images/models, which has no prices: they come from each "
-            "model's endpoint details, one request per model)"
-        ),
-    )
+    _add_global_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = commands.add_parser(
@@ -192,18 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="example: nanogpt-images check flux-pro --resolution 1024x1024 --n 1",
     )
-    check.add_argument("model", metavar="MODEL", help="the model id, e.g. flux-pro")
+    _add_request_options(check)
     check.add_argument(
-        "--resolution", "--size", metavar="R", help="the image size, e.g. 1024x1024 or 1k"
-    )
-    check.add_argument("--n", metavar="N", type=int, help="how many images (default: 1)")
-    check.add_argument(
-        "--param",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        type=_key_value,
-        help="any other request parameter (repeatable); VALUE is read as JSON when it can be",
+        "--json",
+        action="store_true",
+        help=(
+            "print the result as JSON: valid, the normalised params, the problems with "
+            "their parameter and allowed values, the price (exit code as without)"
+        ),
     )
     check.add_argument(
         "--input-image",
@@ -229,6 +192,38 @@ def build_parser() -> argparse.ArgumentParser:
     endpoints.add_argument("model", metavar="MODEL", help="the model id, e.g. gpt-image-2")
     endpoints.add_argument("--json", action="store_true", help="print the raw JSON")
     endpoints.set_defaults(run=_endpoints)
+
+    generate = commands.add_parser(
+        "generate",
+        help="generate images (paid): checked first, sent once, saved to files",
+        description=(
+            "Check the request against the catalog, then generate with NanoGPT and save the "
+            "images to --out. Needs an API key (--api-key or $NANOGPT_API_KEY). Asks before "
+            "spending more than --confirm-above unless --yes; with no terminal to ask, it "
+            "refuses. A request that may have been billed is never sent again."
+        ),
+        epilog='example: nanogpt-images generate flux-pro "a red fox" --resolution 1024x1024',
+    )
+    _add_request_options(generate)
+    generate.add_argument("prompt", metavar="PROMPT", help="what to draw")
+    generate.add_argument(
+        "--max-cost",
+        metavar="USD",
+        type=_price,
+        help="refuse (sending nothing) when the estimate is above this",
+    )
+    generate.add_argument(
+        "--out", metavar="DIR", type=Path, default=Path(), help="where to save (default: .)"
+    )
+    generate.add_argument(
+        "--confirm-above",
+        metavar="USD",
+        type=_price,
+        default=CONFIRM_ABOVE,
+        help=f"ask before spending more than this, or an unknown price (default: {CONFIRM_ABOVE})",
+    )
+    generate.add_argument("--yes", "-y", action="store_true", help="do not ask; go ahead")
+    generate.set_defaults(run=_generate)
 
     watch = commands.add_parser(
         "watch",
@@ -258,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     demo.set_defaults(run=_demo)
+    for command in commands.choices.values():
+        _add_global_options(command, repeated=True)
     return parser
 
 
@@ -265,29 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _models(args: argparse.Namespace) -> int:
-    filters = {
-        "capability": tuple(args.capability) if args.capability else None,
-        "input_modality": args.input_modality,
-        "output_modality": args.output_modality,
-        "resolution": args.resolution,
-        "max_price": args.max_price,
-        "owned_by": args.owned_by,
-        "tag": args.tag,
-        "text": args.text,
+    filters: dict[str, Any] = {
+        name: tuple(value) if info.repeatable and value else value
+        for name, info in Catalog.FILTERS.items()
+        if info.metavar is not None
+        for value in [getattr(args, name)]
     }
     filtered = any(value is not None for value in filters.values()) or args.sort is not None
     if args.basic:  # the short listing has ids, owners and dates only: say so, not "0 models"
         needs_detail = [
             f"--{name.replace('_', '-')}"
-            for name in (
-                "capability",
-                "input_modality",
-                "output_modality",
-                "resolution",
-                "max_price",
-                "tag",
-            )
-            if filters[name] is not None
+            for name, value in filters.items()
+            if value is not None and name not in _BASIC_FILTERS
         ]
         if args.sort == "price":
             needs_detail.append("--sort price")
@@ -303,21 +289,24 @@ async def _models(args: argparse.Namespace) -> int:
             matches = await session.find(sort=args.sort, **filters)
         except (TypeError, ValueError) as exc:
             raise _UsageError(str(exc)) from None
+    flags = (*(args.capability or ()), *(args.exclude_capability or ()))
     if args.json:
-        note_unknown_flags(args.capability or (), catalog)
+        note_unknown_flags(flags, catalog)
         shown = catalog
         if filtered:
             shown = Catalog(
                 models=matches, meta=catalog.meta, object=catalog.object, extras=catalog.extras
             )
-        json.dump(dump_catalog(shown), sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        _print_json(dump_catalog(shown))
         return 0
-    note_unknown_flags(args.capability or (), catalog)
-    print_table(matches, basic=args.basic, resolution=args.resolution)
+    note_unknown_flags(flags, catalog)
+    width = table_width()
+    hidden = print_table(matches, basic=args.basic, resolution=args.resolution, width=width)
     summary = f"{len(matches)} of {len(catalog)} models"
     if catalog.rejected:
         summary += f" ({len(catalog.rejected)} unreadable entries skipped)"
+    if hidden:
+        summary += f"; {', '.join(hidden)} left out to fit {width} columns"
     print(summary, file=sys.stderr)
     return 0
 
@@ -328,11 +317,12 @@ async def _show(args: argparse.Namespace) -> int:
     model = catalog[args.model]
     raw = raw_model(model)
     if args.json:
-        json.dump(raw, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        _print_json(raw)
         return 0
     print(printable(f"{model.id}  ({model.display_name})"))
     for key, value in raw.items():
+        if key == "created":
+            value = iso_time(value)
         if key != "id":
             print_field(key, value, indent=1)
     print("summary:")
@@ -346,11 +336,7 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def _check(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = dict(args.param)
-    if args.resolution is not None:
-        params["resolution"] = args.resolution
-    if args.n is not None:
-        params["n"] = args.n
+    params = _request_params(args)
     try:
         input_images = read_images(args.input_image)
     except OSError as exc:
@@ -358,15 +344,27 @@ async def _check(args: argparse.Namespace) -> int:
     async with _open_session(args) as session:
         catalog = await _fetch_with_progress(session, args)
         model = catalog[args.model]
-        normalised = await session.validate(model.id, input_images=input_images, **params)
+        try:
+            normalised = await session.validate(model.id, input_images=input_images, **params)
+        except ParameterValidationError as exc:
+            if not args.json:
+                raise
+            _print_json(_check_result(model, params=None, problems=exc.problems))
+            return 1
         resolution = normalised.get("resolution")
         n = normalised.get("n", 1)
         try:
             cost = await session.price(model.id, resolution=resolution, n=n)
         except ValueError:
             cost = None
-    shown = ", ".join(f"{key}={value}" for key, value in normalised.items()) or "defaults"
+    if args.json:
+        _print_json(_check_result(model, params=normalised, cost=cost, n=n))
+        return 0
+    shown = ", ".join(f"{key}={normalised[key]}" for key in normalised.checked) or "defaults"
     print(printable(f"ok: {model.id} accepts {shown}"))
+    if normalised.unchecked:
+        passed = ", ".join(f"{key}={normalised[key]}" for key in normalised.unchecked)
+        print(printable(f"unchecked: {model.id} does not describe {passed}; passed through as is"))
     if input_images:
         print(f"input images ({len(input_images)}) within the model's limits:")
         for path, image in zip(args.input_image, input_images, strict=True):
@@ -389,6 +387,110 @@ async def _endpoints(args: argparse.Namespace) -> int:
         return 0
     print_endpoints(details)
     return 0
+
+
+def _check_result(
+    model: ImageModel,
+    *,
+    params: dict[str, Any] | None,
+    problems: Sequence[ValidationProblem] = (),
+    cost: Decimal | None = None,
+    n: int = 1,
+) -> dict[str, Any]:
+    """What ``check --json`` prints: the verdict, the normalised params, problems, price."""
+    price: dict[str, Any] | None = None
+    if params is not None:
+        price = {
+            "usd": None if cost is None else str(cost.normalize()),
+            "images": images_count(n, model),
+            "resolution": params.get("resolution"),
+            "unknown_because": no_price_reason(model) if cost is None else None,
+        }
+    return {
+        "model": model.id,
+        "valid": params is not None,
+        "params": params,
+        "unchecked": sorted(params.unchecked) if isinstance(params, ValidatedParams) else [],
+        "problems": [attrs.asdict(problem) for problem in problems],
+        "price": price,
+    }
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    print()
+
+
+async def _generate(args: argparse.Namespace) -> int:
+    options = _request_params(args)
+    limit: Decimal | None = args.max_cost
+    async with _open_session(args) as session:  # no key: refused before even the catalog
+
+        async def generate(max_cost: Decimal | None) -> Generation:
+            try:
+                return await session.generate(args.model, args.prompt, max_cost=max_cost, **options)
+            except TypeError as exc:  # --param prompt=..., --param size=... with --size
+                raise _UsageError(str(exc)) from None
+
+        if args.yes:
+            result = await generate(limit)
+        else:
+            try:
+                result = await generate(
+                    args.confirm_above if limit is None else min(limit, args.confirm_above)
+                )
+            except BudgetExceededError as over:  # nothing was sent
+                if limit is not None and (over.estimate is None or over.estimate > limit):
+                    await generate(limit)  # over --max-cost itself: that refusal, in its words
+                if not await _confirmed(args, over.estimate):
+                    return 1
+                result = await generate(limit)
+        images = [await image.read() for image in result.images]
+    paths = await asyncio.to_thread(_save, result.model, result.created, images, args.out)
+    for path in paths:
+        print(printable(str(path)))
+    balance = "unknown" if result.remaining_balance is None else money(result.remaining_balance)
+    print(f"cost: {money(result.cost)}; balance: {balance}")
+    return 0
+
+
+async def _confirmed(args: argparse.Namespace, estimate: Decimal | None) -> bool:
+    """Ask on the terminal whether to spend ``estimate``; no terminal means no."""
+    price = "an unknown price" if estimate is None else f"about {money(estimate)}"
+    threshold = money(args.confirm_above)
+    if not sys.stdin or not sys.stdin.isatty():
+        print(
+            f"{PROG}: error: this generation costs {price}, above --confirm-above {threshold}, "
+            "and there is no terminal to ask; pass --yes to go ahead (nothing was sent)",
+            file=sys.stderr,
+        )
+        return False
+    answer = await asyncio.to_thread(input, f"Generate with {args.model} for {price}? [y/N] ")
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    print("not generated; nothing was sent.", file=sys.stderr)
+    return False
+
+
+def _save(model: str, created: int | None, images: list[bytes], out: Path) -> list[Path]:
+    """Write each image to ``out`` as ``<model>-<created>-<i>.<ext>``; the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", model) + f"-{created or int(time.time())}"
+    paths = []
+    for number, data in enumerate(images, start=1):
+        extension = _EXTENSIONS.get(InputImage.from_bytes(data).format or "", ".png")
+        path = out / f"{stem}-{number}{extension}"
+        copy = 1
+        while path.exists():  # never overwrite what an earlier run saved
+            copy += 1
+            path = out / f"{stem}-{number}-{copy}{extension}"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+#: File extensions by InputImage.format; PNG (and what is not read) is saved as .png.
+_EXTENSIONS = {"jpeg": ".jpg", "webp": ".webp", "gif": ".gif"}
 
 
 async def _watch(args: argparse.Namespace) -> int:
@@ -443,6 +545,7 @@ async def _open_session(
             refresh_interval=refresh_interval,
             allow_insecure_http=args.allow_insecure_http,
             route=args.route,
+            proxy=args.proxy,
         )
     except ValueError as exc:
         message = str(exc).replace("allow_insecure_http=True", "--allow-insecure-http")
@@ -483,10 +586,13 @@ def _base_url(args: argparse.Namespace) -> str:
 
 @contextlib.contextmanager
 def _library_warnings_to_stderr(enabled: bool) -> Any:
-    """Show the library's warnings (e.g. a failed background refresh) as one line each."""
+    """Show the library's warnings (e.g. a failed background refresh) as one line each.
+
+    Not when ``NANOGPT_IMAGES_LOG`` already shows them (and more) on stderr.
+    """
     logger = logging.getLogger("nanogpt_images")
     handler: logging.Handler = logging.NullHandler()
-    if enabled:
+    if enabled and env_handler() is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
         handler.setLevel(logging.WARNING)
@@ -532,32 +638,118 @@ def _stdout_to_devnull() -> None:
 # -- argument types ----------------------------------------------------------
 
 
+def _add_global_options(parser: argparse.ArgumentParser, *, repeated: bool = False) -> None:
+    """The options of every command, before the command name or (``repeated``) after it.
+
+    After it their default is ``SUPPRESS``: an option not given there leaves the
+    value given before the command, or the program's default, alone.
+    """
+    target: argparse._ActionsContainer = parser
+    if repeated:
+        target = parser.add_argument_group("global options (also accepted before COMMAND)")
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if repeated else value
+
+    target.add_argument(
+        "--base-url",
+        metavar="URL",
+        default=default(None),
+        help=f"the NanoGPT server (default: $NANOGPT_BASE_URL, else {DEFAULT_URL})",
+    )
+    target.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=default(None),
+        help=(
+            "API key (default: $NANOGPT_API_KEY; the catalog is public, so only generate needs one)"
+        ),
+    )
+    target.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=default(False),
+        help="send the key over plain http:// to a host other than this machine (unsafe)",
+    )
+    target.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=default(None),
+        help=(
+            "an HTTP proxy such as http://proxy.example:3128 (default: $HTTPS_PROXY or "
+            "$HTTP_PROXY, unless $NO_PROXY names the host)"
+        ),
+    )
+    target.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=default(30.0),
+        help=(
+            f"time limit per attempt (default: 30); a failed attempt is retried up to "
+            f"{RETRIES} times after a short backoff, so giving up can take about "
+            f"{RETRIES + 1} times this long"
+        ),
+    )
+    target.add_argument(
+        "--route",
+        choices=("image-models", "images"),
+        default=default("image-models"),
+        help=(
+            "the catalog route: image-models (GET /api/v1/image-models, the default) or "
+            "images (GET /api/v1/images/models, which has no prices: they come from each "
+            "model's endpoint details, one request per model)"
+        ),
+    )
+
+
 class _UsageError(Exception):
     """A bad option value found after parsing (exit code 2)."""
 
 
-def _add_filters(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("filters (all must match)")
-    group.add_argument(
-        "--capability",
-        metavar="FLAG",
+#: The filters the short listing (--basic) has the data for.
+_BASIC_FILTERS = frozenset({"owned_by", "text"})
+
+
+def _add_request_options(parser: argparse.ArgumentParser) -> None:
+    """MODEL, --resolution, --n and --param: a generation request, for check and generate."""
+    parser.add_argument("model", metavar="MODEL", help="the model id, e.g. flux-pro")
+    parser.add_argument(
+        "--resolution", "--size", metavar="R", help="the image size, e.g. 1024x1024 or 1k"
+    )
+    parser.add_argument("--n", metavar="N", type=int, help="how many images (default: 1)")
+    parser.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
         action="append",
-        help="a capability flag such as inpainting or image_to_image (repeatable)",
+        default=[],
+        type=_key_value,
+        help="any other request parameter (repeatable); VALUE is read as JSON when it can be",
     )
-    group.add_argument("--input-modality", metavar="M", help="an input modality, e.g. image")
-    group.add_argument("--output-modality", metavar="M", help="an output modality, e.g. image")
-    group.add_argument("--resolution", metavar="R", help="supports this resolution, e.g. 1024x1024")
-    group.add_argument(
-        "--max-price",
-        metavar="USD",
-        type=_price,
-        help="costs at most this per image (at --resolution, else the cheapest size)",
-    )
-    group.add_argument("--owned-by", metavar="OWNER", help="the provider, e.g. openai")
-    group.add_argument("--tag", metavar="TAG", help="has this tag, e.g. text-to-image")
-    group.add_argument(
-        "--text", metavar="WORDS", help="case-insensitive text in id, name or description"
-    )
+
+
+def _request_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The request the options of :func:`_add_request_options` describe."""
+    params: dict[str, Any] = dict(args.param)
+    if args.resolution is not None:
+        params["resolution"] = args.resolution
+    if args.n is not None:
+        params["n"] = args.n
+    return params
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    """One option per filter of ``Catalog.FILTERS`` that the command line can give."""
+    group = parser.add_argument_group("filters (all must match)")
+    for name, info in Catalog.FILTERS.items():
+        if info.metavar is None:  # a Python function, e.g. `where`
+            continue
+        options: dict[str, Any] = {"metavar": info.metavar, "help": info.help}
+        if info.repeatable:
+            options["action"] = "append"
+        if name == "max_price":
+            options["type"] = _price
+        group.add_argument(f"--{name.replace('_', '-')}", **options)
     parser.add_argument(
         "--sort", choices=("price", "name", "created"), help="order of the rows (default: catalog)"
     )

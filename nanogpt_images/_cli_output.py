@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shutil
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
+import attrs
+
 from nanogpt_images import Catalog, dump_catalog
-from nanogpt_images._models import CAPABILITY_FLAGS
-from nanogpt_images._pricing import in_usd
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "images",
+    "images_count",
+    "iso_time",
     "money",
     "no_price_reason",
     "note_unknown_flags",
@@ -36,21 +39,49 @@ __all__ = [
     "print_table",
     "printable",
     "raw_model",
+    "table_width",
 ]
 
 # Flags the table lists when true; image_generation is left out since nearly every model has it.
 TABLE_FLAGS = ("image_to_image", "inpainting", "nsfw")
 
 
-def print_table(models: Sequence[ImageModel], *, basic: bool, resolution: str | None) -> None:
-    header: tuple[str, ...]
+GAP = "  "  # between two columns
+
+
+@attrs.frozen
+class _Column:
+    """One column of a table: its title, and how it gives way on a narrow terminal."""
+
+    title: str
+    rank: int = 0  # 0: always shown; optional columns join by rank (1 first) while they fit
+    floor: int = 1  # the narrowest an optional column is shortened to, rather than left out
+
+
+def print_table(
+    models: Sequence[ImageModel], *, basic: bool, resolution: str | None, width: int | None
+) -> tuple[str, ...]:
+    """Print the models as aligned columns, one line each, within ``width`` characters.
+
+    ``width=None`` prints every column with every cell whole (output to a file
+    or a pipe).  Otherwise the id and the price stay and the other columns join
+    while they fit (see :func:`_layout`).  Returns the titles of the columns
+    left out.
+    """
+    columns: tuple[_Column, ...]
     rows: list[tuple[str, ...]]
     if basic:
-        header = ("ID", "OWNER", "CREATED")
+        columns = (_Column("ID"), _Column("OWNER", rank=1, floor=6), _Column("CREATED"))
         rows = [(m.id, m.owned_by or "-", _date(m.created)) for m in models]
     else:
-        price_title = f"PRICE @ {resolution}" if resolution else "PRICE FROM"
-        header = ("ID", "NAME", "OWNER", "CAPABILITIES", "RESOLUTIONS", price_title)
+        columns = (
+            _Column("ID"),
+            _Column("NAME", rank=4, floor=12),
+            _Column("OWNER", rank=1, floor=6),
+            _Column("CAPABILITIES", rank=2, floor=16),
+            _Column("RESOLUTIONS", rank=3, floor=16),
+            _Column(f"PRICE @ {resolution}" if resolution else "PRICE FROM"),
+        )
         rows = [
             (
                 m.id,
@@ -62,15 +93,55 @@ def print_table(models: Sequence[ImageModel], *, basic: bool, resolution: str | 
             )
             for m in models
         ]
-    limits = (48, 28, 12, 36, 30, 12) if not basic else (60, 20, 12)
-    clipped = [
-        tuple(_clip(cell, limit) for cell, limit in zip(row, limits, strict=True)) for row in rows
+    cells = [tuple(_one_line(cell) for cell in row) for row in rows]
+    shown, widths = _layout(columns, cells, width)
+    for row in (tuple(column.title for column in columns), *cells):
+        line = GAP.join(_clip(row[i], widths[i]).ljust(widths[i]) for i in shown).rstrip()
+        print(line if width is None else line[:width])
+    return tuple(column.title for i, column in enumerate(columns) if i not in shown)
+
+
+def table_width() -> int | None:
+    """The width a table must fit: the terminal's (or ``$COLUMNS``); ``None`` for a file or pipe."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _layout(
+    columns: Sequence[_Column], cells: Sequence[tuple[str, ...]], width: int | None
+) -> tuple[list[int], list[int]]:
+    """Which columns to show, and how wide each is, for rows to fit ``width``.
+
+    The required columns come whole; the optional ones join in rank order, each
+    whole while it fits, and the first that does not fit whole is shortened to
+    the room left when that is at least its floor.  So at most one column is
+    shortened, and what is shown stays readable.  Only a terminal too narrow
+    for the required columns shortens the first one (the id).
+    """
+    natural = [
+        max([len(column.title)] + [len(row[i]) for row in cells])
+        for i, column in enumerate(columns)
     ]
-    widths = [max([len(header[i])] + [len(row[i]) for row in clipped]) for i in range(len(header))]
-    width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else None
-    for row in (header, *clipped):
-        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        print(line[:width] if width else line)
+    if width is None:
+        return list(range(len(columns))), natural
+    widths = list(natural)
+    shown = {i for i, column in enumerate(columns) if not column.rank}
+
+    def total() -> int:
+        return sum(widths[i] for i in shown) + len(GAP) * (len(shown) - 1)
+
+    optional = sorted((i for i, c in enumerate(columns) if c.rank), key=lambda i: columns[i].rank)
+    for i in optional:
+        room = width - total() - len(GAP)
+        if room >= min(natural[i], columns[i].floor):
+            shown.add(i)
+            widths[i] = min(natural[i], room)
+    widths[0] = max(widths[0] - max(total() - width, 0), 1)
+    return sorted(shown), widths
 
 
 def _flags(model: ImageModel) -> list[str]:
@@ -89,8 +160,12 @@ def _short_list(values: Sequence[str] | None, shown: int = 3) -> str:
     return f"{text} +{len(values) - shown}" if len(values) > shown else text
 
 
+def _one_line(text: str) -> str:
+    """A cell's text on one line, control characters escaped: one line per row."""
+    return printable(text.replace("\n", " ").replace("\t", " "))
+
+
 def _clip(text: str, limit: int) -> str:
-    text = printable(text.replace("\n", " ").replace("\t", " "))  # one line per row
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -120,18 +195,37 @@ def money(value: Decimal | None) -> str:
 
 
 def images(n: int, model: ImageModel) -> str:
-    fixed = model.supported_parameters.fixed_image_count if model.supported_parameters else None
-    count = fixed if fixed else n
+    count = images_count(n, model)
     return f"{count} image" + ("" if count == 1 else "s")
+
+
+def images_count(n: int, model: ImageModel) -> int:
+    """How many images a request for ``n`` makes: a model with a fixed count makes that many."""
+    fixed = model.supported_parameters.fixed_image_count if model.supported_parameters else None
+    return fixed if fixed else n
 
 
 def _date(timestamp: int | None) -> str:
     if timestamp is None:
         return "-"
+    when = _utc(timestamp)
+    return when.date().isoformat() if when else str(timestamp)
+
+
+def iso_time(value: Any) -> Any:
+    """Seconds since the epoch as ISO 8601 in UTC (``2024-02-01T00:00:00Z``); else ``value``."""
+    when = _utc(value)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else value
+
+
+def _utc(timestamp: Any) -> datetime.datetime | None:
+    """A UTC time for a whole number of seconds; ``None`` for anything else."""
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool):
+        return None
     try:
-        return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).date().isoformat()
+        return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
     except (ValueError, OverflowError, OSError):  # not seconds (milliseconds, say): as sent
-        return str(timestamp)
+        return None
 
 
 def or_unknown(value: int | None, template: str) -> str:
@@ -205,8 +299,7 @@ def _flags_present(catalog: Catalog) -> set[str]:
     for model in catalog:
         caps = model.capabilities
         if caps is not None:
-            present.update(name for name in CAPABILITY_FLAGS if caps.flag(name) is not None)
-            present.update(name for name, value in caps.extras.items() if isinstance(value, bool))
+            present.update(caps.stated())
     return present
 
 
@@ -217,7 +310,7 @@ def no_price_reason(model: ImageModel) -> str:
         pricing.per_image is None and not pricing.by_rendering_speed and not pricing.extras
     ):
         return "the catalog gives no prices for this model"
-    if pricing.currency is not None and not in_usd(pricing):
+    if pricing.currency is not None and not pricing.in_usd:
         return f"its prices are in {pricing.currency}, and this SDK prices in USD only"
     keys: dict[str, None] = {}  # ordered and without repeats
     if isinstance(pricing.per_image, Mapping):

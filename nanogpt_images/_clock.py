@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock", "wait_on"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["SYSTEM_CLOCK", "Cancellable", "Clock", "SystemClock", "call_at", "wait_on"]
 
 
 @runtime_checkable
@@ -41,11 +44,42 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
+    def call_at(self, when: float, callback: Callable[[], object]) -> Cancellable:
+        """Call ``callback`` in the running loop at ``when`` (``monotonic()`` scale)."""
+        loop = asyncio.get_running_loop()
+        return loop.call_at(loop.time() + (when - time.monotonic()), callback)
+
     def __repr__(self) -> str:
         return "SystemClock()"
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
+
+
+class Cancellable(Protocol):
+    """A scheduled callback: an :class:`asyncio.TimerHandle`, a task, a fake timer."""
+
+    def cancel(self) -> object:
+        """Stop it; idempotent."""
+        ...
+
+
+def call_at(clock: Clock, when: float, callback: Callable[[], object]) -> Cancellable:
+    """Call ``callback`` once ``clock`` reaches ``when``; returns what cancels it.
+
+    A clock with a ``call_at`` of its own (the system clock, ``FakeClock``)
+    schedules a timer, which a ``FakeClock`` never jumps time for; any other
+    clock gets a task that sleeps on it.
+    """
+    own = getattr(clock, "call_at", None)
+    if own is not None:
+        return own(when, callback)  # type: ignore[no-any-return]
+    return asyncio.get_running_loop().create_task(_sleep_then_call(clock, when, callback))
+
+
+async def _sleep_then_call(clock: Clock, when: float, callback: Callable[[], object]) -> None:
+    await clock.sleep(when - clock.monotonic())
+    callback()
 
 
 async def wait_on(clock: Clock, future: asyncio.Future[Any], seconds: float) -> bool:

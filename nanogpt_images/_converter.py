@@ -18,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import linecache
+import logging
 import threading
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeAlias, Union, get_args, get_origin
 
 import attrs
@@ -31,12 +33,14 @@ from ._models import Catalog, CatalogMeta, ImageModel, Pricing, RejectedEntry
 
 __all__ = [
     "CONVERTER",
+    "MAX_DEPTH",
     "copy_json",
     "dump_catalog",
     "kind",
     "loads",
     "make_converter",
     "parse_catalog",
+    "too_deep",
 ]
 
 #: A reader turns one raw JSON value into ``(typed value, exact)``; ``exact``
@@ -45,6 +49,13 @@ Reader: TypeAlias = Callable[[Any], tuple[Any, bool]]
 ReaderFactory: TypeAlias = Callable[[cattrs.Converter], Reader]
 
 _EXCERPT = 200
+log = logging.getLogger("nanogpt_images")
+
+#: How many levels a value the catalog keeps as sent (in an ``extras``, a rejected entry)
+#: or reads as a nested LoRA price may nest; the real catalog's nest 3 at most.  A body
+#: with a deeper one is refused with :class:`DecodeError`: kept, it could exhaust Python's
+#: recursion limit later, when the catalog is dumped, pickled or compared.
+MAX_DEPTH = 100
 
 
 def parse_catalog(data: bytes | str | Mapping[str, Any]) -> Catalog:
@@ -52,14 +63,25 @@ def parse_catalog(data: bytes | str | Mapping[str, Any]) -> Catalog:
 
     Entries that cannot be models (not an object, no string ``id``, a repeated
     ``id``) go to ``Catalog.rejected`` with their position and the reason; the
-    rest load.  Raises :class:`DecodeError` when the body is not JSON, not an
-    object, or has no ``data`` list.  A ``Mapping`` is copied, never kept.
+    rest load.  So does an entry holding bytes that are not UTF-8: it is
+    rejected alone, its raw value reading them as U+FFFD and the reason naming
+    them (outside ``data``, such bytes read as U+FFFD, with a warning logged).
+    Raises :class:`DecodeError` when the body is not JSON, not an object, has
+    no ``data`` list, or a value it would keep nests deeper than
+    :data:`MAX_DEPTH` levels.  A ``Mapping`` is copied, never kept.
     """
     if not isinstance(data, bytes | bytearray | memoryview | str | Mapping):
         raise TypeError(f"parse_catalog() takes bytes, str or a Mapping, not {type(data).__name__}")
     with _collector_paused():
-        tree = _loads(data) if not isinstance(data, Mapping) else _copy_json(data)
-        return _CONVERTER.structure(tree, Catalog)
+        not_utf8: dict[int, str] = {}
+        try:
+            if isinstance(data, Mapping):
+                tree = _copy_json(data)
+            else:
+                tree, not_utf8 = _loads(data)
+        except RecursionError as exc:  # far deeper than MAX_DEPTH
+            raise _too_deep() from exc
+        return _structure_catalog(_CONVERTER, tree, not_utf8)
 
 
 def dump_catalog(catalog: Catalog) -> dict[str, Any]:
@@ -123,15 +145,143 @@ class _CollectorPause:
 _collector_paused = _CollectorPause()
 
 
-def _loads(body: bytes | bytearray | memoryview | str, what: str = "catalog") -> Any:
+def _loads(body: bytes | bytearray | memoryview | str) -> tuple[Any, dict[int, str]]:
+    """The JSON tree of ``body``, and the entries of ``data`` that held bytes not UTF-8.
+
+    The usual body is read in one ``json.loads``; only one with bytes that
+    are not UTF-8 takes the slow path of :func:`_without_bad_bytes`.
+    """
     document = body if isinstance(body, str | bytes) else bytes(body)
+    try:
+        tree = _json(document)
+    except DecodeError as error:
+        if not isinstance(document, bytes) or not isinstance(error.__cause__, UnicodeDecodeError):
+            raise
+        encoding = json.detect_encoding(document)
+        if encoding not in _UTF8:  # UTF-16 or -32 with a bad code unit: not worth a rescue
+            raise
+        tree = _json(document.decode(encoding, "surrogateescape"))  # bad byte -> lone surrogate
+        return tree, _without_bad_bytes(tree)
+    return tree, {}
+
+
+_UTF8 = ("utf-8", "utf-8-sig")
+
+
+def _json(document: str | bytes, what: str = "catalog") -> Any:
     try:
         return json.loads(document)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         text = document if isinstance(document, str) else document.decode("utf-8", "replace")
         raise DecodeError(_not_json_reason(text, exc, what), [str(exc)]) from exc
+
+
+def _loads_other(body: bytes | bytearray | memoryview | str, what: str) -> Any:
+    """The JSON tree of a body that is not a catalog (endpoint details), ``what`` naming it.
+
+    Errors say what was expected (``expected a JSON {what}, ...``); a value
+    nesting far deeper than :data:`MAX_DEPTH` is refused as one nesting too
+    deep.  Bytes that are not UTF-8 make the body unreadable: it has no
+    entries to reject alone.
+    """
+    document = body if isinstance(body, str | bytes) else bytes(body)
+    try:
+        return _json(document, what)
     except RecursionError as exc:
-        raise DecodeError(f"the body nests too deeply to be a {what}", [str(exc)]) from exc
+        raise _too_deep() from exc
+
+
+def _without_bad_bytes(tree: Any) -> dict[int, str]:
+    """Replace, in place, the bytes that are not UTF-8 by U+FFFD; say which entries held some.
+
+    Returns the position of each such entry of ``data`` and the reason to
+    reject it for; such bytes elsewhere in the body are only logged.
+    """
+    rejected: dict[int, str] = {}
+    entries = tree.get("data") if type(tree) is dict else None
+    if type(entries) is list:
+        for index, entry in enumerate(entries):
+            entries[index], found = _replaced(entry)
+            if found:
+                rejected[index] = (
+                    f"holds bytes that are not UTF-8 ({_shown(found)}); "
+                    "they read as U+FFFD in this raw entry"
+                )
+    if type(tree) is dict:
+        for key in list(tree):
+            if key == "data" and type(entries) is list:
+                continue
+            value, found = _replaced(tree.pop(key))
+            new_key, found_in_key = _replaced(key)
+            tree[new_key] = value
+            if found or found_in_key:
+                log.warning(
+                    "the catalog's %r held bytes that are not UTF-8 (%s); they read as U+FFFD",
+                    new_key,
+                    _shown(found_in_key + found),
+                )
+    return rejected
+
+
+def _replaced(value: Any) -> tuple[Any, list[bytes]]:
+    """``value`` with lone surrogates (bytes that were not UTF-8) as U+FFFD, and those bytes."""
+    if type(value) is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = value.encode("utf-8", "surrogateescape")
+            bad = [bytes([char - 0xDC00]) for char in map(ord, value) if 0xDC80 <= char <= 0xDCFF]
+            return raw.decode("utf-8", "replace"), bad
+        return value, []
+    found: list[bytes] = []
+    if type(value) is list:
+        items = []
+        for item in value:
+            clean, bad = _replaced(item)
+            items.append(clean)
+            found += bad
+        return items, found
+    if type(value) is dict:
+        pairs = {}
+        for key, item in value.items():
+            clean_key, bad_key = _replaced(key)
+            clean, bad = _replaced(item)
+            pairs[clean_key] = clean
+            found += bad_key + bad
+        return pairs, found
+    return value, []
+
+
+def _shown(found: list[bytes]) -> str:
+    return ", ".join(f"0x{byte.hex()}" for byte in found[:3]) + (" ..." if len(found) > 3 else "")
+
+
+def _check_kept(values: Iterable[Any]) -> None:
+    """Raise :class:`DecodeError` when one of ``values`` nests deeper than :data:`MAX_DEPTH`.
+
+    Called only on what is kept as sent (rare, and small): the typed fields
+    nest as deep as the classes do, and their values are checked as read.
+    """
+    level = [value for value in values if type(value) is dict or type(value) is list]
+    for _ in range(MAX_DEPTH):
+        if not level:
+            return
+        level = [
+            child
+            for node in level
+            for child in (node.values() if type(node) is dict else node)
+            if type(child) is dict or type(child) is list
+        ]
+    if level:
+        raise _too_deep()
+
+
+def _too_deep() -> DecodeError:
+    return DecodeError(
+        f"the body holds a value nesting deeper than {MAX_DEPTH} levels; "
+        "NanoGPT's bodies nest a few levels at most",
+        [f"a value nests deeper than {MAX_DEPTH} levels"],
+    )
 
 
 def _not_json_reason(text: str, exc: ValueError, what: str) -> str:
@@ -144,7 +294,9 @@ def _not_json_reason(text: str, exc: ValueError, what: str) -> str:
     return f"expected a JSON {what}, got invalid JSON ({exc}): {excerpt!r}"
 
 
-def _structure_catalog(converter: cattrs.Converter, tree: Any) -> Catalog:
+def _structure_catalog(
+    converter: cattrs.Converter, tree: Any, not_utf8: Mapping[int, str] = types.MappingProxyType({})
+) -> Catalog:
     if not isinstance(tree, dict):
         raise DecodeError(
             f"expected a JSON object with a 'data' list, got {_kind(tree)}",
@@ -162,7 +314,8 @@ def _structure_catalog(converter: cattrs.Converter, tree: Any) -> Catalog:
             f"expected 'data' to be a list of models, got {_kind(entries)}",
             [f"$.data: expected a list, found {_kind(entries)}"],
         )
-    models, rejected = _structure_entries(converter.get_structure_hook(ImageModel), entries)
+    structure = converter.get_structure_hook(ImageModel)
+    models, rejected = _structure_entries(structure, entries, not_utf8)
     meta, meta_exact = _nested_reader(converter.get_structure_hook(CatalogMeta))(tree.get("meta"))
     object_, object_exact = _read_str(tree.get("object"))
     extras = {
@@ -172,6 +325,7 @@ def _structure_catalog(converter: cattrs.Converter, tree: Any) -> Catalog:
         or (key == "meta" and not meta_exact)
         or (key == "object" and not object_exact)
     }
+    _check_kept([*extras.values(), *(entry.raw for entry in rejected)])
     return Catalog(
         models=tuple(models), meta=meta, object=object_, rejected=tuple(rejected), extras=extras
     )
@@ -181,12 +335,15 @@ _CATALOG_KEYS = frozenset({"object", "data", "meta"})
 
 
 def _structure_entries(
-    structure: Callable[[Any, Any], ImageModel], entries: list[Any]
+    structure: Callable[[Any, Any], ImageModel], entries: list[Any], not_utf8: Mapping[int, str]
 ) -> tuple[list[ImageModel], list[RejectedEntry]]:
     models: list[ImageModel] = []
     rejected: list[RejectedEntry] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries):
+        if not_utf8 and index in not_utf8:
+            rejected.append(RejectedEntry(index, entry, not_utf8[index]))
+            continue
         if type(entry) is not dict:
             rejected.append(
                 RejectedEntry(index, entry, f"expected an object, found {_kind(entry)}")
@@ -245,6 +402,7 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         "_NUMBER_TYPES": _NUMBER_TYPES,
         "_read_only": types.MappingProxyType,
         "_KNOWN": frozenset(field.name for field in fields),
+        "_check_kept": _check_kept,
     }
     # Missing fields are counted, so that the keys are checked against _KNOWN only
     # when some are unknown: a set lookup per key of every object is 5% of the parse.
@@ -259,6 +417,8 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         f"if len(raw) + missing > {len(fields)}:",
         "    # Keys the class does not know come first in extras, as they were sent.",
         "    extras = {k: v for k, v in raw.items() if k not in _KNOWN} | extras",
+        "if extras:",
+        "    _check_kept(extras.values())",
         "obj.extras = extras",
         "obj.__class__ = _cls",
         "return obj",
@@ -272,8 +432,11 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         "        del obj  # a half-built object must not live on in the traceback's frame",
         "        raise",
     ]
-    source = "\n".join(lines)
-    exec(compile(source, f"<nanogpt_images structure {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    source = "\n".join(lines) + "\n"
+    filename = f"<nanogpt_images generated structure {cls.__module__}.{cls.__qualname__}>"
+    # As cattrs does (cattrs/gen/_lc.py): tracebacks and debuggers show the generated lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
     structure: Callable[[Any, Any], Any] = namespace["structure"]
     return structure
 
@@ -302,6 +465,8 @@ def _field_code(
         hook = f"_hook{index}"
         namespace[hook] = _hook_on_first_use(converter, target, namespace, hook)
         check, value = "type(v) is dict", f"{hook}(v, None)"
+        if target is cls:  # a class nesting itself (Pricing.lora): bound the depth first
+            check = "type(v) is dict and _check_kept((v,)) is None"
     elif target == tuple[str, ...] and override is None:
         # str.join is the cheapest check that every item is a string (it raises otherwise).
         return [
@@ -650,6 +815,7 @@ _CONVERTER = make_converter()
 
 #: The one converter, for the other bodies read the same way (endpoint details).
 CONVERTER = _CONVERTER
-loads = _loads
+loads = _loads_other
 copy_json = _copy_json
 kind = _kind
+too_deep = _too_deep

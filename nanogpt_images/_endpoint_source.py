@@ -64,5 +64,5 @@ class EndpointSource:
         except Exception as exc:  # the transport maps what it knows; this is what it did not
             raise unmapped_failure(self._transport, f"the details of {model_id!r}", exc) from None
         return parse_without_key(
-            parse_endpoints, answer.body or b"", self._transport.redact, "endpoint details"
+            parse_endpoints, answer.body or b"", self._transport, "endpoint details"
         )

@@ -124,7 +124,10 @@ def parse_endpoints(data: bytes | str | Mapping[str, Any]) -> ModelEndpoints:
             f"parse_endpoints() takes bytes, str or a Mapping, not {type(data).__name__}"
         )
     if isinstance(data, Mapping):
-        tree = _converter.copy_json(data)
+        try:
+            tree = _converter.copy_json(data)
+        except RecursionError as exc:  # far deeper than MAX_DEPTH
+            raise _converter.too_deep() from exc
     else:
         tree = _converter.loads(data, "body of endpoint details")
     if not isinstance(tree, dict):

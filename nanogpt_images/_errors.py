@@ -6,17 +6,25 @@ Every error the library raises is a :class:`NanoGPTError`; errors that are
 
     NanoGPTError
     ├── TransportError                 could not get an answer (DNS, refused, reset)
-    │   └── RequestTimeoutError        also a builtin TimeoutError
+    │   ├── RequestTimeoutError        also a builtin TimeoutError
+    │   │   └── PossiblyBilledTimeoutError    no answer in time after sending (*)
+    │   └── PossiblyBilledTransportError      the connection broke after sending (*)
     ├── APIStatusError                 the server said no: .status .code .message .request_id
     │   │                              .body .retry_after
     │   ├── AuthenticationError        401
+    │   ├── InsufficientBalanceError   402, .required_balance .balance (USD or None)
     │   ├── PermissionDeniedError      403
     │   ├── NotFoundError              404
     │   ├── RateLimitError             429, .retry_after (seconds or None)
     │   └── ServerError                5xx
+    │       └── PossiblyBilledServerError     5xx to a generation (*)
     ├── DecodeError                    the answer was not a catalog: .errors
+    │   └── PossiblyBilledDecodeError         a generation's 200 could not be read (*)
     ├── ModelNotFoundError             also a LookupError: .model_id .suggestions
     ├── ParameterValidationError       also a ValueError: .problems
+    ├── BudgetExceededError            also a ValueError: .estimate .limit
+    ├── PossiblyBilledError            base of the four marked (*): a generation request
+    │                                  that may have been billed, never sent again
     └── SessionClosedError             used after close()
 """
 
@@ -26,18 +34,26 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from decimal import Decimal
 
     from ._models import ValidationProblem
 
 __all__ = [
     "APIStatusError",
     "AuthenticationError",
+    "BudgetExceededError",
     "DecodeError",
+    "InsufficientBalanceError",
     "ModelNotFoundError",
     "NanoGPTError",
     "NotFoundError",
     "ParameterValidationError",
     "PermissionDeniedError",
+    "PossiblyBilledDecodeError",
+    "PossiblyBilledError",
+    "PossiblyBilledServerError",
+    "PossiblyBilledTimeoutError",
+    "PossiblyBilledTransportError",
     "RateLimitError",
     "RequestTimeoutError",
     "ServerError",
@@ -122,6 +138,37 @@ class AuthenticationError(APIStatusError):
     """401: the API key was missing, wrong or revoked."""
 
 
+class InsufficientBalanceError(APIStatusError):
+    """402: the account's balance does not cover the request; nothing was generated or billed.
+
+    ``required_balance`` is the USD amount the server said the request needs,
+    and ``balance`` what the account holds, when the body says so (else
+    ``None``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        required_balance: Decimal | None = None,
+        balance: Decimal | None = None,
+        **fields: Any,
+    ) -> None:
+        self.required_balance = required_balance
+        self.balance = balance
+        fields.setdefault("status", 402)
+        super().__init__(message, **fields)
+
+    def _describe(self) -> str:
+        text = super()._describe()
+        known = [
+            f"{name} ${value}"
+            for name, value in (("needs", self.required_balance), ("balance", self.balance))
+            if value is not None
+        ]
+        return f"{text} ({', '.join(known)})" if known else text
+
+
 class PermissionDeniedError(APIStatusError):
     """403: the key is valid but may not use this resource."""
 
@@ -191,6 +238,47 @@ class ParameterValidationError(NanoGPTError, ValueError):
         lines = [f"invalid request for {model_id}:"]
         lines += [f"- {p.message}" for p in self.problems]
         super().__init__("\n".join(lines) if len(self.problems) != 1 else self.problems[0].message)
+
+
+class BudgetExceededError(NanoGPTError, ValueError):
+    """A generation was refused before sending: its estimate exceeds ``max_cost`` or a ``Budget``.
+
+    ``estimate`` is the USD estimate (``None`` when the price is unknown,
+    which is refused too whenever a limit is set); ``limit`` is the limit it
+    was checked against: ``max_cost``, or what was left of the budget.
+    """
+
+    def __init__(self, message: str, *, estimate: Decimal | None, limit: Decimal) -> None:
+        self.estimate = estimate
+        self.limit = limit
+        super().__init__(message)
+
+
+class PossiblyBilledError(NanoGPTError):
+    """A generation request may have reached NanoGPT, and may have been billed.
+
+    The library never sends such a request again by itself: a second try
+    could be billed a second time.  Look at your NanoGPT balance or usage
+    before trying again.  Every error of this family is also the ordinary
+    error of its kind (a :class:`ServerError`, a :class:`RequestTimeoutError`,
+    a :class:`TransportError` or a :class:`DecodeError`).
+    """
+
+
+class PossiblyBilledServerError(ServerError, PossiblyBilledError):
+    """5xx to a generation request: NanoGPT may have started (and billed) it."""
+
+
+class PossiblyBilledTimeoutError(RequestTimeoutError, PossiblyBilledError):
+    """No answer to a generation request in time, after it was sent."""
+
+
+class PossiblyBilledTransportError(TransportError, PossiblyBilledError):
+    """The connection broke after a generation request was sent."""
+
+
+class PossiblyBilledDecodeError(DecodeError, PossiblyBilledError):
+    """NanoGPT accepted a generation request (and billed it) but its answer could not be read."""
 
 
 class SessionClosedError(NanoGPTError, RuntimeError):

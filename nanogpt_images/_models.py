@@ -14,20 +14,21 @@ request checks in ``_validation``, prices in ``_pricing``, queries in
 
 from __future__ import annotations
 
-import difflib
 import types
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from . import _pricing, _queries, _validation
 from ._errors import ModelNotFoundError
+from ._problems import ValidationProblem, suggest
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
     from ._queries import SortKey
+    from ._validation import ValidatedParams
 
 __all__ = [
     "Architecture",
@@ -81,6 +82,43 @@ class Pricing:
     lora: Pricing | None = None
     extras: Extras = attrs.Factory(dict)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The price maps are read-only views, which pickle cannot copy: send plain dicts.
+        speeds = self.by_rendering_speed
+        state = (
+            self.currency,
+            dict(self.per_image) if isinstance(self.per_image, Mapping) else self.per_image,
+            None if speeds is None else {speed: dict(table) for speed, table in speeds.items()},
+            self.lora,
+            self.extras,
+        )
+        return _read_only_pricing, state
+
+    @property
+    def in_usd(self) -> bool:
+        """Whether the prices are USD: the API's unit unless ``currency`` says otherwise."""
+        currency = self.currency
+        return currency is None or currency.strip().upper() in ("USD", "")  # "" says nothing
+
+
+def _read_only_pricing(
+    currency: str | None,
+    per_image: dict[str, float] | float | None,
+    by_rendering_speed: dict[str, dict[str, float]] | None,
+    lora: Pricing | None,
+    extras: Extras,
+) -> Pricing:
+    """A :class:`Pricing` from plain dicts, its maps read-only as the parser makes them."""
+    prices: Mapping[str, float] | float | None = per_image
+    if isinstance(per_image, dict):
+        prices = types.MappingProxyType(per_image)
+    speeds = None
+    if by_rendering_speed is not None:
+        speeds = types.MappingProxyType(
+            {speed: types.MappingProxyType(table) for speed, table in by_rendering_speed.items()}
+        )
+    return Pricing(currency, prices, speeds, lora, extras)
+
 
 @attrs.frozen(hash=False)
 class Capabilities:
@@ -92,15 +130,27 @@ class Capabilities:
     nsfw: bool | None = None
     extras: Extras = attrs.Factory(dict)
 
+    #: The flags with typed fields; the rest are in ``extras``.
+    FLAGS: ClassVar[tuple[str, ...]] = ("image_generation", "image_to_image", "inpainting", "nsfw")
+
     def flag(self, name: str) -> bool | None:
         """The flag ``name``, known or not; ``None`` when absent or not a boolean."""
         value = getattr(self, name, None) if name in _CAPABILITY_FIELDS else self.extras.get(name)
         return value if isinstance(value, bool) else None
 
+    def stated(self) -> dict[str, bool]:
+        """Every flag stated as a boolean, named or in ``extras``, as :meth:`flag` reads them."""
+        flags = {name: value for name in self.FLAGS if type(value := getattr(self, name)) is bool}
+        if self.extras:
+            flags.update(
+                (name, value)
+                for name, value in self.extras.items()
+                if type(value) is bool and name not in _CAPABILITY_FIELDS
+            )
+        return flags
 
-#: The flags :class:`Capabilities` has typed fields for; the rest are in its ``extras``.
-CAPABILITY_FLAGS = ("image_generation", "image_to_image", "inpainting", "nsfw")
-_CAPABILITY_FIELDS = frozenset(CAPABILITY_FLAGS)
+
+_CAPABILITY_FIELDS = frozenset(Capabilities.FLAGS)
 
 
 @attrs.frozen(hash=False)
@@ -194,18 +244,22 @@ class ImageModel:
         """Whether the model takes input images, reconciling every source the server gives."""
         return _validation.accepts_image_input(self)
 
-    def validate(self, /, **params: Any) -> dict[str, Any]:
+    def validate(self, /, **params: Any) -> ValidatedParams:
         """Check a generation request; return the normalised params.
 
         Raises :class:`ParameterValidationError` listing every problem at once.
-        Parameters the model does not describe pass through unchanged.
+        Parameters the model does not describe pass through unchanged; the
+        result (a ``dict``) names them in ``unchecked``, the rest in ``checked``.
         """
         return _validation.validate(self, params)
 
     def price(self, resolution: str | None = None, n: int = 1) -> Decimal | None:
         """USD cost of ``n`` images at ``resolution``; the lowest price when no resolution.
 
-        ``None`` when the pricing data gives no honest answer.
+        ``None`` when the pricing data gives no honest answer.  An ``n`` that
+        :meth:`validate` refuses raises its :class:`ParameterValidationError`;
+        the default ``n=1`` stands for a request that leaves ``n`` out (a model
+        with ``fixed_image_count = k`` is priced for its k images).
         """
         return _pricing.price(self, resolution, n)
 
@@ -217,24 +271,6 @@ class RejectedEntry:
     index: int
     raw: Any
     reason: str
-
-
-@attrs.frozen
-class ValidationProblem:
-    """One thing wrong with a generation request.
-
-    ``message`` is fit to show an end user; ``allowed`` lists the values the
-    model accepts, ``minimum``/``maximum`` bound a number, and ``suggestion``
-    is the closest allowed value, when one is close.
-    """
-
-    parameter: str
-    value: Any
-    message: str
-    allowed: tuple[Any, ...] | None = None
-    suggestion: Any = None
-    minimum: Any = None
-    maximum: Any = None
 
 
 @attrs.frozen(hash=False, repr=False)
@@ -249,6 +285,10 @@ class Catalog:
     _index: dict[str, ImageModel] = attrs.field(init=False, eq=False)
     _by_id: Mapping[str, ImageModel] = attrs.field(init=False, eq=False)
     _lookup: _queries.QueryIndex = attrs.field(init=False, eq=False)
+
+    #: Every filter of :meth:`filter`, ``find()`` and :meth:`cheapest`: name -> its help,
+    #: its command-line placeholder (``None``: Python only) and whether it takes several values.
+    FILTERS: ClassVar[Mapping[str, _queries.FilterInfo]] = _queries.FILTERS
 
     @_index.default
     def _build_index(self) -> dict[str, ImageModel]:
@@ -281,6 +321,10 @@ class Catalog:
                 ) from None
             raise ModelNotFoundError(model_id, self.suggest(model_id)) from None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The lookup tables and views are rebuilt from the fields, not pickled.
+        return Catalog, (self.models, self.meta, self.object, self.rejected, self.extras)
+
     def __repr__(self) -> str:
         generated = self.meta.generated_at if self.meta else None
         return (
@@ -306,15 +350,45 @@ class Catalog:
         """Up to ``limit`` ids close to ``model_id`` (case-insensitive), closest first."""
         return suggest(model_id, self._index, limit)
 
-    def filter(self, /, *, sort: SortKey | None = None, **filters: Any) -> tuple[ImageModel, ...]:
+    @_queries.filter_names_checked
+    def filter(
+        self,
+        /,
+        *,
+        capability: str | Iterable[str] | None = None,
+        exclude_capability: str | Iterable[str] | None = None,
+        input_modality: str | None = None,
+        output_modality: str | None = None,
+        resolution: str | None = None,
+        max_price: Decimal | float | str | None = None,
+        owned_by: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        where: Callable[[ImageModel], bool] | None = None,
+        sort: SortKey | None = None,
+    ) -> tuple[ImageModel, ...]:
         """Models matching every filter, in catalog order (or by ``sort``).
 
-        See :func:`nanogpt_images.ImageModelsSession.find` for the filters.
-        A catalog never changes, so it keeps lookup tables for the filters,
-        built on first use (or by :meth:`prepare`), and remembers the answers
-        to the last few hundred distinct queries: a bot asking the same
-        question on every request pays for the search once per catalog.
+        See :func:`nanogpt_images.ImageModelsSession.find` for the filters
+        (:attr:`FILTERS` lists them with their help).  A catalog never
+        changes, so it keeps lookup tables for the filters, built on first
+        use (or by :meth:`prepare`), and remembers the answers to the last
+        few hundred distinct queries (not those with ``where``): a bot asking
+        the same question on every request pays for the search once per
+        catalog.
         """
+        filters = {
+            "capability": capability,
+            "exclude_capability": exclude_capability,
+            "input_modality": input_modality,
+            "output_modality": output_modality,
+            "resolution": resolution,
+            "max_price": max_price,
+            "owned_by": owned_by,
+            "tag": tag,
+            "text": text,
+            "where": where,
+        }
         return self._lookup.find(sort, filters)
 
     def prepare(self) -> Catalog:
@@ -327,20 +401,39 @@ class Catalog:
         self._lookup.tables()
         return self
 
-    def cheapest(self, /, **filters: Any) -> ImageModel | None:
-        """The lowest-priced model matching ``filters``; ``None`` when none has a price."""
-        if "sort" in filters:
-            raise TypeError("cheapest() sorts by price itself; it takes no 'sort'")
-        ranked = self.filter(sort="price", **filters)  # remembered like any other query
-        return _queries.first_priced(ranked, filters.get("resolution"))
+    @_queries.filter_names_checked
+    def cheapest(
+        self,
+        /,
+        *,
+        capability: str | Iterable[str] | None = None,
+        exclude_capability: str | Iterable[str] | None = None,
+        input_modality: str | None = None,
+        output_modality: str | None = None,
+        resolution: str | None = None,
+        max_price: Decimal | float | str | None = None,
+        owned_by: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        where: Callable[[ImageModel], bool] | None = None,
+    ) -> ImageModel | None:
+        """The lowest-priced model passing the filters of :meth:`filter`, or ``None``.
 
-
-def suggest(
-    word: str, candidates: Mapping[str, Any] | tuple[str, ...], limit: int = 3
-) -> tuple[str, ...]:
-    """Up to ``limit`` close matches of ``word`` among ``candidates``, ignoring case."""
-    folded: dict[str, str] = {}
-    for candidate in candidates:
-        folded.setdefault(candidate.casefold(), candidate)
-    matches = difflib.get_close_matches(word.casefold(), folded, n=limit, cutoff=0.6)
-    return tuple(folded[match] for match in matches)
+        ``None`` when no match has a price.  Prices are at ``resolution`` when
+        given, else the "from" prices.  The cheapest safe-for-work inpainter
+        is ``catalog.cheapest(capability="inpainting", exclude_capability="nsfw")``.
+        """
+        ranked = self.filter(  # remembered like any other query
+            capability=capability,
+            exclude_capability=exclude_capability,
+            input_modality=input_modality,
+            output_modality=output_modality,
+            resolution=resolution,
+            max_price=max_price,
+            owned_by=owned_by,
+            tag=tag,
+            text=text,
+            where=where,
+            sort="price",
+        )
+        return _queries.first_priced(ranked, resolution)

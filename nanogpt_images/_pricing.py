@@ -12,8 +12,11 @@ Shapes read, in this order:
 * ``by_rendering_speed``, one such map per speed tier: with no speed to ask
   for, the price is the cheapest tier's, the "from" price of a picker.
 
-``lora`` prices a LoRA add-on, which a plain request does not buy, so it is
-never read.  Every other shape gives ``None``: no price beats a wrong one.
+An entry that is NaN, infinite or negative is not a price: it is read as if
+it were absent (the raw value stays in the data), so it neither hides a
+valid "from" price nor depends on where it sits in the map.  ``lora``
+prices a LoRA add-on, which a plain request does not buy, so it is never
+read.  Every other shape gives ``None``: no price beats a wrong one.
 Prices are USD: a ``currency`` other than ``USD`` gives ``None`` too.
 """
 
@@ -23,17 +26,16 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from . import _models, _validation
+from . import _validation
 from ._errors import ParameterValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._models import ImageModel
+    from ._models import ImageModel, Pricing
 
 __all__ = [
     "image_count",
-    "in_usd",
     "price",
     "spelling_prices",
     "unit_price",
@@ -46,11 +48,13 @@ _INF = float("inf")
 def price(model: ImageModel, resolution: str | None, n: int) -> Decimal | None:
     """USD cost of a request for ``n`` images at ``resolution``, or ``None``.
 
-    With no resolution it is the lowest per-image price.  A model with
-    ``fixed_image_count = k`` always makes k images, so its cost is the unit
-    price times k whatever ``n`` is.  An ``n`` that is not a whole number of
-    at least 1 raises :class:`ParameterValidationError` (a ``ValueError``),
-    the same problem :meth:`ImageModel.validate` reports.
+    With no resolution it is the lowest per-image price.  ``price`` and
+    :meth:`ImageModel.validate` read ``n`` by one rule: an ``n`` that
+    ``validate`` refuses (not a whole number, over ``max_n``, other than a
+    ``fixed_image_count``) raises the same :class:`ParameterValidationError`
+    (a ``ValueError``).  The default ``n = 1`` stands for a request that
+    leaves ``n`` out, so a model with ``fixed_image_count = k`` costs the
+    unit price times k.
     """
     if resolution is not None and not isinstance(resolution, str):
         raise TypeError(
@@ -64,7 +68,7 @@ def price(model: ImageModel, resolution: str | None, n: int) -> Decimal | None:
 def unit_price(model: ImageModel, resolution: str | None) -> float | None:
     """The price of one image as the data gives it (a float), or ``None``."""
     pricing = model.pricing
-    if pricing is None or not in_usd(pricing):
+    if pricing is None or not pricing.in_usd:
         return None
     table = _usual_map(pricing)
     if table is not None:
@@ -84,23 +88,18 @@ def spelling_prices(model: ImageModel) -> dict[str, float] | None:
     map.
     """
     pricing = model.pricing
-    table = None if pricing is None or not in_usd(pricing) else _usual_map(pricing)
+    table = None if pricing is None or not pricing.in_usd else _usual_map(pricing)
     if table is None:
         return None
-    spellings = _validation.resolution_index(tuple(table))
-    return {key: table.get(key, table[raw]) for key, raw in spellings.items()}
+    prices = _prices(table)
+    spellings = _validation.resolution_index(tuple(prices))
+    return {key: prices.get(key, prices[raw]) for key, raw in spellings.items()}
 
 
-def _usual_map(pricing: _models.Pricing) -> Mapping[str, float] | None:
+def _usual_map(pricing: Pricing) -> Mapping[str, float] | None:
     """``per_image`` when it has the usual shape, a non-empty price map; else ``None``."""
     table = pricing.per_image
     return table if type(table) is MappingProxyType and table else None
-
-
-def in_usd(pricing: _models.Pricing) -> bool:
-    """Whether the prices are USD: the API's unit unless ``currency`` says otherwise."""
-    currency = pricing.currency
-    return currency is None or currency.strip().upper() in ("USD", "")  # "" says nothing
 
 
 def valid_price(unit: float | None) -> bool:
@@ -109,23 +108,24 @@ def valid_price(unit: float | None) -> bool:
 
 
 def image_count(model: ImageModel, n: int) -> int:
-    """How many images a request for ``n`` is billed for: ``fixed_image_count`` when set.
+    """How many images a request for ``n`` is billed for, by the rule of ``validate``.
 
-    ``n`` may be spelt as :meth:`ImageModel.validate` accepts it (``2``, ``2.0``, ``"2"``).
+    An ``n`` that ``validate(n=n)`` refuses raises its :class:`ParameterValidationError`.
+    ``n = 1``, the default of :func:`price`, stands for a request that leaves
+    ``n`` out, which is always valid: it is billed for ``fixed_image_count``
+    images when the model has one, else for one.
     """
-    count = _validation.as_int(n)
-    if count is None or count < 1:
-        message = f"`n` must be a whole number of images, at least 1; got `{n}`"
-        problem = _models.ValidationProblem("n", n, message, minimum=1)
+    if (n == 1 and type(n) is int) or _validation.as_int(n) == 1:
+        params = model.supported_parameters
+        fixed = params.fixed_image_count if params is not None else None
+        return fixed if fixed is not None and fixed >= 1 else 1
+    count, problem = _validation.check_n(model, n)
+    if problem is not None:
         raise ParameterValidationError(model.id, [problem])
-    params = model.supported_parameters
-    fixed = params.fixed_image_count if params is not None else None
-    return fixed if fixed is not None and fixed >= 1 else count
+    return count  # type: ignore[no-any-return]
 
 
-def _unit_price(
-    model: ImageModel, pricing: _models.Pricing, resolution: str | None
-) -> float | None:
+def _unit_price(model: ImageModel, pricing: Pricing, resolution: str | None) -> float | None:
     per_image = pricing.per_image
     if isinstance(per_image, float | int):
         if resolution is None or _is_allowed(model, resolution):
@@ -142,18 +142,29 @@ def _unit_price(
 
 
 def _from_table(table: Mapping[str, float], resolution: str | None) -> float | None:
-    """The price of ``resolution`` in one map; its lowest price when no resolution."""
+    """The price of ``resolution`` in one map; its lowest price when no resolution.
+
+    An entry that is not a price (:func:`valid_price`) is read as if absent.
+    """
     if resolution is None:
-        return min(table.values())
+        return min(filter(valid_price, table.values()), default=None)
     value = table.get(resolution)
-    if value is not None:
+    if value is not None and 0 <= value < _INF:  # valid_price(), inlined: the usual path
         return value
     wanted = _validation.normalise_resolution(resolution)
     value = table.get(wanted)
-    if value is not None:
+    if value is not None and 0 <= value < _INF:
         return value
-    key = _validation.resolution_index(tuple(table)).get(wanted)
-    return table[key] if key is not None else table.get("default")
+    prices = _prices(table)
+    key = _validation.resolution_index(tuple(prices)).get(wanted)
+    return prices[key] if key is not None else prices.get("default")
+
+
+def _prices(table: Mapping[str, float]) -> Mapping[str, float]:
+    """``table`` without the entries that are not prices (NaN, infinite, negative)."""
+    if all(map(valid_price, table.values())):
+        return table
+    return {key: value for key, value in table.items() if valid_price(value)}
 
 
 def _is_allowed(model: ImageModel, resolution: str) -> bool:

@@ -15,20 +15,33 @@ repeated query costs a dict lookup.
 from __future__ import annotations
 
 import bisect
+import functools
+import inspect
 import itertools
 import math
 import sys
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, ParamSpec, TypeAlias, TypeVar, get_args
 
-from . import _models, _pricing, _validation
+from . import _pricing, _validation
+from ._problems import suggest
 
 if TYPE_CHECKING:
     from ._models import ImageModel
 
-__all__ = ["FILTERS", "QueryIndex", "SortKey", "Tables", "first_priced", "query_key"]
+__all__ = [
+    "FILTERS",
+    "FilterInfo",
+    "QueryIndex",
+    "SortKey",
+    "Tables",
+    "filter_names_checked",
+    "first_priced",
+    "query_key",
+]
 
 SortKey = Literal["price", "name", "created"]
 Positions: TypeAlias = int
@@ -37,17 +50,78 @@ Test: TypeAlias = Callable[[int], bool]
 """A filter no table answers: tests the model at one position."""
 Step: TypeAlias = "Positions | Test"
 
-#: Every filter name, in the order their steps are built.
-FILTERS = (
-    "owned_by",
-    "capability",
-    "output_modality",
-    "input_modality",
-    "tag",
-    "resolution",
-    "text",
-    "max_price",
+
+class FilterInfo(NamedTuple):
+    """What one filter of ``find()`` does, as the docs and the command line show it."""
+
+    help: str
+    metavar: str | None  # the command line's placeholder; None: from Python only
+    repeatable: bool = False  # takes one name or several
+
+
+#: Every filter of ``find()`` / ``Catalog.filter()`` / ``Catalog.cheapest()``, with its help.
+FILTERS: Mapping[str, FilterInfo] = MappingProxyType(
+    {
+        "capability": FilterInfo(
+            "has this capability flag set to true, e.g. inpainting (repeatable: all of them)",
+            "FLAG",
+            repeatable=True,
+        ),
+        "exclude_capability": FilterInfo(
+            "does not have this capability flag set to true, e.g. nsfw (repeatable: none of them)",
+            "FLAG",
+            repeatable=True,
+        ),
+        "input_modality": FilterInfo("takes this input modality, e.g. image", "M"),
+        "output_modality": FilterInfo("makes this output modality, e.g. image", "M"),
+        "resolution": FilterInfo("supports this resolution, e.g. 1024x1024", "R"),
+        "max_price": FilterInfo(
+            "costs at most this many USD per image (at the resolution filter, else the cheapest "
+            "size)",
+            "USD",
+        ),
+        "owned_by": FilterInfo("the provider, e.g. openai", "OWNER"),
+        "tag": FilterInfo("has this tag, e.g. text-to-image", "TAG"),
+        "text": FilterInfo("case-insensitive text in id, name or description", "WORDS"),
+        "where": FilterInfo("a function ImageModel -> bool, for anything else", None),
+    }
 )
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def filter_names_checked(method: Callable[P, R]) -> Callable[P, R]:
+    """``method`` (keyword-only filters), whose unknown keyword is a TypeError naming a close one.
+
+    Python's own error names the unknown keyword only; this one also says
+    which valid name is close (``capabilty`` -> ``capability``) and lists them.
+    """
+    names = tuple(
+        name
+        for name, parameter in inspect.signature(method).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    )
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except TypeError:
+            unknown = [name for name in kwargs if name not in names]
+            if not unknown:
+                raise
+            close = suggest(unknown[0], names, 1)
+            hint = f"; did you mean {close[0]!r}?" if close else ";"
+            filters = ", ".join(name for name in names if name != "sort")
+            also = ", and sort" if "sort" in names else " (it sorts by price itself)"
+            raise TypeError(
+                f"{method.__name__}() got an unknown filter {unknown[0]!r}{hint} "
+                f"valid filters: {filters}{also}"
+            ) from None
+
+    return call
+
 
 #: How many distinct queries a catalog remembers the answers to.
 REMEMBERED_QUERIES = 256
@@ -70,16 +144,12 @@ class QueryIndex:
         return self._tables
 
     def find(self, sort: SortKey | None, filters: Mapping[str, Any]) -> tuple[ImageModel, ...]:
-        """Models matching every filter, in catalog order or sorted by ``sort``.
+        """Models matching every filter of :data:`FILTERS`, in catalog order or sorted by ``sort``.
 
-        Filters: ``capability`` (a flag name or several, all required),
-        ``input_modality``, ``output_modality``, ``resolution``, ``max_price``
-        (USD for one image at ``resolution``, else the lowest price; unpriced
-        models never pass), ``owned_by``, ``tag`` and ``text``
-        (case-insensitive substring of id, name or description).  A filter
-        given as ``None`` is ignored; an unknown name is a ``TypeError``.
+        ``filters`` maps filter names to values; ``None`` is no filter.
         ``sort="price"`` puts models without a price last; ``"created"`` is
-        oldest first.  Ties keep catalog order.
+        oldest first.  Ties keep catalog order.  A query with ``where`` (a
+        function, maybe with state) is never remembered.
         """
         key = query_key(sort, filters)
         if key is not None:
@@ -120,17 +190,12 @@ class QueryIndex:
         return tuple(matches)
 
     def _steps(self, filters: Mapping[str, Any]) -> list[Step]:
-        unknown = sorted(set(filters) - set(FILTERS))
-        if unknown:
-            raise TypeError(
-                f"unknown filter {', '.join(map(repr, unknown))}; "
-                f"valid filters: {', '.join(sorted(FILTERS))}"
-            )
+        """One or more steps per filter; the cheap tests first, ``where`` last."""
         return [
             step
-            for name in FILTERS
+            for name, build in _STEPS.items()
             if filters.get(name) is not None
-            for step in _STEPS[name](self, filters[name], filters)
+            for step in build(self, filters[name], filters)
         ]
 
     def cost(self, resolution: str | None) -> Callable[[int], float | None]:
@@ -168,9 +233,20 @@ _LAST = float("inf")  # the sort key of a model without a price
 
 
 def query_key(sort: str | None, filters: Mapping[str, Any]) -> Hashable | None:
-    """A hashable key naming this query, or ``None`` when a value cannot be one."""
+    """A hashable key naming this query, or ``None`` when it is not to be remembered.
+
+    ``None`` when a value cannot be hashed, or for a ``where`` function:
+    its answers may change, and each call may pass a new one.
+    """
+    if filters.get("where") is not None:
+        return None
     try:
-        key = (sort, frozenset((name, _frozen(value)) for name, value in filters.items()))
+        key = (
+            sort,
+            frozenset(
+                (name, _frozen(value)) for name, value in filters.items() if value is not None
+            ),
+        )
         hash(key)
     except TypeError:
         return None
@@ -267,11 +343,8 @@ class Tables:
             _file(found["owned_by"], (model.owned_by.casefold(),), position)
         caps = model.capabilities
         if caps is not None:  # flag name -> the models with it set to true
-            flags = _models.CAPABILITY_FLAGS  # read here: _models imports this module
-            _file(found["capability"], (f for f in flags if getattr(caps, f) is True), position)
-            if caps.extras:  # as Capabilities.flag() reads them: a named flag is its field
-                extra = (n for n, v in caps.extras.items() if v is True and n not in flags)
-                _file(found["capability"], extra, position)
+            stated = caps.stated()
+            _file(found["capability"], (name for name, value in stated.items() if value), position)
         arch = model.architecture
         if arch is not None:
             _file(found["output_modality"], _folded(arch.output_modalities), position)
@@ -283,7 +356,7 @@ class Tables:
         self.lowest[position] = _double(_cost(model, None))
         spellings = _pricing.spelling_prices(model)
         if spellings:
-            count = _billed_images(model)
+            count = _pricing.image_count(model, 1)
             for key, unit in spellings.items():
                 price = _double(_cost_of(unit, count) if _pricing.valid_price(unit) else None)
                 if price == price:  # else the general reading has the answer
@@ -372,16 +445,32 @@ def _owned_by(index: QueryIndex, value: Any, _: Mapping[str, Any]) -> list[Step]
 
 
 def _capability(index: QueryIndex, value: Any, _: Mapping[str, Any]) -> list[Step]:
+    return [_lookup(index, "capability", name) for name in _flag_names(value, "capability")]
+
+
+def _exclude_capability(index: QueryIndex, value: Any, _: Mapping[str, Any]) -> list[Step]:
+    excluded = 0
+    for name in _flag_names(value, "exclude_capability"):
+        excluded |= _lookup(index, "capability", name)
+    return [index.tables().everyone & ~excluded]  # the difference of two bit sets
+
+
+def _flag_names(value: Any, name: str) -> tuple[str, ...]:
+    if isinstance(value, Mapping):  # {"nsfw": False} would read as its keys: the opposite
+        raise TypeError(
+            f"filter {name!r} takes flag names, not a mapping of flags to values; to leave "
+            "out models with a flag use exclude_capability, e.g. exclude_capability='nsfw'"
+        )
     if isinstance(value, str):
         names: tuple[Any, ...] = (value,)
     elif isinstance(value, Iterable):
         names = tuple(value)
     else:
         raise TypeError(
-            "filter 'capability' takes a flag name such as 'inpainting', or a list of names; "
+            f"filter {name!r} takes a flag name such as 'inpainting', or a list of names; "
             f"not {type(value).__name__}"
         )
-    return [_lookup(index, "capability", _text(name, "capability")) for name in names]
+    return tuple(_text(flag, name) for flag in names)
 
 
 def _output_modality(index: QueryIndex, value: Any, _: Mapping[str, Any]) -> list[Step]:
@@ -440,15 +529,27 @@ def _max_price(index: QueryIndex, value: Any, filters: Mapping[str, Any]) -> lis
     return [affordable]
 
 
+def _where(index: QueryIndex, value: Any, _: Mapping[str, Any]) -> list[Step]:
+    if not callable(value):
+        raise TypeError(
+            f"filter 'where' takes a function ImageModel -> bool, not {type(value).__name__}"
+        )
+    model = index.model
+    return [lambda position: bool(value(model(position)))]
+
+
+#: The step builders, in the order a query applies them: sets first, then the cheap tests.
 _STEPS: dict[str, Callable[[QueryIndex, Any, Mapping[str, Any]], list[Step]]] = {
     "owned_by": _owned_by,
     "capability": _capability,
+    "exclude_capability": _exclude_capability,
     "output_modality": _output_modality,
     "input_modality": _input_modality,
     "tag": _tag,
     "resolution": _resolution,
     "text": _text_filter,
     "max_price": _max_price,
+    "where": _where,
 }
 
 
@@ -480,7 +581,7 @@ def _decimal(value: Any) -> Decimal:
 def _cost(model: ImageModel, resolution: str | None) -> float | None:
     """The price of a one-image request as a float: for ranking only, never shown."""
     unit = _pricing.unit_price(model, resolution)
-    return None if unit is None else _cost_of(unit, _billed_images(model))
+    return None if unit is None else _cost_of(unit, _pricing.image_count(model, 1))
 
 
 def _cost_of(unit: float, count: int) -> float:
@@ -488,13 +589,6 @@ def _cost_of(unit: float, count: int) -> float:
         return unit * count
     except OverflowError:  # a count beyond a double: exact, then the nearest double
         return min(float(Decimal(str(unit)) * count), sys.float_info.max)  # below "no price"
-
-
-def _billed_images(model: ImageModel) -> int:
-    """How many images a one-image request is billed for: its ``fixed_image_count``, if over 1."""
-    params = model.supported_parameters
-    fixed = params.fixed_image_count if params is not None else None
-    return fixed if fixed is not None and fixed > 1 else 1
 
 
 def _price_key(filters: Mapping[str, Any]) -> str | None:

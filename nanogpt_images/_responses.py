@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC
+from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import (
     APIStatusError,
     AuthenticationError,
+    InsufficientBalanceError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -29,7 +31,7 @@ from ._errors import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MAX_BODY_EXCERPT", "parse_retry_after", "status_error"]
+__all__ = ["MAX_BODY_EXCERPT", "parse_retry_after", "read_amount", "status_error"]
 
 #: ``APIStatusError.body`` keeps at most this many characters of the body.
 MAX_BODY_EXCERPT = 1000
@@ -71,23 +73,44 @@ def status_error(
     retry_after: float | None,
     redact: Callable[[str], str],
     hint: str | None = None,
+    server_error: type[ServerError] = ServerError,
 ) -> APIStatusError:
     """Build the typed error for a status, reading code and message from any envelope.
 
-    ``hint``, when given, says what the caller can do about it.
+    Every string the server sent (body, reason phrase, request id) passes
+    through ``redact`` before it reaches the error.  ``hint``, when given, says
+    what the caller can do about it; ``server_error`` is the class of a 5xx.
+    A 402 carries the balances its body gives.
     """
     text = redact(raw.decode("utf-8", errors="replace"))
-    code, message = _read_envelope(text)
+    read_code, read_message = _read_envelope(text)
+    # Decoded JSON escapes ("\u0073k-...") can spell the key again: redact what was read too.
+    code = redact(read_code) if read_code else None
+    message = redact(read_message) if read_message else None
     if message is None:
-        message = _plain_message(text) or reason or _phrase(status)
+        message = _plain_message(text) or (redact(reason) if reason else None)
+    if not 400 <= status <= 599:  # 1xx, 3xx, 999: no error status, and no catalog either
+        said = f"; the server said: {message}" if message else ""
+        message = f"unexpected status (the catalog comes with 200, or 304 when unchanged){said}"
     excerpt = text[:MAX_BODY_EXCERPT]
-    message = redact(message)
-    kind = ServerError if status >= 500 else _STATUS_ERRORS.get(status, APIStatusError)
+    if status == 402:
+        required, balance = _balances(text)
+        return InsufficientBalanceError(
+            message or _phrase(status),
+            code=code,
+            request_id=redact(request_id) if request_id is not None else None,
+            body=excerpt,
+            retry_after=retry_after,
+            hint=hint,
+            required_balance=required,
+            balance=balance,
+        )
+    kind = server_error if 500 <= status <= 599 else _STATUS_ERRORS.get(status, APIStatusError)
     return kind(
-        message,
+        message or _phrase(status),
         status=status,
         code=code,
-        request_id=request_id,
+        request_id=redact(request_id) if request_id is not None else None,
         body=excerpt,
         retry_after=retry_after,
         hint=hint,
@@ -113,6 +136,46 @@ def _read_envelope(text: str) -> tuple[str | None, str | None]:
     if code is None and "payment" in data:
         code = "payment_required"
     return code, message
+
+
+_REQUIRED_KEYS = ("requiredBalance", "required_balance", "required", "requiredAmount")
+_BALANCE_KEYS = ("currentBalance", "current_balance", "balance")
+
+
+def _balances(text: str) -> tuple[Decimal | None, Decimal | None]:
+    """``(required, current)`` USD balances from a 402 body, wherever the envelope put them.
+
+    Read exactly as written (``parse_float=Decimal``): at the top level, in an
+    ``error`` object, or in an x402 ``payment`` object.
+    """
+    try:
+        data: Any = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    places = [data, *(data[key] for key in ("error", "payment") if isinstance(data.get(key), dict))]
+    return _first_amount(places, _REQUIRED_KEYS), _first_amount(places, _BALANCE_KEYS)
+
+
+def _first_amount(places: list[dict[str, Any]], keys: tuple[str, ...]) -> Decimal | None:
+    for place in places:
+        for key in keys:
+            amount = read_amount(place.get(key))
+            if amount is not None:
+                return amount
+    return None
+
+
+def read_amount(value: object) -> Decimal | None:
+    """A USD amount written as a JSON number or a numeric string; ``None`` for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        return None
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() else None
 
 
 def _text(value: object) -> str | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 import attrs
 
+from . import _store as store_module
 from ._cache import CacheStats, CatalogCache, Copy, Listener, Source
 from ._clock import SYSTEM_CLOCK, Clock
 from ._diff import diff_catalogs
@@ -26,9 +27,11 @@ from ._errors import (
     SessionClosedError,
     TransportError,
 )
+from ._generation import generate
 from ._image_checks import check_input_images, image_limits
 from ._input_images import InputImage
 from ._options import check_bool, check_count, check_seconds
+from ._queries import filter_names_checked
 from ._refresher import Refresher
 from ._source import CatalogSource
 from ._store import CatalogStore, FileStore, Store, StoredResponse
@@ -36,16 +39,20 @@ from ._transport import CATALOG_ROUTES, Transport, resolve_api_key, resolve_base
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Sequence
     from decimal import Decimal
     from types import TracebackType
 
     import aiohttp
 
+    from ._budget import Budget
     from ._diff import CatalogChange
     from ._endpoints import ModelEndpoints
+    from ._generation import Generation
     from ._image_checks import ImageLimits
-    from ._models import Catalog, ImageModel, InputImageConstraints
+    from ._models import Catalog, ImageModel, InputImageConstraints, ValidationProblem
     from ._queries import SortKey
+    from ._validation import ValidatedParams
 
 __all__ = ["ImageModelsSession"]
 
@@ -102,6 +109,9 @@ class ImageModelsSession:
         route: Route = "image-models",
         endpoints_ttl: float = 300.0,
         endpoints_maxsize: int = 1024,
+        trust_env: bool = True,
+        proxy: str | None = None,
+        generation_timeout: float = 300.0,
     ) -> None:
         """Configure the session; nothing is fetched and no loop is needed yet.
 
@@ -113,7 +123,10 @@ class ImageModelsSession:
         ``retry_backoff_cap`` (the background refresh has its own backoff, from
         1 s up to ``refresh_interval``); ``wait_timeout`` bounds how long a read
         waits when nothing usable is cached (then :class:`RequestTimeoutError`;
-        the fetch goes on for later reads).
+        the fetch goes on for later reads); ``trust_env`` reads proxies from
+        ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``, and ``proxy`` names one
+        explicitly.  ``generation_timeout`` bounds one :meth:`generate` request
+        (connecting is still bounded by ``connect_timeout``, else ``timeout``).
 
         ``route`` picks the catalog: ``"image-models"`` (``GET
         /api/v1/image-models``) or ``"images"`` (``GET /api/v1/images/models``,
@@ -164,12 +177,15 @@ class ImageModelsSession:
             http_session=http_session,
             clock=self._clock,
             catalog_path=CATALOG_ROUTES[route],
+            trust_env=trust_env,
+            proxy=proxy,
+            generation_timeout=generation_timeout,
         )
         self._source = CatalogSource(self._transport, detailed=detailed, clock=self._clock)
         if cache_path is not None:
             store = FileStore(cache_path)
         self._store = (
-            CatalogStore(store, detailed=detailed, url=self._transport.url, clock=self._clock)
+            CatalogStore(store, detailed=detailed, url=self._transport.url)
             if store is not None
             else None
         )
@@ -204,6 +220,7 @@ class ImageModelsSession:
         self._state = _State.UNOPENED
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Task[None] | None = None
+        self._loading: asyncio.Task[bool] | None = None
         self._start_waiters = 0
         self._closing: asyncio.Task[None] | None = None
 
@@ -266,7 +283,20 @@ class ImageModelsSession:
 
     async def _open(self) -> None:
         self._cache.bind()
-        loaded = self._store is not None and await self._load_stored_copy()
+        loaded = False
+        if self._store is not None:
+            self._loading = asyncio.get_running_loop().create_task(
+                self._load_stored_copy(), name="nanogpt_images stored copy load"
+            )
+            done, _ = await asyncio.wait([self._loading], timeout=store_module.LOAD_WAIT)
+            if done:
+                loaded = self._loading.result()
+            else:  # it may still answer: then its copy is used if nothing newer came meanwhile
+                log.warning(
+                    "%r has not loaded the catalog within %g s; fetching it meanwhile",
+                    self._store.store,
+                    store_module.LOAD_WAIT,
+                )
         if self._state is _State.OPEN:  # close() may have run while the copy loaded
             if self._refresher is not None:
                 self._refresher.start(immediately=True)
@@ -277,8 +307,8 @@ class ImageModelsSession:
         """Install the stored copy, if there is a usable one; ``True`` when installed."""
         assert self._store is not None
         stored = await self._store.load()
-        if stored is None or self._state is not _State.OPEN:
-            return False
+        if stored is None or self._state is not _State.OPEN or self._fetched_meanwhile():
+            return False  # none, closed meanwhile, or a fetch was quicker (and is newer)
         try:
             catalog = await self._source.read(stored.body)
         except DecodeError as exc:
@@ -291,9 +321,15 @@ class ImageModelsSession:
             last_modified=stored.last_modified,
             body=stored.body,
         )
+        if self._fetched_meanwhile():  # a fetch landed while the copy was read
+            return False
         age = max(self._clock.time() - stored.fetched_at, 0.0)
         self._cache.install(copy, source="disk", age=age)
         return True
+
+    def _fetched_meanwhile(self) -> bool:
+        """Whether a copy is installed already: then a stored one, older, is not wanted."""
+        return self._cache.current is not None
 
     async def close(self) -> None:
         """Stop the background refresh, cancel what is in flight, close owned connections.
@@ -316,11 +352,11 @@ class ImageModelsSession:
 
     async def _shut_down(self) -> None:
         try:
-            opening = self._opening
-            if opening is not None and not opening.done():  # a slow store: stop waiting
-                opening.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await opening
+            for starting in (self._opening, self._loading):
+                if starting is not None and not starting.done():  # a slow store: stop waiting
+                    starting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await starting
             if self._refresher is not None:
                 await self._refresher.stop()
             await self._cache.close()
@@ -379,26 +415,98 @@ class ImageModelsSession:
         warm.hits += 1
         return model
 
+    @filter_names_checked
     async def find(
-        self, /, *, sort: SortKey | None = None, **filters: Any
+        self,
+        /,
+        *,
+        capability: str | Iterable[str] | None = None,
+        exclude_capability: str | Iterable[str] | None = None,
+        input_modality: str | None = None,
+        output_modality: str | None = None,
+        resolution: str | None = None,
+        max_price: Decimal | float | str | None = None,
+        owned_by: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        where: Callable[[ImageModel], bool] | None = None,
+        sort: SortKey | None = None,
     ) -> tuple[ImageModel, ...]:
         """Models matching every filter, in catalog order or by ``sort``.
 
-        Filters: ``capability`` (a flag name or several, all required),
-        ``input_modality``, ``output_modality``, ``resolution``, ``max_price``
-        (at ``resolution``, or the cheapest one), ``owned_by``, ``tag``,
-        ``text`` (case-insensitive, in id, name or description).  An unknown
-        filter is a :class:`TypeError`.
+        ``capability`` (a flag name or several, all required),
+        ``exclude_capability`` (a flag name or several: a model with any of
+        them set to true is dropped), ``input_modality``, ``output_modality``,
+        ``resolution``, ``max_price`` (at ``resolution``, or the cheapest one),
+        ``owned_by``, ``tag``, ``text`` (case-insensitive, in id, name or
+        description) and ``where`` (a function ``ImageModel -> bool`` for
+        anything else).  ``None`` is no filter; an unknown filter name is a
+        :class:`TypeError` naming the close one.
         """
         catalog = await self.catalog()
-        if self._route == "images" and (filters.get("max_price") is not None or sort == "price"):
+        if self._route == "images" and (max_price is not None or sort == "price"):
             catalog = await self._with_endpoint_prices(catalog)
-        return catalog.filter(sort=sort, **filters)
+        return catalog.filter(
+            capability=capability,
+            exclude_capability=exclude_capability,
+            input_modality=input_modality,
+            output_modality=output_modality,
+            resolution=resolution,
+            max_price=max_price,
+            owned_by=owned_by,
+            tag=tag,
+            text=text,
+            where=where,
+            sort=sort,
+        )
 
     async def refresh(self) -> Catalog:
         """Fetch now (joining a fetch in flight) and return the resulting catalog."""
         await self.start()
         return await self._cache.refresh()
+
+    async def generate(
+        self,
+        model_id: str,
+        prompt: str,
+        /,
+        *,
+        resolution: str | None = None,
+        n: int | None = None,
+        input_images: Sequence[bytes | str] = (),
+        max_cost: Decimal | float | str | None = None,
+        response_format: str = "b64_json",
+        budget: Budget | None = None,
+        **params: Any,
+    ) -> Generation:
+        """Generate images with ``POST {base_url}/v1/images/generations``, checked first.
+
+        Before anything is sent: an API key must be set
+        (:class:`AuthenticationError`), the model must exist
+        (:class:`ModelNotFoundError`), the prompt, parameters and input images
+        (bytes, or ``data:image/...;base64,`` URLs, 4 MB each at most) must
+        pass :meth:`ImageModel.validate` (:class:`ParameterValidationError`),
+        and the price estimate must fit ``max_cost`` and ``budget``
+        (:class:`BudgetExceededError`; an unknown price is refused when
+        either is set).  ``resolution`` is sent as ``size``; other keyword
+        parameters are passed through.  The request is tried again only
+        after a failure to connect or a 429; once it may have reached
+        NanoGPT it is never resent, and a doubtful outcome raises a
+        :class:`PossiblyBilledError`.
+        """
+        return await generate(
+            self._transport,
+            self.get_model,
+            model_id,
+            prompt,
+            resolution=resolution,
+            n=n,
+            input_images=input_images,
+            max_cost=max_cost,
+            response_format=response_format,
+            budget=budget,
+            params=params,
+        )
 
     def stats(self) -> CacheStats:
         """A snapshot of the cache's counters and the current copy's age and source.
@@ -414,6 +522,16 @@ class ImageModelsSession:
             endpoint_errors=details.errors,
             endpoint_size=details.size,
         )
+
+    async def wait_idle(self) -> None:
+        """Wait until nothing runs on the session's behalf: no fetch, save or subscriber call.
+
+        For tests that move a ``FakeClock``: once this returns, the refresh the
+        clock set off is over, and so are the ``subscribe()`` callbacks of the
+        change it brought (async ones included).  Time does not move here.
+        """
+        while busy := self._busy():
+            await asyncio.wait(busy)
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
         """Call ``callback`` (sync or async) with each :class:`CatalogChange` a refresh finds.
@@ -459,24 +577,26 @@ class ImageModelsSession:
 
     async def validate(
         self, model_id: str, /, *, input_images: Iterable[InputImage] = (), **params: Any
-    ) -> dict[str, Any]:
+    ) -> ValidatedParams:
         """Check a generation request, input images included; return the normalised params.
 
-        The model's own :meth:`ImageModel.validate`, plus each of
-        ``input_images`` against the limits of the model's endpoint details
-        (count, width and height, bytes, format) and whether it takes images at
-        all.  Every problem is listed in one :class:`ParameterValidationError`.
+        The model's own :meth:`ImageModel.validate` (its result, with what was
+        ``checked`` and ``unchecked``), plus each of ``input_images`` against
+        the limits of the model's endpoint details (count, width and height,
+        bytes, format) and whether it takes images at all.  Every problem is
+        listed in one :class:`ParameterValidationError`.
         """
         images = _input_images(input_images)
         model = await self.get_model(model_id)
+        checked: ValidatedParams | None = None
+        problems: list[ValidationProblem] = []
         try:
             checked = model.validate(**params)
-            problems = []
         except ParameterValidationError as exc:
-            checked, problems = dict(params), list(exc.problems)
+            problems = list(exc.problems)
         if images:
             problems += check_input_images(model.id, await self._image_limits(model), images)
-        if problems:
+        if problems or checked is None:
             raise ParameterValidationError(model.id, problems)
         return checked
 
@@ -585,24 +705,33 @@ class ImageModelsSession:
             return
         before, after = previous.catalog, new.catalog
         self._endpoint_cache.drop(_changed_ids(self._endpoint_cache.ids(), before, after))
-        if len(before) + len(after) < OFF_LOOP_MODELS:
+        big = len(before) + len(after) >= OFF_LOOP_MODELS
+        telling = self._retiring is not None and not self._retiring.done()
+        if not big and not telling:
             if self._subscribers and (change := diff_catalogs(before, after)):
                 self._notify(change)
             return
         # A big catalog: the diff (~10 µs a model) and even freeing the old copy would stall
-        # the loop, so both happen in a thread; changes are still told in order.
+        # the loop, so both happen in a thread. A change after it waits its turn: in order.
         task = asyncio.get_running_loop().create_task(
-            self._retire(self._retiring, [before], after if self._subscribers else None)
+            self._retire(self._retiring, [before], after if self._subscribers else None, big)
         )
         self._retiring = task
         self._callback_tasks.add(task)
         task.add_done_callback(self._callback_done)
 
     async def _retire(
-        self, prior: asyncio.Task[None] | None, held: list[Catalog], after: Catalog | None
+        self,
+        prior: asyncio.Task[None] | None,
+        held: list[Catalog],
+        after: Catalog | None,
+        off_loop: bool,
     ) -> None:
-        """Diff the old catalog in ``held`` against ``after`` and free it, off the loop."""
-        change = await asyncio.to_thread(_diff_and_free, held, after)
+        """Diff the old catalog in ``held`` against ``after`` and free it; tell after ``prior``."""
+        if off_loop:
+            change = await asyncio.to_thread(_diff_and_free, held, after)
+        else:
+            change = _diff_and_free(held, after)
         if prior is not None and not prior.done():
             await asyncio.wait([prior])  # the change before this one is told first
         if change:

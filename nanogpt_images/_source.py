@@ -86,7 +86,10 @@ class CatalogSource:
             catalog = self._parse(body)
         else:
             data = _loads_in_pieces(body)
-            catalog = self._parse(data)
+            try:
+                catalog = parse_catalog(data)
+            except DecodeError:  # explained (and redacted) from the bytes, the slow way
+                catalog = self._parse(body)
             _take_apart(data)
         try:
             catalog.prepare()
@@ -94,11 +97,9 @@ class CatalogSource:
             log.exception("could not prepare the catalog's query tables")
         return catalog
 
-    def _parse(self, body: bytes | Any) -> Catalog:
+    def _parse(self, body: bytes) -> Catalog:
         """parse_catalog, with the API key blanked out of what a bad body's error quotes."""
-        if not isinstance(body, bytes):  # decoded in pieces: an error quotes no bytes
-            return parse_catalog(body)
-        return parse_without_key(parse_catalog, body, self._transport.redact, "catalog")
+        return parse_without_key(parse_catalog, body, self._transport, "catalog")
 
 
 def unmapped_failure(transport: Transport, what: str, exc: Exception) -> TransportError:
@@ -109,7 +110,7 @@ def unmapped_failure(transport: Transport, what: str, exc: Exception) -> Transpo
 
 
 def parse_without_key(
-    parse: Callable[[bytes | str], T], body: bytes, redact: Callable[[str], str], what: str
+    parse: Callable[[bytes | str], T], body: bytes, transport: Transport, what: str
 ) -> T:
     """``parse(body)``; when it fails, the :class:`DecodeError` of the body with the key blanked.
 
@@ -121,7 +122,7 @@ def parse_without_key(
     except DecodeError as exc:
         error = exc
     text = body.decode("utf-8", errors="replace")
-    redacted = redact(text)
+    redacted = transport.redact(text)
     if redacted != text:  # the body quotes the key: make the error again without it
         try:
             parse(redacted)
@@ -129,7 +130,12 @@ def parse_without_key(
             error = exc
         else:  # only the key made it unreadable: say so, quoting nothing
             error = DecodeError(f"the response was not a readable {what}")
-    raise error
+    if not transport.has_key:
+        raise error
+    # The key may also be written in a way the body does not show (JSON escapes), so what
+    # the error says is redacted as read, and its chain (which may quote it) is dropped.
+    redact = transport.redact
+    raise DecodeError(redact(str(error)), [redact(line) for line in error.errors]) from None
 
 
 def _loads_in_pieces(body: bytes) -> Any:

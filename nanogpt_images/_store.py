@@ -15,6 +15,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -22,9 +23,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from ._clock import Clock, wait_on
+__all__ = ["LOAD_WAIT", "SAVE_WAIT", "CatalogStore", "FileStore", "Store", "StoredResponse"]
 
-__all__ = ["CatalogStore", "FileStore", "Store", "StoredResponse"]
+#: How long a start waits for a store's load() (real seconds) before fetching instead.
+LOAD_WAIT = 1.0
+#: How long close() waits for a store's save() under way (real seconds).
+SAVE_WAIT = 5.0
 
 log = logging.getLogger("nanogpt_images")
 
@@ -67,23 +71,15 @@ class CatalogStore:
     ``load`` never raises: a store that fails, or holds a copy of another
     catalog, is a cold start with a warning.  ``save`` returns at once; saves
     run one at a time and only the newest waiting one is written.  ``close``
-    waits for a save in progress at most ``close_timeout`` seconds.
+    waits for a save in progress at most :data:`SAVE_WAIT` seconds.  These are
+    real seconds, not the session clock's: a store is outside the process, and
+    a test's frozen ``FakeClock`` must not make a hung store hang the test.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        detailed: bool,
-        url: str,
-        clock: Clock,
-        close_timeout: float = 5.0,
-    ) -> None:
+    def __init__(self, store: Store, *, detailed: bool, url: str) -> None:
         self.store = store
         self._detailed = detailed
         self._url = url
-        self._clock = clock
-        self._close_timeout = close_timeout
         self._pending: StoredResponse | None = None
         self._saving: asyncio.Task[None] | None = None
 
@@ -91,6 +87,13 @@ class CatalogStore:
         """The stored copy of this catalog, or ``None`` (with a warning saying why)."""
         try:
             stored = await self.store.load()
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are being cancelled (close() stops a slow load)
+            # A client library leaking its own cancellation: a failed load, nothing more.
+            log.warning("could not load the catalog from %r: its load() was cancelled", self.store)
+            return None
         except Exception as exc:  # a store that cannot answer is a cold start, not a crash
             log.warning("could not load the catalog from %r: %s", self.store, exc)
             return None
@@ -102,6 +105,9 @@ class CatalogStore:
                 self.store,
                 type(stored).__name__,
             )
+            return None
+        if problem := _malformed(stored):
+            log.warning("ignoring what %r loaded: %s", self.store, problem)
             return None
         if stored.detailed != self._detailed:
             log.warning(
@@ -129,15 +135,14 @@ class CatalogStore:
         return self._saving if self._saving is not None and not self._saving.done() else None
 
     async def close(self) -> None:
-        """Let a save in progress finish, waiting at most ``close_timeout`` seconds."""
+        """Let a save in progress finish, waiting at most :data:`SAVE_WAIT` seconds."""
         saving, self._saving = self._saving, None
         if saving is None or saving.done():
             return
-        if not await wait_on(self._clock, saving, self._close_timeout):
+        done, _ = await asyncio.wait([saving], timeout=SAVE_WAIT)
+        if not done:
             log.warning(
-                "gave up waiting for %r to save the catalog after %g s",
-                self.store,
-                self._close_timeout,
+                "gave up waiting for %r to save the catalog after %g s", self.store, SAVE_WAIT
             )
         saving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -154,10 +159,34 @@ class CatalogStore:
                 log.warning("could not save the catalog to %r: %s", self.store, exc)
 
 
+def _malformed(stored: Any) -> str | None:
+    """What is wrong with a StoredResponse a custom store built (types unchecked), or ``None``."""
+    if not isinstance(stored.body, bytes):
+        return f"its body is a {type(stored.body).__name__}, not bytes"
+    if not isinstance(stored.detailed, bool):
+        return f"its detailed is {stored.detailed!r}, not True or False"
+    fetched_at = stored.fetched_at
+    if isinstance(fetched_at, bool) or not isinstance(fetched_at, int | float):
+        return f"its fetched_at is a {type(fetched_at).__name__}, not a number"
+    if not math.isfinite(fetched_at):
+        return f"its fetched_at is {fetched_at!r}, not a finite number"
+    for name in ("etag", "last_modified", "url"):
+        value = getattr(stored, name)
+        if value is not None and not isinstance(value, str):
+            return f"its {name} is a {type(value).__name__}, not a string"
+    return None
+
+
 class FileStore:
     """A :class:`Store` in one JSON file, replaced atomically on every save."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        if not os.fspath(path).strip():
+            # Path("") is the current directory: an unset "$CACHE_FILE", not a choice.
+            raise ValueError(
+                "the cache file path is empty; give a file path such as "
+                "'~/.cache/nanogpt-images/catalog.json', or None for no cache file"
+            )
         self.path = Path(path)
 
     def __repr__(self) -> str:
@@ -214,9 +243,14 @@ def _decode(document: Any) -> StoredResponse:
     fetched_at = document["fetched_at"]
     if not isinstance(fetched_at, int | float) or isinstance(fetched_at, bool):
         raise TypeError("fetched_at is not a number")
+    if not math.isfinite(fetched_at):  # json reads NaN and Infinity
+        raise ValueError(f"fetched_at is {fetched_at!r}, not a finite time")
+    detailed = document["detailed"]
+    if not isinstance(detailed, bool):  # "false" would read as true
+        raise TypeError(f"detailed is {detailed!r}, not true or false")
     return StoredResponse(
         body=base64.b64decode(document["body"], validate=True),
-        detailed=bool(document["detailed"]),
+        detailed=detailed,
         fetched_at=float(fetched_at),
         etag=_optional_str(document.get("etag")),
         last_modified=_optional_str(document.get("last_modified")),

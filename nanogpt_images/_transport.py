@@ -1,4 +1,4 @@
-"""HTTP for the catalog: the only module that talks aiohttp.
+"""HTTP for the catalog and for generations: the only module that talks aiohttp.
 
 One :class:`Transport` sends ``GET {base_url}/api/v1/image-models`` (or another
 catalog route, or any path of the site: :meth:`Transport.get`) with auth,
@@ -6,36 +6,57 @@ timeouts, retries with jittered backoff, conditional-GET validators, a body
 size cap and same-origin redirects, and turns every failure into a
 :class:`~nanogpt_images.NanoGPTError`. It returns raw bytes; parsing the
 catalog is the session's job.
+
+:meth:`Transport.post_json` sends a paid request (a generation) with the same
+auth, size cap, error mapping and redaction, but its own retry rule: only
+what surely did not reach the server (a failure to connect, a 429) is tried
+again; anything that may have been billed raises a
+:class:`~nanogpt_images.PossiblyBilledError`. :meth:`Transport.download`
+fetches a generated image's URL, without the key.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import json
 import logging
 import os
 import random as _random
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urljoin, urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 import aiohttp
 import attrs
 
+from ._backoff import exponential
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import (
     APIStatusError,
     DecodeError,
     NanoGPTError,
+    PossiblyBilledDecodeError,
+    PossiblyBilledServerError,
+    PossiblyBilledTimeoutError,
+    PossiblyBilledTransportError,
     RequestTimeoutError,
+    ServerError,
     SessionClosedError,
     TransportError,
 )
 from ._options import check_bool, check_count, check_seconds, check_str
 from ._responses import parse_retry_after, status_error
+from ._urls import (
+    check_base_url,
+    check_proxy,
+    env_proxies,
+    no_proxy_covers,
+    origin,
+    proxy_password,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
 __all__ = [
     "CATALOG_ROUTES",
@@ -59,6 +80,16 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_ERROR_BODY_BYTES = 64 * 1024  # enough for any error envelope; the rest is dropped
 CHUNK_SIZE = 64 * 1024
+#: What every error of a request that may have been billed adds to its message.
+BILLED_HINT = (
+    "the request may have been billed, so it was not sent again; check your NanoGPT "
+    "balance or usage before trying again"
+)
+
+_T = TypeVar("_T")
+#: How aiohttp says a request's bytes could not be written (a connection closed under it):
+#: the headers go out with the body, so nothing reached the server.
+_UNSENT = "Can not write request body"
 
 
 @attrs.frozen
@@ -134,6 +165,9 @@ class Transport:
         http_session: aiohttp.ClientSession | None = None,
         clock: Clock = SYSTEM_CLOCK,
         random: Callable[[], float] = _random.random,
+        trust_env: bool = True,
+        proxy: str | None = None,
+        generation_timeout: float = 300.0,
         catalog_path: str = CATALOG_PATH,
     ) -> None:
         self._base_url = resolve_base_url(base_url)
@@ -154,15 +188,20 @@ class Transport:
             max_response_bytes=max_response_bytes,
         )
         check_seconds("max_retry_after", max_retry_after, positive=False, infinite=True)
+        check_seconds("generation_timeout", generation_timeout)
         check_bool("allow_insecure_http", allow_insecure_http)
-        if http_session is not None and not isinstance(http_session, aiohttp.ClientSession):
-            raise TypeError(
-                "http_session must be an aiohttp.ClientSession (or None to let the "
-                f"session make its own), not {type(http_session).__name__}"
-            )
-        _check_base_url(self._base_url, self._api_key, allow_insecure_http)
+        check_bool("trust_env", trust_env)
+        _check_http_session(http_session, self._api_key)
+        check_base_url(self._base_url, self._api_key, allow_insecure_http)
         _check_key(self._api_key)
+        check_proxy(proxy)
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
+        # A generation takes longer than a catalog; connecting is bounded as for the catalog,
+        # so that a connect timeout (safe to retry) is told apart from a slow answer.
+        self._post_timeout = aiohttp.ClientTimeout(
+            total=generation_timeout,
+            connect=min(connect_timeout or timeout, generation_timeout),
+        )
         self._max_retries = max_retries
         self._max_retry_after = max_retry_after
         self._backoff_base = backoff_base
@@ -170,14 +209,26 @@ class Transport:
         self._max_response_bytes = max_response_bytes
         self._borrowed = http_session
         self._owned: aiohttp.ClientSession | None = None
+        self._owned_fresh: aiohttp.ClientSession | None = None
         self._closed = False
         self._clock = clock
         self._random = random
+        self._proxy = proxy
+        # Read once, as httpx does; a borrowed session follows its own trust_env instead.
+        self._env_proxies = env_proxies() if trust_env and http_session is None else {}
+        passwords = [proxy_password(url) for url in (proxy, *self._env_proxies.values())]
+        # Longest first, so that no secret is cut into pieces by a shorter one.
+        self._secrets = tuple(sorted({s for s in (self._api_key, *passwords) if s}, key=len)[::-1])
 
     @property
     def url(self) -> str:
         """The catalog endpoint, without query or credentials."""
         return self._base_url + self._catalog_path
+
+    @property
+    def has_key(self) -> bool:
+        """Whether an API key is set (paid requests need one)."""
+        return self._api_key is not None
 
     def __repr__(self) -> str:
         auth = "anonymous" if self._api_key is None else self._auth_header
@@ -213,20 +264,93 @@ class Transport:
         where = self._base_url + path
         url = f"{where}?{urlencode(params)}" if params else where
         headers = self._headers(sent)
-        attempt = 0
+
+        def attempt(attempts: int, started: float) -> Awaitable[FetchResult | _Failure]:
+            return self._attempt(session, url, headers, sent, attempts, started, where)
+
+        what = "the catalog fetch" if path == self._catalog_path else f"GET {where}"
+        return await self._retrying(attempt, what)
+
+    async def post_json(self, path: str, payload: Mapping[str, Any]) -> bytes:
+        """POST ``payload`` as JSON to ``{base_url}{path}``; the body of a 2xx answer.
+
+        For paid requests: retried only after a failure to connect or a 429
+        (within ``max_retries``, honouring ``Retry-After`` up to
+        ``max_retry_after``).  A 5xx, a timeout after sending, a broken
+        connection or an unreadable 2xx raise a
+        :class:`~nanogpt_images.PossiblyBilledError` at once; other statuses
+        their usual typed error.  Redirects are not followed.
+        """
+        session = self._fresh_session()
+        url = self._base_url + path
+        headers = {**self._headers(Validators()), "Content-Type": "application/json"}
+        data = json.dumps(payload, separators=(",", ":"), default=str).encode()
+
+        def attempt(attempts: int, started: float) -> Awaitable[bytes | _Failure]:
+            return self._post_attempt(session, url, headers, data)
+
+        return await self._retrying(attempt, f"POST {path}")
+
+    async def download(self, url: str) -> bytes:
+        """GET ``url`` (a generated image's link) within the size cap, never sending the key.
+
+        One attempt: the link is NanoGPT's, signed and short-lived; a failure
+        raises a :class:`~nanogpt_images.NanoGPTError` saying what happened.
+        """
+        session = self._session()
+        shown = self.redact(url)
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise TransportError(f"cannot download {shown!r}: not an http(s) URL")
+        outcome = await self._download_attempt(session, url, shown)
+        if isinstance(outcome, _Failure):
+            raise outcome.error  # outside the except: a secret-quoting cause stays left off
+        return outcome
+
+    async def _download_attempt(
+        self, session: aiohttp.ClientSession, url: str, shown: str
+    ) -> bytes | _Failure:
+        headers = {"User-Agent": f"nanogpt-images/{_package_version()}"}
+        try:
+            async with session.get(
+                url,
+                headers=headers,
+                timeout=self._timeout,
+                raise_for_status=False,
+                proxy=self._proxy_for(url),
+                max_redirects=MAX_REDIRECTS,
+            ) as response:
+                if 200 <= response.status < 300:
+                    return await self._read_capped(response)
+                hint = f"downloading {shown}; a generated image's link expires after an hour"
+                return _Failure(await self._status_error(response, hint=hint), retryable=False)
+        except TimeoutError as exc:
+            timeout = RequestTimeoutError(
+                f"no complete answer from {shown} (timeout={self._timeout.total:g} s)"
+            )
+            timeout.__cause__ = exc
+            return _Failure(timeout, retryable=False)
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            return self._failure(f"could not download {shown}", exc, retryable=False)
+
+    async def _retrying(
+        self, attempt: Callable[[int, float], Awaitable[_T | _Failure]], what: str
+    ) -> _T:
+        """Call ``attempt(attempts, started)`` until it succeeds or its failure is final."""
+        started = self._clock.monotonic()
+        retries = 0
         while True:
-            outcome = await self._attempt(session, url, headers, sent, where)
-            if isinstance(outcome, FetchResult):
+            outcome = await attempt(retries + 1, started)
+            if not isinstance(outcome, _Failure):
                 return outcome
-            delay = self._retry_delay(outcome, attempt)
+            delay = self._retry_delay(outcome, retries)
             if delay is None:
                 raise outcome.error
-            attempt += 1
+            retries += 1
             logger.info(
-                "retrying GET %s in %.2f s (retry %d of %d) after: %s",
-                where,
+                "retrying %s in %.2f s (retry %d of %d) after: %s",
+                what,
                 delay,
-                attempt,
+                retries,
                 self._max_retries,
                 outcome.error,
             )
@@ -236,8 +360,10 @@ class Transport:
         """Close the ClientSession this transport created (never a borrowed one). Idempotent."""
         self._closed = True
         owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.close()
+        fresh, self._owned_fresh = self._owned_fresh, None
+        for session in (owned, fresh):
+            if session is not None:
+                await session.close()
 
     # -- one request -------------------------------------------------------
 
@@ -254,6 +380,26 @@ class Transport:
             )
         return self._owned
 
+    def _fresh_session(self) -> aiohttp.ClientSession:
+        """For paid requests: a new connection each time, never a pooled one gone stale.
+
+        A request on a keep-alive connection the server has just dropped fails
+        in ways that cannot always be told from a failure after sending, and
+        a paid request is never resent on a doubt; a fresh connection (one
+        handshake, next to a generation's seconds) avoids the doubt.  A
+        borrowed ``http_session`` is used as it is.
+        """
+        session = self._session()
+        if session is self._borrowed:
+            return session
+        if self._owned_fresh is None:
+            self._owned_fresh = aiohttp.ClientSession(
+                timeout=self._post_timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                connector=aiohttp.TCPConnector(force_close=True),
+            )
+        return self._owned_fresh
+
     def _headers(self, validators: Validators) -> dict[str, str]:
         headers = {
             "User-Agent": f"nanogpt-images/{_package_version()}",
@@ -266,10 +412,11 @@ class Transport:
             else:
                 headers["x-api-key"] = self._api_key
         # A validator that could not be a header value (say, from a damaged cache file) is skipped.
-        if validators.etag and validators.etag.isprintable():
+        if isinstance(validators.etag, str) and validators.etag and validators.etag.isprintable():
             headers["If-None-Match"] = validators.etag
-        if validators.last_modified and validators.last_modified.isprintable():
-            headers["If-Modified-Since"] = validators.last_modified
+        modified = validators.last_modified
+        if isinstance(modified, str) and modified and modified.isprintable():
+            headers["If-Modified-Since"] = modified
         return headers
 
     async def _attempt(
@@ -278,12 +425,19 @@ class Transport:
         url: str,
         headers: Mapping[str, str],
         sent: Validators,
+        attempts: int,
+        started: float,
         where: str,
     ) -> FetchResult | _Failure:
-        """One try, following same-origin redirects; aiohttp errors become a retryable failure."""
+        """Try number ``attempts`` of a fetch that began at ``started``, following redirects.
+
+        The one boundary where aiohttp's (and the standard library's) exceptions
+        become library errors; nothing else escapes :meth:`fetch`.
+        """
+        proxy = self._proxy_for(url)
         try:
             for _ in range(MAX_REDIRECTS + 1):
-                logger.debug("GET %s", url)
+                logger.debug("GET %s", self.redact(url))
                 # raise_for_status=False: a borrowed session may say otherwise, and the
                 # status must reach _answer to become its typed error.
                 async with session.get(
@@ -292,6 +446,7 @@ class Transport:
                     allow_redirects=False,
                     timeout=self._timeout,
                     raise_for_status=False,
+                    proxy=proxy,
                 ) as response:
                     location = response.headers.get("Location")
                     if response.status in REDIRECT_STATUSES and location:
@@ -300,41 +455,158 @@ class Transport:
                     return await self._answer(response, sent, where)
             raise TransportError(f"more than {MAX_REDIRECTS} redirects from {where}")
         except TimeoutError as exc:  # also aiohttp's ServerTimeoutError
-            error: TransportError = self._timeout_error(exc, where)
-            error.__cause__ = exc
-        except aiohttp.ClientError as exc:
-            error = TransportError(f"could not fetch {where}: {self.redact(_describe(exc))}")
-            # A response error's repr holds the request headers, the key among them.
-            error.__cause__ = None if isinstance(exc, aiohttp.ClientResponseError) else exc
-        return _Failure(error, retryable=True, retry_after=None)
+            waited = self._clock.monotonic() - started
+            return _Failure(self._timeout_error(exc, attempts, waited, where), retryable=True)
+        except (aiohttp.ClientError, OSError) as exc:  # refused, reset, DNS, TLS, bad HTTP
+            retry = not isinstance(exc, aiohttp.InvalidURL)
+            return self._failure(f"could not fetch {where}", exc, retryable=retry)
+        except ValueError as exc:  # aiohttp refusing what it was given (UnicodeError too)
+            return self._failure(f"could not send the request to {where}", exc, retryable=False)
 
-    def _timeout_error(self, exc: TimeoutError, where: str | None = None) -> RequestTimeoutError:
+    async def _post_attempt(
+        self, session: aiohttp.ClientSession, url: str, headers: Mapping[str, str], data: bytes
+    ) -> bytes | _Failure:
+        """One POST: its answer's body, or the failure with whether it surely did not run.
+
+        Safe to retry: a connection that could not be made (refused, DNS, a
+        connect timeout) and a 429.  Anything after the request may have been
+        sent is a ``PossiblyBilled*`` error, never retried.
+        """
+        where = self.redact(url)
+        try:
+            logger.debug("POST %s", where)
+            async with session.post(
+                url,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._post_timeout,
+                raise_for_status=False,
+                proxy=self._proxy_for(url),
+            ) as response:
+                return await self._post_answer(response, where)
+        except aiohttp.ConnectionTimeoutError as exc:
+            error = RequestTimeoutError(
+                f"could not connect to {where} within "
+                f"{self._post_timeout.connect:g} s; nothing was sent"
+            )
+            error.__cause__ = exc
+            return _Failure(error, retryable=True)
+        except aiohttp.ClientSSLError as exc:  # a failed handshake: nothing sent, no use retrying
+            return self._failure(f"could not connect to {where}", exc, retryable=False)
+        except aiohttp.ClientConnectorError as exc:  # refused, DNS, an unreachable proxy
+            return self._failure(f"could not connect to {where}", exc, retryable=True)
+        except TimeoutError as exc:
+            billed = PossiblyBilledTimeoutError(
+                f"no complete answer from {where} within "
+                f"generation_timeout={self._post_timeout.total:g} s; {BILLED_HINT}"
+            )
+            billed.__cause__ = exc
+            return _Failure(billed, retryable=False)
+        except aiohttp.ClientHttpProxyError as exc:  # the proxy refused to connect us
+            return self._failure(f"the proxy refused to reach {where}", exc, retryable=False)
+        except (aiohttp.InvalidURL, ValueError) as exc:  # refused by aiohttp before sending
+            return self._failure(f"could not send the request to {where}", exc, retryable=False)
+        except aiohttp.ClientOSError as exc:
+            # The connection was closed before the request could go: nothing reached NanoGPT.
+            if (exc.strerror or "").startswith(_UNSENT):
+                return self._failure(f"could not send the request to {where}", exc, retryable=True)
+            return self._possibly_billed(where, exc)
+        except (aiohttp.ClientError, OSError) as exc:  # dropped, reset, bad HTTP: after sending
+            return self._possibly_billed(where, exc)
+
+    def _possibly_billed(self, where: str, exc: Exception) -> _Failure:
+        failure = self._failure(f"the connection to {where} broke", exc, retryable=False)
+        error = PossiblyBilledTransportError(f"{failure.error}; {BILLED_HINT}")
+        error.__cause__ = failure.error.__cause__
+        return _Failure(error, retryable=False)
+
+    async def _post_answer(self, response: aiohttp.ClientResponse, where: str) -> bytes | _Failure:
+        status = response.status
+        if 200 <= status < 300:
+            try:
+                return await self._read_capped(response)
+            except DecodeError as exc:  # over the size cap: the work was done and billed
+                raise PossiblyBilledDecodeError(
+                    f"NanoGPT answered {status} but {exc}; {BILLED_HINT}"
+                ) from None
+        if status in REDIRECT_STATUSES:
+            location = self.redact(response.headers.get("Location", ""))
+            return _Failure(
+                APIStatusError(
+                    f"the server redirected ({status}) the request to {location!r}; not "
+                    "followed, since a paid request is sent once: set base_url to the host "
+                    "that serves the API",
+                    status=status,
+                    code="redirect",
+                ),
+                retryable=False,
+            )
+        error = await self._status_error(
+            response,
+            hint=BILLED_HINT if status >= 500 else None,
+            server_error=PossiblyBilledServerError,
+        )
+        return _Failure(error, retryable=status == 429, retry_after=error.retry_after)
+
+    def _failure(self, what: str, exc: Exception, *, retryable: bool) -> _Failure:
+        error = TransportError(f"{what}: {self.redact(_describe(exc))}")
+        # A cause whose text holds a secret is left off: a response error's repr
+        # holds the request headers, a UnicodeError the whole string it choked on.
+        error.__cause__ = None if self._quotes_a_secret(exc) else exc
+        return _Failure(error, retryable=retryable)
+
+    def _timeout_error(
+        self, exc: TimeoutError, attempts: int, waited: float, where: str | None = None
+    ) -> RequestTimeoutError:
+        """What ran out at ``where`` (the catalog), and how long all the ``attempts`` took."""
         where = where or self.url
         connect = self._timeout.connect
         if isinstance(exc, aiohttp.ConnectionTimeoutError) and connect is not None:
-            return RequestTimeoutError(
-                f"could not connect to {where} within {connect:g} s (connect_timeout)"
-            )
-        return RequestTimeoutError(
-            f"no complete answer from {where} within {self._timeout.total:g} s"
+            what, limit = "could not connect to", f"connect_timeout={connect:g} s"
+        else:
+            what, limit = "no complete answer from", f"timeout={self._timeout.total:g} s"
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        error = RequestTimeoutError(
+            f"{what} {where} after {tries} over {waited:.1f} s ({limit} per attempt)"
         )
+        error.__cause__ = exc
+        return error
 
     def _redirect_target(self, url: str, location: str, status: int) -> str:
-        target = urljoin(url, location)
+        """The URL to follow to, or the error saying why it is not followed."""
+        shown = self.redact(location)
         try:
-            elsewhere = _origin(target) != _origin(url)
-        except ValueError:  # a port out of range or not a number
+            target = urljoin(url, location)
+            parts = urlsplit(target)
+            here, there = origin(url), origin(target)
+        except ValueError as exc:  # "http://[::1", a port out of range or not a number
             raise TransportError(
-                f"the server redirected ({status}) to an invalid location: "
-                f"{self.redact(location)!r}"
+                f"the server redirected ({status}) to an invalid location {shown!r} ({exc}); "
+                "a redirect must name a valid http(s) URL"
             ) from None
-        if elsewhere:
-            scheme, host, port = _origin(target)
+        if not parts.hostname:
+            raise TransportError(
+                f"the server redirected ({status}) to a location without a host: {shown!r}"
+            )
+        if there != here:
+            scheme, host, port = there
             raise APIStatusError(
-                f"refused to follow a redirect to another origin ({scheme}://{host}:{port}); "
+                f"refused to follow a redirect to another origin "
+                f"({scheme}://{self.redact(host)}:{port}); "
                 "set base_url to the host that serves the catalog",
                 status=status,
                 code="cross_origin_redirect",
+            )
+        if parts.username is not None or parts.password is not None:
+            raise TransportError(
+                f"the server redirected ({status}) to a location with a user name or password "
+                "in it; refused, since the catalog is fetched with api_key, never URL credentials"
+            )
+        if self._quotes_a_secret(target):
+            raise TransportError(
+                f"the server redirected ({status}) to a location quoting the API key; refused, "
+                "since the key never goes into a URL"
             )
         return target
 
@@ -343,7 +615,7 @@ class Transport:
     ) -> FetchResult | _Failure:
         status = response.status
         if status == 304:
-            fresh = _validators(response.headers)
+            fresh = self._validators(response.headers)
             kept = Validators(
                 etag=fresh.etag or sent.etag,
                 last_modified=fresh.last_modified or sent.last_modified,
@@ -353,22 +625,33 @@ class Transport:
             body = await self._read_capped(response)
             return FetchResult(
                 body=body,
-                validators=_validators(response.headers),
+                validators=self._validators(response.headers),
                 not_modified=False,
                 status=status,
             )
+        hint = _NOT_FOUND_HINT.format(url=where) if status == 404 else None
+        error = await self._status_error(response, hint=hint)
+        return _Failure(error, retryable=status in RETRY_STATUSES, retry_after=error.retry_after)
+
+    async def _status_error(
+        self,
+        response: aiohttp.ClientResponse,
+        *,
+        hint: str | None,
+        server_error: type[ServerError] = ServerError,
+    ) -> APIStatusError:
+        """The typed error for an error status, its ``Retry-After`` and the first bytes read."""
         raw = await _read_error_body(response)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.time())
-        error = status_error(
-            status,
+        return status_error(
+            response.status,
             raw,
             reason=response.reason,
             request_id=response.headers.get("X-Request-ID"),
-            retry_after=retry_after,
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock.time()),
             redact=self.redact,
-            hint=_NOT_FOUND_HINT.format(url=where) if status == 404 else None,
+            hint=hint,
+            server_error=server_error,
         )
-        return _Failure(error, retryable=status in RETRY_STATUSES, retry_after=retry_after)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """Read the body, refusing it as soon as it is known to exceed the cap."""
@@ -392,11 +675,44 @@ class Transport:
             if failure.retry_after > self._max_retry_after:
                 return None
             return failure.retry_after
-        return self._random() * min(self._backoff_cap, self._backoff_base * 2.0**attempt)
+        return self._random() * exponential(self._backoff_base, self._backoff_cap, attempt)
 
     def redact(self, text: str) -> str:
-        """``text`` with the API key replaced by ``***``: for anything that quotes a response."""
-        return text.replace(self._api_key, "***") if self._api_key else text
+        """``text`` with the API key and a proxy password replaced by ``***``.
+
+        For anything that quotes the server or aiohttp: a message, a header, a body.
+        """
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _quotes_a_secret(self, thing: str | BaseException) -> bool:
+        """Whether a string, or an exception anywhere in its chain, holds a secret."""
+        texts: list[str] = []
+        seen: BaseException | None = thing if isinstance(thing, BaseException) else None
+        if seen is None:
+            texts += [str(thing), unquote(str(thing))]  # %73%6B... is the key once decoded
+        while seen is not None:
+            texts += [str(seen), repr(seen), *map(repr, seen.args), *map(repr, vars(seen).values())]
+            seen = seen.__cause__ or seen.__context__
+        return any(secret in text for text in texts for secret in self._secrets)
+
+    def _validators(self, headers: Mapping[str, str]) -> Validators:
+        """ETag and Last-Modified, redacted: they are stored, and a stored key would leak."""
+        etag, modified = headers.get("ETag"), headers.get("Last-Modified")
+        return Validators(
+            etag=None if etag is None else self.redact(etag),
+            last_modified=None if modified is None else self.redact(modified),
+        )
+
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy for ``url``: the ``proxy`` option, else one from the environment."""
+        if self._proxy is not None or not self._env_proxies:
+            return self._proxy
+        parts = urlsplit(url)
+        if no_proxy_covers(parts.hostname or "", self._env_proxies.get("no", "")):
+            return None
+        return self._env_proxies.get(parts.scheme)
 
 
 @attrs.frozen
@@ -405,7 +721,7 @@ class _Failure:
 
     error: NanoGPTError
     retryable: bool
-    retry_after: float | None
+    retry_after: float | None = None
 
 
 # -- construction checks ------------------------------------------------------
@@ -432,46 +748,25 @@ def _check_options(
     check_count("max_response_bytes", max_response_bytes, positive=True)
 
 
-def _check_base_url(base_url: str, api_key: str | None, allow_insecure_http: bool) -> None:
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"base_url must be an http(s) URL such as 'https://nano-gpt.com', not {base_url!r}"
+def _check_http_session(http_session: object, api_key: str | None) -> None:
+    if http_session is None:
+        return
+    if not isinstance(http_session, aiohttp.ClientSession):
+        raise TypeError(
+            "http_session must be an aiohttp.ClientSession (or None to let the "
+            f"session make its own), not {type(http_session).__name__}"
         )
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("base_url must not contain credentials; pass api_key instead")
-    if parts.query or parts.fragment:
-        raise ValueError(f"base_url must not have a query or fragment: {base_url!r}")
-    try:
-        parts.port  # noqa: B018  # urllib checks the port only when it is read
-    except ValueError:
+    if http_session.auth is not None and api_key is not None:
         raise ValueError(
-            f"base_url has an invalid port: {base_url!r}; a port is a number from 1 to 65535"
-        ) from None
-    if (
-        api_key is not None
-        and parts.scheme == "http"
-        and not _is_loopback(parts.hostname)
-        and not allow_insecure_http
-    ):
-        raise ValueError(
-            f"refusing to send an API key over plain http to {parts.hostname}; "
-            "use an https:// base_url, or pass allow_insecure_http=True if you really mean it"
+            "http_session was made with auth= and api_key is set too; aiohttp cannot send "
+            "both: leave auth out of the ClientSession, or leave api_key out (and unset "
+            "NANOGPT_API_KEY)"
         )
 
 
 def _check_key(api_key: str | None) -> None:
     if api_key is not None and not api_key.isprintable():
         raise ValueError("api_key contains control characters (a stray newline?)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # -- reading answers ------------------------------------------------------------
@@ -483,17 +778,6 @@ def _package_version() -> str:
         return version("nanogpt-images")
     except PackageNotFoundError:
         return "0"
-
-
-def _origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
-    return scheme, (parts.hostname or "").lower(), port
-
-
-def _validators(headers: Mapping[str, str]) -> Validators:
-    return Validators(etag=headers.get("ETag"), last_modified=headers.get("Last-Modified"))
 
 
 def _too_big(limit: int, detail: str) -> str:
@@ -511,6 +795,8 @@ def _describe(exc: BaseException) -> str:
     """
     if isinstance(exc, aiohttp.ClientConnectorError):
         where = f"[{exc.host}]:{exc.port}" if ":" in exc.host else f"{exc.host}:{exc.port}"
+        if isinstance(exc, aiohttp.ClientProxyConnectionError):
+            where = f"the proxy at {where}"
         reason = exc.os_error
         if isinstance(reason, ConnectionRefusedError):
             return f"connection refused by {where}"

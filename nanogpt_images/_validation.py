@@ -26,18 +26,21 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from . import _models
 from ._errors import ParameterValidationError
+from ._problems import ValidationProblem, suggest
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._models import ImageModel, SupportedParameters, ValidationProblem
+    from ._models import ImageModel, SupportedParameters
 
 __all__ = [
     "IMAGE_PARAMS",
+    "ValidatedParams",
     "accepts_image_input",
     "allowed_resolutions",
+    "check_n",
+    "fixed_count",
     "max_input_images",
     "max_n",
     "normalise_resolution",
@@ -72,7 +75,7 @@ def max_n(model: ImageModel) -> int | None:
     params = model.supported_parameters
     if params is None:
         return None
-    fixed = _fixed_count(params)
+    fixed = fixed_count(model)
     if fixed is not None:
         return fixed
     descriptor = _descriptor(params, "n", "range")
@@ -128,32 +131,52 @@ def accepts_image_input(model: ImageModel) -> bool:
     )
 
 
-def validate(model: ImageModel, params: Mapping[str, Any]) -> dict[str, Any]:
+class ValidatedParams(dict[str, Any]):
+    """The request :meth:`ImageModel.validate` returns: a ``dict`` of the normalised params.
+
+    It also says what was checked: ``checked`` names the parameters held
+    against something the model describes, ``unchecked`` those passed
+    through as given because the model does not describe them (a ``prompt``,
+    or a ``quality`` the model has no values for).  Both keep the request's
+    order.
+    """
+
+    __slots__ = ("checked", "unchecked")
+
+    checked: tuple[str, ...]
+    unchecked: tuple[str, ...]
+
+
+def validate(model: ImageModel, params: Mapping[str, Any]) -> ValidatedParams:
     """The normalised request, or :class:`ParameterValidationError` with every problem.
 
     Resolutions, speeds and enum values come back in the model's own
     spelling; ``n`` as an ``int``.  Parameters the model does not describe
-    pass through untouched.
+    pass through untouched, named in the result's ``unchecked``.
     """
     supported = model.supported_parameters
     out = dict(params)
     problems: list[ValidationProblem] = []
     images: list[str] = []
+    unchecked: list[str] = []
     for name, value in params.items():
-        if name in _RESOLUTION_PARAMS:
-            out[name], problem = _check_resolution(model, name, value)
+        problem: ValidationProblem | None
+        if name in _RESOLUTION_PARAMS and (allowed := allowed_resolutions(model)) is not None:
+            out[name], problem = _check_resolution(model, name, value, allowed)
         elif name == "n":
-            out[name], problem = _check_n(model, value)
+            out[name], problem = check_n(model, value)
         elif name in IMAGE_PARAMS:
             images.append(name)
             continue
         elif supported is None:
+            unchecked.append(name)
             continue
         elif name == "rendering_speed" and supported.rendering_speed:
             out[name], problem = _check_choice(model, name, value, supported.rendering_speed)
-        elif type(descriptor := supported.extras.get(name)) is dict:
+        elif type(descriptor := supported.extras.get(name)) is dict and _describes(descriptor):
             out[name], problem = _check_descriptor(model, name, value, descriptor)
         else:
+            unchecked.append(name)
             continue
         if problem is not None:
             problems.append(problem)
@@ -161,7 +184,10 @@ def validate(model: ImageModel, params: Mapping[str, Any]) -> dict[str, Any]:
         problems.extend(_check_images(model, params, images))
     if problems:
         raise ParameterValidationError(model.id, problems)
-    return out
+    result = ValidatedParams(out)
+    result.checked = tuple(name for name in params if name not in unchecked)
+    result.unchecked = tuple(unchecked)
+    return result
 
 
 @functools.lru_cache(maxsize=4096)
@@ -184,10 +210,9 @@ def resolution_index(allowed: tuple[str, ...]) -> Mapping[str, str]:
 _Checked = tuple[Any, "ValidationProblem | None"]
 
 
-def _check_resolution(model: ImageModel, name: str, value: Any) -> _Checked:
-    allowed = allowed_resolutions(model)
-    if allowed is None:
-        return value, None
+def _check_resolution(
+    model: ImageModel, name: str, value: Any, allowed: tuple[str, ...]
+) -> _Checked:
     suggestion = None
     if type(value) is str:
         if value in allowed:
@@ -204,13 +229,14 @@ def _check_resolution(model: ImageModel, name: str, value: Any) -> _Checked:
     return value, _problem(name, value, message, allowed=allowed, suggestion=suggestion)
 
 
-def _check_n(model: ImageModel, value: Any) -> _Checked:
+def check_n(model: ImageModel, value: Any) -> _Checked:
+    """``n`` as an ``int`` and ``None``, or as given and the problem with it."""
     n = as_int(value)
     if n is None:
         message = f"`n` must be a whole number of images; got `{value}`"
         return value, _problem("n", value, message, minimum=1)
     supported = model.supported_parameters
-    fixed = _fixed_count(supported) if supported is not None else None
+    fixed = fixed_count(model)
     if fixed is not None:
         if n == fixed:
             return n, None
@@ -232,22 +258,30 @@ def _check_n(model: ImageModel, value: Any) -> _Checked:
     return n, None
 
 
+def _describes(descriptor: dict[str, Any]) -> bool:
+    """Whether a typed descriptor says what a value may be (one :func:`_check_descriptor` reads)."""
+    kind = descriptor.get("type")
+    if kind == "enum":
+        values = descriptor.get("values")
+        return type(values) is list and bool(values)
+    return kind in ("range", "boolean")
+
+
 def _check_descriptor(
     model: ImageModel, name: str, value: Any, descriptor: dict[str, Any]
 ) -> _Checked:
     kind = descriptor.get("type")
-    if kind == "enum" and type(values := descriptor.get("values")) is list and values:
-        return _check_choice(model, name, value, tuple(values))
+    if kind == "enum":
+        return _check_choice(model, name, value, tuple(descriptor["values"]))
     if kind == "range":
         return _check_range(model, name, value, descriptor.get("min"), descriptor.get("max"))
-    if kind == "boolean":
-        if type(value) is bool:
-            return value, None
-        if type(value) is str and value.strip().casefold() in ("true", "false"):
-            return value.strip().casefold() == "true", None
-        message = f"`{name}` must be true or false for `{model.id}`; got `{value}`"
-        return value, _problem(name, value, message, allowed=(True, False))
-    return value, None
+    # a boolean descriptor: _describes() lets no other kind through
+    if type(value) is bool:
+        return value, None
+    if type(value) is str and value.strip().casefold() in ("true", "false"):
+        return value.strip().casefold() == "true", None
+    message = f"`{name}` must be true or false for `{model.id}`; got `{value}`"
+    return value, _problem(name, value, message, allowed=(True, False))
 
 
 def _check_choice(model: ImageModel, name: str, value: Any, allowed: tuple[Any, ...]) -> _Checked:
@@ -333,8 +367,10 @@ def _stricter(limit: int | None, other: Any) -> int | None:
     return limit
 
 
-def _fixed_count(params: SupportedParameters) -> int | None:
-    fixed = params.fixed_image_count
+def fixed_count(model: ImageModel) -> int | None:
+    """How many images every request to the model makes, when it says (``fixed_image_count``)."""
+    params = model.supported_parameters
+    fixed = params.fixed_image_count if params is not None else None
     return fixed if fixed is not None and fixed >= 1 else None
 
 
@@ -348,13 +384,13 @@ def _problem(
     minimum: Any = None,
     maximum: Any = None,
 ) -> ValidationProblem:
-    return _models.ValidationProblem(
+    return ValidationProblem(
         parameter, value, message, allowed, suggestion, minimum=minimum, maximum=maximum
     )
 
 
 def _closest(word: str, candidates: tuple[str, ...]) -> str | None:
-    matches = _models.suggest(word, candidates, 1)
+    matches = suggest(word, candidates, 1)
     return matches[0] if matches else None
 
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check nanogpt_images tests benchmarks examples
 .venv/bin/ruff format --check nanogpt_images tests benchmarks examples
 .venv/bin/mypy
-if [ -f mkdocs.yml ]; then .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"; fi
+if [ -f mkdocs.yml ]; then NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"; fi
 # coverage starts before pytest, so modules imported by the package's own pytest plugin count too.
 .venv/bin/coverage erase
 .venv/bin/coverage run -m pytest -W error "$@"

@@ -7,7 +7,9 @@ environment as a user's shell would (the CLI and docs-example tests use it).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +25,25 @@ Settle = Callable[[ImageModelsSession], Awaitable[None]]
 Run = Callable[..., Awaitable[tuple[int, str, str]]]
 
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(name: str) -> Any:
+    """A JSON file of ``tests/fixtures/`` (real captured bodies, the docs' examples)."""
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
 def small_catalog(ids: tuple[str, ...] = MODEL_IDS) -> dict[str, Any]:
     """A catalog body with one factory model per id."""
     return catalog_payload([model_payload(model_id) for model_id in ids])
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable of the machine running the tests routes their loopback traffic."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture
@@ -73,29 +91,29 @@ async def make_session(server: FakeNanoGPT, clock: FakeClock) -> AsyncIterator[M
 
 
 @pytest.fixture
-def settle() -> Settle:
-    """Wait, without moving fake time, until a session's fetch and subscriber tasks are done.
+def settle(clock: FakeClock) -> Settle:
+    """Wait, without moving fake time, until a session's fetch, saves and callbacks are done.
 
     Loopback HTTP needs real I/O, so a background refresh is not over after a
-    few loop turns; this waits for exactly that work (it reads the session's
-    private task handles, the one place the tests do so).
+    few loop turns: ``wait_idle()`` waits for exactly that work, and the tasks
+    it wakes (a refresher going back to sleep) get their turns after it.
     """
 
     async def settle(session: ImageModelsSession) -> None:
-        clock = session._clock
-        while busy := session._busy():
-            await asyncio.wait(busy)
-            if isinstance(clock, FakeClock):
-                await clock.run_until_idle()
-            else:
-                await asyncio.sleep(0)
+        for _ in range(3):  # what the woken tasks start is waited for too
+            await session.wait_idle()
+            await clock.run_until_idle()
 
     return settle
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run ``main(argv)`` in a thread (it owns its event loop); return code, stdout, stderr."""
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Run ``main(argv)`` in a thread (it owns its event loop); return code, stdout, stderr.
+
+    Stdout is captured, so not a terminal: tables are full width unless a test sets COLUMNS.
+    """
+    monkeypatch.delenv("COLUMNS", raising=False)
 
     async def run(*argv: str) -> tuple[int, str, str]:
         capsys.readouterr()

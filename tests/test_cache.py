@@ -208,6 +208,7 @@ async def test_a_week_of_outage_keeps_the_backoff_at_its_cap(clock: FakeClock) -
     refresher = Refresher(cache, clock=clock, interval=INTERVAL, random=lambda: 0.5)
     good = await cache.get()
     refresher.start()
+    await clock.run_until_idle()  # the refresher is asleep
     week = 7 * 86400.0
     while clock.monotonic() < week:
         deadline = clock.next_deadline
@@ -308,3 +309,26 @@ async def test_reads_after_close_say_the_session_is_closed(clock: FakeClock) -> 
         await cache.get()
     assert cache.peek() is None
     assert len(fetch.calls) == 1
+
+
+async def test_a_stale_copy_under_a_slow_refresh_is_served_until_max_stale(
+    clock: FakeClock, closing: Any
+) -> None:
+    """The warm path serves the stale copy while its refresh runs, but never past max_stale."""
+    fetch = ScriptedFetch(make_copy())
+    cache = make_cache(fetch, clock, max_stale=60.0)
+    closing(cache)
+    catalog = await cache.get()
+    fetch.gate = asyncio.Event()  # the refresh hangs
+    await clock.advance(TTL)
+    assert cache.peek() is catalog  # stale: starts the refresh
+    assert cache.warm.catalog is catalog  # ...and is served from the warm path meanwhile
+    await clock.advance(59.0)
+    assert cache.warm.catalog is catalog
+    await clock.advance(1.0)
+    assert cache.warm.catalog is None
+    await clock.advance(0.5)
+    assert cache.peek() is None
+    fetch.gate.set()
+    await cache.get()
+    assert cache.warm.catalog is not None

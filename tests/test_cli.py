@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import io
 import json
 import os
+import pty
 import re
+import shutil
 import signal
+import struct
 import sys
+import termios
 import time
 from typing import TYPE_CHECKING
 
@@ -160,6 +165,131 @@ async def test_check_passes_a_parameter_named_self_through(fake: FakeNanoGPT, ru
     assert "ok" in out.splitlines()[0]
 
 
+@pytest.mark.parametrize(
+    ("columns", "titles", "left_out"),
+    [
+        (80, ["ID", "OWNER"], "NAME, CAPABILITIES, RESOLUTIONS"),
+        (120, ["ID", "OWNER", "CAPABILITIES"], "NAME, RESOLUTIONS"),
+        (140, ["ID", "OWNER", "CAPABILITIES", "RESOLUTIONS"], "NAME"),
+    ],
+)
+async def test_models_fits_the_table_to_the_terminal(
+    fake: FakeNanoGPT,
+    run: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    columns: int,
+    titles: list[str],
+    left_out: str,
+) -> None:
+    """No row is wider than COLUMNS; ids and prices stay whole; stderr names what is left out."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, out, err = await run("models")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert max(len(line) for line in out.splitlines()) <= columns
+    assert header.split() == [*titles, "PRICE", "FROM"]
+    ids = {model["id"] for model in fake.catalog["data"]}
+    assert {row.split()[0] for row in rows} == ids  # every id whole
+    assert sum(re.search(r"\$[\d.]+$", row) is not None for row in rows) > 200
+    assert err.strip() == f"232 of 232 models; {left_out} left out to fit {columns} columns"
+    if columns == 140:  # room for part of the resolutions: shortened, not cut off at the edge
+        assert "1024x1024, 1024x768, 768…" in out
+
+
+async def test_models_on_a_very_narrow_terminal_shortens_the_id_last(
+    fake: FakeNanoGPT, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 30 columns the price and the date still show; the id gives way, with an ellipsis."""
+    monkeypatch.setenv("COLUMNS", "30")
+    for argv, last in ((["models"], r"\$[\d.]+"), (["models", "--basic"], r"\d{4}-\d\d-\d\d")):
+        code, out, _ = await run(*argv, "--text", "wavespeed-ai/")
+        assert code == 0
+        _, *rows = out.splitlines()
+        assert max(len(line) for line in out.splitlines()) <= 30
+        assert any("…" in row.split()[0] for row in rows)
+        assert all(re.search(last + "$", row) for row in rows), out
+
+
+async def test_models_measures_the_terminal_stdout_is(
+    fake: FakeNanoGPT, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With stdout a terminal and no COLUMNS, the terminal's own width is used."""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *_: os.terminal_size((72, 24)))
+    code, out, _ = await run("models")
+    assert code == 0
+    assert 60 < max(len(line) for line in out.splitlines()) <= 72
+
+
+async def test_models_piped_prints_every_cell_whole(fake: FakeNanoGPT, run: Run) -> None:
+    """To a file or pipe (no terminal, no COLUMNS) the table is full width, nothing shortened."""
+    code, out, err = await run("models")
+    assert code == 0
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) > 150
+    assert "image_to_image, background_removal" in out
+    assert err.strip() == "232 of 232 models"
+
+
+async def test_models_measures_a_real_terminal(fake: FakeNanoGPT) -> None:
+    """On a terminal 60 columns wide (a pty, no COLUMNS) the table fits it without wrapping."""
+    main_fd, child_fd = pty.openpty()
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    try:
+        process = await cli_process("models", "--owned-by", "bfl", stdout=child_fd, env=env)
+    finally:
+        os.close(child_fd)
+    await asyncio.wait_for(process.communicate(), 30)
+    out = read_pty(main_fd)
+    lines = out.replace("\r\n", "\n").splitlines()
+    assert process.returncode == 0
+    assert lines[0].split()[0] == "ID"
+    assert lines[0].endswith("PRICE FROM")
+    assert len(lines) > 3
+    assert max(len(line) for line in lines) <= 60
+
+
+def read_pty(fd: int) -> str:
+    """Everything a finished child wrote to the pty whose main side is ``fd``; closes it."""
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:  # EIO: the child's side is closed and everything has been read
+        pass
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize("where", ["after", "both"])
+async def test_global_options_are_accepted_after_the_command(
+    fake: FakeNanoGPT, run: Run, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """``models --base-url URL`` works like ``--base-url URL models``; the later one wins."""
+    gone = await gone_url()
+    monkeypatch.setenv("NANOGPT_BASE_URL", gone)
+    before = ["--base-url", gone] if where == "both" else []
+    code, out, _ = await run(*before, "show", "flux-pro", "--base-url", fake.url, "--timeout", "5")
+    assert code == 0
+    assert out.startswith("flux-pro  (FLUX Pro)")
+    assert fake.request_count == 1
+
+
+async def test_global_options_before_the_command_are_not_reset_by_it(
+    fake: FakeNanoGPT, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An option given only before the command keeps its value (the command's copy is unset)."""
+    monkeypatch.setenv("NANOGPT_BASE_URL", await gone_url())
+    code, _, _ = await run("--base-url", fake.url, "--timeout", "5", "models", "--json")
+    assert code == 0
+    assert fake.request_count == 1
+
+
 # -- show and check ----------------------------------------------------------------
 
 
@@ -206,6 +336,64 @@ async def test_show_json_is_the_entry_as_served(fake: FakeNanoGPT, run: Run) -> 
     assert json.loads(out) == served
 
 
+async def test_show_prints_dates_not_epochs(fake: FakeNanoGPT, run: Run) -> None:
+    """``created`` shows as an ISO 8601 UTC time; ``--json`` keeps the raw number."""
+    code, out, _ = await run("show", "flux-pro")
+    assert code == 0
+    assert "  created: 2024-02-01T00:00:00Z" in out.splitlines()
+    assert "1706745600" not in out
+    _, out, _ = await run("show", "flux-pro", "--json")
+    assert json.loads(out)["created"] == 1706745600
+
+
+async def test_check_json_gives_params_and_price(fake: FakeNanoGPT, run: Run) -> None:
+    """``check --json`` prints valid, the normalised params and the exact price, exit 0.
+
+    ``unchecked`` lists parameters the model does not describe (passed through as is).
+    """
+    code, out, err = await run("check", "gpt-image-2", "--size", "1024*1024", "--n", "2", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out) == {
+        "model": "gpt-image-2",
+        "valid": True,
+        "params": {"resolution": "1024x1024", "n": 2},
+        "unchecked": [],
+        "problems": [],
+        "price": {
+            "usd": "0.13102",
+            "images": 2,
+            "resolution": "1024x1024",
+            "unknown_because": None,
+        },
+    }
+
+
+async def test_check_json_lists_problems_with_their_fields(fake: FakeNanoGPT, run: Run) -> None:
+    """An invalid request under ``--json`` is JSON on stdout naming each parameter; exit 1."""
+    code, out, err = await run("check", "flux-pro", "--size", "7x7", "--n", "3", "--json")
+    assert (code, err) == (1, "")
+    result = json.loads(out)
+    assert (result["valid"], result["params"], result["price"]) == (False, None, None)
+    [resolution, n] = result["problems"]
+    assert resolution["parameter"] == "resolution"
+    assert resolution["value"] == "7x7"
+    assert "1024x1024" in resolution["allowed"]
+    assert resolution["message"].startswith("`7x7` is not a resolution of `flux-pro`")
+    assert (n["parameter"], n["value"], n["allowed"]) == ("n", 3, [1])
+
+
+async def test_check_json_says_why_a_price_is_unknown(fake: FakeNanoGPT, run: Run) -> None:
+    """A valid request with no price has ``usd: null`` and the reason."""
+    code, out, _ = await run("check", "auto-image-selection", "--json")
+    assert code == 0
+    assert json.loads(out)["price"] == {
+        "usd": None,
+        "images": 1,
+        "resolution": None,
+        "unknown_because": "the catalog gives no prices for this model",
+    }
+
+
 async def test_check_accepts_and_prices_a_valid_request(fake: FakeNanoGPT, run: Run) -> None:
     """A valid request exits 0 with the normalised parameters and the price."""
     code, out, _ = await run(
@@ -213,7 +401,8 @@ async def test_check_accepts_and_prices_a_valid_request(fake: FakeNanoGPT, run: 
     )
     assert code == 0
     assert out.splitlines() == [
-        "ok: gpt-image-2 accepts quality=high, resolution=1024x1024, n=2",
+        "ok: gpt-image-2 accepts resolution=1024x1024, n=2",
+        "unchecked: gpt-image-2 does not describe quality=high; passed through as is",
         "price: $0.13102 for 2 images at 1024x1024",
     ]
 
@@ -314,8 +503,8 @@ async def test_a_timeout_names_the_attempts_and_the_whole_wait(fake: FakeNanoGPT
     assert code == 1
     [line] = error_lines(err)
     expected = (
-        rf"nanogpt-images: error: no complete answer from {re.escape(fake.url)}\S+ within "
-        r"0\.2 s per attempt; gave up after 3 attempts \((\d+\.\d) s in all\)"
+        rf"nanogpt-images: error: no complete answer from {re.escape(fake.url)}\S+ after "
+        r"3 attempts over (\d+\.\d) s \(timeout=0\.2 s per attempt\)"
     )
     match = re.fullmatch(expected, line)
     assert match is not None, line
@@ -385,6 +574,19 @@ async def test_every_command_has_help(run: Run, argv: list[str], phrase: str) ->
 
 
 # -- pipes, watch and demo (child processes) --------------------------------------
+
+
+async def test_the_log_switch_works_for_the_command_too(fake: FakeNanoGPT) -> None:
+    """``NANOGPT_IMAGES_LOG=info`` shows the command's retries on stderr; the result still comes."""
+    fake.fail_next(1, 503)
+    env = {**os.environ, "NANOGPT_BASE_URL": fake.url, "NANOGPT_IMAGES_LOG": "info"}
+    process = await cli_process("show", "flux-pro", env=env)
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    assert out.startswith(b"flux-pro  (FLUX Pro)")
+    [retry] = [line for line in err.decode().splitlines() if "retrying" in line]
+    assert " INFO nanogpt_images: retrying the catalog fetch in " in retry
+    assert "HTTP 503" in retry
 
 
 @pytest.mark.parametrize("argv", [["models"], ["models", "--json"]], ids=["table", "json"])
@@ -512,3 +714,45 @@ async def test_demo_narrates_the_tour_offline_in_under_15_seconds(
         assert phrase in text
     assert "sk-should-not-matter" not in text + err.decode()
     assert err == b""
+
+
+async def test_check_says_which_params_it_passed_through_unchecked(
+    fake: FakeNanoGPT, run: Run
+) -> None:
+    """A parameter the model does not describe is reported as unchecked, not as accepted."""
+    code, out, _ = await run("check", "flux-pro", "--param", "quality=ultra", "--n", "1")
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        "ok: flux-pro accepts n=1",
+        "unchecked: flux-pro does not describe quality=ultra; passed through as is",
+    ]
+
+
+async def test_models_exclude_capability_drops_flagged_models(fake: FakeNanoGPT, run: Run) -> None:
+    """``--exclude-capability nsfw`` (repeatable) lists only models without those flags."""
+    code, out, _ = await run(
+        "models", "--json", "--capability", "inpainting", "--exclude-capability", "nsfw",
+        "--exclude-capability", "image_to_image",
+    )  # fmt: skip
+    assert code == 0
+    models = json.loads(out)["data"]
+    assert models
+    for model in models:
+        flags = model["capabilities"]
+        assert flags["inpainting"] is True
+        assert flags.get("nsfw") is not True
+        assert flags.get("image_to_image") is not True
+    code, _, err = await run("models", "--basic", "--exclude-capability", "nsfw")
+    assert code == 2
+    assert "--exclude-capability needs the detailed listing" in err
+
+
+async def test_check_json_names_parameters_passed_through_unchecked(
+    fake: FakeNanoGPT, run: Run
+) -> None:
+    """A parameter the model does not describe is listed under ``unchecked``, not as accepted."""
+    code, out, _ = await run("check", "gpt-image-2", "--param", "quality=ultra", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["unchecked"] == ["quality"]
+    assert result["params"]["quality"] == "ultra"

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import json
+import pickle
+import traceback
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from conftest import load_fixture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import BODIES, JSON_VALUES
@@ -25,15 +29,9 @@ from nanogpt_images import (
     dump_catalog,
     parse_catalog,
 )
-from nanogpt_images._converter import make_converter
+from nanogpt_images._converter import MAX_DEPTH, make_converter
+from nanogpt_images._diff import diff_catalogs
 from nanogpt_images.testing import sample_catalog
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def load_fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
 
 # -- golden tests on real and documented data ----------------------------------
 
@@ -458,3 +456,177 @@ def test_price_lines_with_odd_currencies_still_read() -> None:
     assert catalog["b"].pricing.currency == "USD"
     assert catalog["a"].price("1k") == Decimal("0.1")
     assert dump_catalog(catalog) == body
+
+
+# -- nesting depth: one limit for parsing and everything done with the result --
+
+
+def _nest(levels: int, kinds: list[str]) -> Any:
+    """A JSON value nesting exactly ``levels`` levels, each a list or an object by ``kinds``."""
+    value: Any = 1
+    for level in range(levels):
+        value = [value] if kinds[level % len(kinds)] == "list" else {"k": value}
+    return value
+
+
+def _deep_body(levels: int, where: str, kinds: list[str]) -> dict[str, Any]:
+    """A body holding, at ``where``, a value the catalog keeps that nests exactly ``levels``."""
+    deep = _nest(levels, kinds)
+    if where == "lora":  # typed all the way down: a chain of LoRA prices
+        lora: Any = {"per_image": {"1k": 0.01}}  # 2 levels
+        for _ in range(levels - 2):
+            lora = {"lora": lora}
+        return {"data": [{"id": "m", "pricing": {"per_image": {"1k": 0.02}, "lora": lora}}]}
+    if where == "model extras":
+        return {"data": [{"id": "m", "odd": deep}]}
+    if where == "nested extras":
+        return {"data": [{"id": "m", "supported_parameters": {"quality": deep}}]}
+    if where == "rejected entry":
+        return {"data": [{"id": "m"}, deep]}
+    return {"data": [], "extra": deep}  # the envelope's extras
+
+
+DEEP_PLACES = st.sampled_from(
+    ["lora", "model extras", "nested extras", "rejected entry", "envelope extras"]
+)
+KINDS = st.lists(st.sampled_from(["list", "object"]), min_size=1, max_size=3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(where=DEEP_PLACES, kinds=KINDS, as_bytes=st.booleans())
+def test_everything_works_on_a_body_at_the_depth_limit(
+    where: str, kinds: list[str], as_bytes: bool
+) -> None:
+    """A kept value at MAX_DEPTH: parse, dump, pickle, deepcopy, repr, == and diff all work."""
+    body = _deep_body(MAX_DEPTH, where, kinds)
+    catalog = parse_catalog(json.dumps(body).encode() if as_bytes else body)
+    assert dump_catalog(catalog) == body
+    twin = pickle.loads(pickle.dumps(catalog))  # noqa: S301 - our own bytes
+    assert twin == catalog
+    assert dump_catalog(twin) == body
+    assert copy.deepcopy(catalog) == catalog
+    assert repr(catalog.models)
+    assert repr(catalog.rejected)
+    assert diff_catalogs(catalog, twin).changed == ()
+
+
+@settings(max_examples=40, deadline=None)
+@given(where=DEEP_PLACES, kinds=KINDS, as_bytes=st.booleans())
+def test_a_body_one_level_past_the_limit_is_a_decode_error(
+    where: str, kinds: list[str], as_bytes: bool
+) -> None:
+    """One level past MAX_DEPTH, parse_catalog refuses the body with a DecodeError saying so."""
+    body = _deep_body(MAX_DEPTH + 1, where, kinds)
+    with pytest.raises(DecodeError, match=f"a value nesting deeper than {MAX_DEPTH} levels"):
+        parse_catalog(json.dumps(body).encode() if as_bytes else body)
+
+
+def test_a_body_nesting_as_deep_as_json_allows_is_a_decode_error() -> None:
+    """Far past the limit (where dump_catalog used to hit RecursionError) the answer is the same."""
+    body = _deep_body(900, "lora", ["object"])
+    with pytest.raises(DecodeError, match="nesting deeper than"):
+        parse_catalog(json.dumps(body))
+    with pytest.raises(DecodeError, match="nesting deeper than"):
+        parse_catalog(b"[" * 5000 + b"]" * 5000)
+    with pytest.raises(DecodeError, match="nesting deeper than"):
+        parse_catalog(_deep_body(5000, "envelope extras", ["list"]))
+
+
+def test_a_parsed_catalog_pickles_and_still_answers_queries() -> None:
+    """pickle and deepcopy keep every field, read-only price maps included, and the tables work."""
+    catalog = parse_catalog(sample_catalog())
+    twin = pickle.loads(pickle.dumps(catalog))  # noqa: S301 - our own bytes
+    assert twin == catalog
+    assert dump_catalog(twin) == sample_catalog()
+    assert twin.filter(capability="inpainting", max_price="0.02") == catalog.filter(
+        capability="inpainting", max_price="0.02"
+    )
+    priced = next(m for m in twin if isinstance(m.pricing and m.pricing.per_image, Mapping))
+    assert priced.pricing is not None
+    with pytest.raises(TypeError):
+        priced.pricing.per_image["1k"] = 0  # type: ignore[index]
+    assert copy.deepcopy(catalog) == catalog
+
+
+# -- bytes that are not UTF-8 ------------------------------------------------------
+
+
+def test_an_entry_with_bytes_that_are_not_utf8_is_rejected_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One bad byte costs its entry only: the rest load, the reason names the byte."""
+    body = (
+        b'{"object": "list", "data": [{"id": "a", "name": "fine"},'
+        b' {"id": "b", "name": "caf\xe9 \xff"}, {"id": "c", "tags": ["\xc3("]}],'
+        b' "meta": {"note": "m\xc3"}}'
+    )
+    catalog = parse_catalog(body)
+    assert catalog.ids == ("a",)
+    first, second = catalog.rejected
+    assert (first.index, second.index) == (1, 2)
+    assert first.reason == (
+        "holds bytes that are not UTF-8 (0xe9, 0xff); they read as U+FFFD in this raw entry"
+    )
+    assert first.raw == {"id": "b", "name": "caf\ufffd \ufffd"}
+    assert "0xc3" in second.reason
+    assert catalog.meta is not None
+    assert catalog.meta.extras == {"note": "m\ufffd"}
+    assert "the catalog's 'meta' held bytes that are not UTF-8 (0xc3)" in caplog.text
+    dumped = dump_catalog(catalog)
+    assert [entry["id"] for entry in dumped["data"]] == ["a", "b", "c"]
+    json.dumps(dumped, ensure_ascii=False).encode()  # nothing unencodable is kept
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(max_size=6), min_size=1, max_size=5), st.data())
+def test_only_the_entries_holding_bad_bytes_are_rejected(names: list[str], data: Any) -> None:
+    """Whichever entries get a stray byte, exactly those are rejected, in place, and no other."""
+    bad = set(data.draw(st.sets(st.integers(0, len(names) - 1))))
+    byte = data.draw(st.sampled_from([b"\xff", b"\xc3", b"\x80", b"\xf0\x9f"]))
+    entries = [
+        b'{"id": "m%d", "name": %s}' % (index, json.dumps(name).encode()[:-1] + byte + b'"')
+        if index in bad
+        else json.dumps({"id": f"m{index}", "name": name}).encode()
+        for index, name in enumerate(names)
+    ]
+    catalog = parse_catalog(b'{"data": [' + b", ".join(entries) + b"]}")
+    assert [entry.index for entry in catalog.rejected] == sorted(bad)
+    assert catalog.ids == tuple(f"m{i}" for i in range(len(names)) if i not in bad)
+    assert [m.name for m in catalog] == [n for i, n in enumerate(names) if i not in bad]
+
+
+def test_a_body_in_utf16_with_a_bad_code_unit_is_still_a_decode_error() -> None:
+    """Only UTF-8 bodies are rescued entry by entry; other encodings fail as before."""
+    body = '{"data": [{"id": "a"}]}'.encode("utf-16-le") + b"\x00\xd8"
+    with pytest.raises(DecodeError, match="invalid JSON"):
+        parse_catalog(body)
+
+
+def test_a_traceback_through_generated_code_shows_its_lines() -> None:
+    """The generated structure code is in linecache: a traceback quotes the line that failed."""
+
+    @attrs.frozen
+    class Outer:
+        inner: Pricing | None = None
+        extras: dict[str, Any] = attrs.Factory(dict)
+
+    converter = make_converter()
+
+    def fail(raw: Any, _: Any) -> Pricing:
+        raise RuntimeError("boom")
+
+    converter.register_structure_hook(Pricing, fail)
+    with pytest.raises(RuntimeError) as caught:
+        converter.structure({"inner": {}}, Outer)
+    text = "".join(traceback.format_exception(caught.value))
+    assert "<nanogpt_images generated structure" in text
+    assert "obj.inner = _hook0(v, None)" in text
+
+
+@pytest.mark.parametrize("value", ["+-5", "-+1", "²", "9" * 5000])
+def test_integer_like_strings_never_fail_the_catalog(value: str) -> None:
+    """A number field holding a string int() cannot read is kept raw; the catalog loads."""
+    body = {"data": [{"id": "m", "created": value}], "meta": {"count": value}}
+    catalog = parse_catalog(body)
+    assert catalog["m"].created is None
+    assert catalog["m"].extras == {"created": value}

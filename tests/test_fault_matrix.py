@@ -1,16 +1,16 @@
-"""The fault matrix of ``benchmarks/faults.py``, run as tests: same rows, same runner."""
+"""The fault matrix of ``tests/fault_matrix.py``, run as tests: the rows the report shows."""
 
 from __future__ import annotations
 
+import fault_matrix as faults
 import pytest
-from _bench import load_benchmark
-
-faults = load_benchmark("faults")
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 @pytest.mark.parametrize("fault", faults.MATRIX, ids=[fault.name for fault in faults.MATRIX])
-async def test_fault_gives_the_typed_outcome_and_keeps_the_good_copy(fault, warm):
+async def test_fault_gives_the_typed_outcome_and_keeps_the_good_copy(
+    fault: faults.Fault, warm: bool
+) -> None:
     """Each fault yields its typed error (or data) after the expected requests; warm keeps data."""
     outcome = await faults.run_fault(fault, warm=warm)
 

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_fixture
 
-from nanogpt_images import ImageModel, ParameterValidationError, parse_catalog
+from nanogpt_images import ImageModel, ParameterValidationError, dump_catalog, parse_catalog
 from nanogpt_images.testing import sample_catalog
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 def _real_models() -> dict[str, ImageModel]:
     """The real records, priced by the real endpoint route's list of price lines."""
-    records = _load("real_images_models_records.json")["data"]
+    records = load_fixture("real_images_models_records.json")["data"]
     for record in records:
-        route = _load(f"real_endpoints/{record['id'].replace('/', '-')}.json")
+        route = load_fixture(f"real_endpoints/{record['id'].replace('/', '-')}.json")
         record["pricing"] = route["endpoints"][0]["pricing"]
-    docs = _load("doc_examples.json")
+    docs = load_fixture("doc_examples.json")
     records += [entry for example in docs.values() for entry in example["data"]]
     return {model.id: model for model in parse_catalog({"data": records})}
 
@@ -65,7 +59,7 @@ LINES = [
         ("pruna-ai/p-image/text-to-image", "1024x1024", 2, "0.010"),  # `*` keys
         ("pruna-ai/p-image/text-to-image", "1376*768", 1, "0.005"),
         ("pruna-ai/p-image/text-to-image", "1184x896", 1, None),  # allowed, not priced
-        ("flux-pro", "1024x768", 4, "0.04"),  # fixed_image_count 1: n does not matter
+        ("flux-pro", "1024x768", 1, "0.04"),  # fixed_image_count 1
         ("flux-pro", None, 1, "0.04"),
         ("model-id", None, 1, None),  # pricing is just {"currency": "USD"}
     ],
@@ -97,7 +91,7 @@ def test_real_and_documented_prices(
         (SPEEDS, {}, "7x7", 1, None),
         ({"per_image": {}, **SPEEDS}, {}, None, 1, "0.03"),
         ({"per_image": {"1:1": 0.02}}, {"fixed_image_count": 4}, "1:1", 1, "0.08"),
-        ({"per_image": {"1:1": 0.02}}, {"fixed_image_count": 4}, None, 2, "0.08"),
+        ({"per_image": {"1:1": 0.02}}, {"fixed_image_count": 4}, None, 4, "0.08"),
         ({"per_image": {"1024x1024": 0.02}, **LORA}, {}, "1024x1024", 1, "0.02"),
         (LORA, {}, None, 1, None),  # a LoRA add-on is not the plain price
         ({"per_megapixel": 0.01}, {}, None, 1, None),
@@ -128,10 +122,53 @@ def test_a_model_without_pricing_has_no_price() -> None:
 @pytest.mark.parametrize("n", [0, -1, True, 1.5, "two", None])
 def test_a_bad_n_is_a_validation_error(n: Any) -> None:
     """`n` that is not a whole number of at least 1 raises the same error validate() would."""
+    model = REAL["gpt-image-2"]
     with pytest.raises(ParameterValidationError) as caught:
-        REAL["gpt-image-2"].price("1024x1024", n)
-    assert str(caught.value) == f"`n` must be a whole number of images, at least 1; got `{n}`"
+        model.price("1024x1024", n)
+    with pytest.raises(ParameterValidationError) as expected:
+        model.validate(n=n)
+    assert str(caught.value) == str(expected.value)
+    assert caught.value.problems == expected.value.problems
     assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("supported", "n"),
+    [
+        ({"fixed_image_count": 1}, 2),
+        ({"max_images": 1}, 2),
+        ({"fixed_image_count": 4}, 2),
+        ({"max_images": 4, "max_output_images": 2}, 3),
+        ({"n": {"type": "range", "min": 2, "max": 4}}, 5),
+    ],
+)
+def test_price_refuses_the_n_that_validate_refuses(supported: dict[str, Any], n: int) -> None:
+    """One rule for n: price() raises validate()'s own error instead of pricing another count."""
+    model = _model({"per_image": {"1k": 0.02}}, **supported)
+    with pytest.raises(ParameterValidationError) as expected:
+        model.validate(n=n)
+    with pytest.raises(ParameterValidationError) as caught:
+        model.price("1k", n)
+    assert caught.value.problems == expected.value.problems
+
+
+@pytest.mark.parametrize(
+    ("supported", "n", "cost"),
+    [
+        ({"fixed_image_count": 4}, 1, "0.08"),  # the default: a request that leaves n out
+        ({"fixed_image_count": 4}, "4", "0.08"),
+        ({"max_images": 4}, 3, "0.06"),
+        ({"n": {"type": "range", "min": 2, "max": 4}}, 1, "0.02"),
+    ],
+)
+def test_price_answers_for_every_n_validate_accepts(
+    supported: dict[str, Any], n: Any, cost: str
+) -> None:
+    """An n validate() takes (and the default n=1, "n left out") is priced, never refused."""
+    model = _model({"per_image": {"1k": 0.02}}, **supported)
+    if n != 1:
+        model.validate(n=n)
+    assert model.price("1k", n) == Decimal(cost)
 
 
 def test_every_sample_model_prices_its_own_resolutions() -> None:
@@ -159,3 +196,49 @@ def test_a_resolution_that_is_not_a_string_is_a_type_error(resolution: Any) -> N
     model = parse_catalog({"data": [{"id": "m", "pricing": {"per_image": {"1k": 0.01}}}]})["m"]
     with pytest.raises(TypeError, match="resolution must be a string such as '1024x1024'"):
         model.price(resolution)
+
+
+NOT_PRICES = [float("nan"), float("inf"), -1, -0.01]
+
+
+@pytest.mark.parametrize("bad", NOT_PRICES)
+@pytest.mark.parametrize("bad_first", [True, False])
+def test_a_value_that_is_not_a_price_is_read_as_absent(bad: float, bad_first: bool) -> None:
+    """NaN, infinite and negative entries neither hide the "from" price nor depend on key order."""
+    entries = [("1024x1024", bad), ("1k", 0.02)]
+    table = dict(entries if bad_first else entries[::-1])
+    model = _model({"per_image": table})
+    assert model.price() == Decimal("0.02")
+    assert model.price("1k") == Decimal("0.02")
+    assert model.price("1024x1024") is None
+    catalog = parse_catalog({"data": [{"id": "m", "pricing": {"per_image": table}}]})
+    assert catalog.filter(max_price="0.02") == (catalog["m"],)
+    assert catalog.filter(max_price="0.01") == ()
+    assert catalog.cheapest() == catalog["m"]
+
+
+@pytest.mark.parametrize("bad", NOT_PRICES)
+def test_a_spelling_that_is_not_a_price_leaves_the_next_one(bad: float) -> None:
+    """A bad 1024*1024 does not hide a good 1024X1024, nor a bad key the map's default."""
+    model = _model({"per_image": {"1024*1024": bad, "1024X1024": 0.03, "default": 0.5}})
+    assert model.price("1024x1024") == Decimal("0.03")
+    assert _model({"per_image": {"1024x1024": bad, "default": 0.5}}).price("1024x1024") == Decimal(
+        "0.5"
+    )
+    assert _model({"per_image": {"1k": 0.1, "default": bad}}).price("2k") is None
+
+
+@pytest.mark.parametrize("bad", NOT_PRICES)
+def test_a_speed_tier_that_is_not_a_price_is_skipped(bad: float) -> None:
+    """A rendering-speed tier with a bad price leaves the cheapest valid tier."""
+    pricing = {"by_rendering_speed": {"TURBO": {"1024x1024": bad}, "QUALITY": {"1024x1024": 0.09}}}
+    assert _model(pricing).price() == Decimal("0.09")
+    assert _model(pricing).price("1024x1024") == Decimal("0.09")
+
+
+@pytest.mark.parametrize("bad", NOT_PRICES)
+def test_the_raw_value_that_is_not_a_price_stays_in_the_data(bad: float) -> None:
+    """The bad entry is only ignored for pricing: dump_catalog gives it back."""
+    body = {"data": [{"id": "m", "pricing": {"per_image": {"1024x1024": bad, "1k": 0.02}}}]}
+    dumped = dump_catalog(parse_catalog(body))
+    assert json.dumps(dumped) == json.dumps(body)

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import json
+import inspect
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
+from conftest import load_fixture
 
-from nanogpt_images import Capabilities, Catalog, ImageModel, parse_catalog
+from nanogpt_images import Capabilities, Catalog, ImageModel, ImageModelsSession, parse_catalog
 from nanogpt_images.testing import sample_catalog
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+if TYPE_CHECKING:
+    from conftest import MakeSession
 
 
 def _catalog() -> Catalog:
-    docs = _load("doc_examples.json")
+    docs = load_fixture("doc_examples.json")
     entries = [entry for example in docs.values() for entry in example["data"]]
-    for record in _load("real_images_models_records.json")["data"]:
-        route = _load(f"real_endpoints/{record['id'].replace('/', '-')}.json")
+    for record in load_fixture("real_images_models_records.json")["data"]:
+        route = load_fixture(f"real_endpoints/{record['id'].replace('/', '-')}.json")
         entries.append({**record, "pricing": route["endpoints"][0]["pricing"]})
     entries += [
         {
@@ -189,11 +186,24 @@ def test_cheapest(filters: dict[str, Any], expected: str | None) -> None:
         (
             lambda: CATALOG.filter(colour="red"),
             TypeError,
-            "unknown filter 'colour'; valid filters: capability, input_modality, max_price, "
-            "output_modality, owned_by, resolution, tag, text",
+            "filter() got an unknown filter 'colour'; valid filters: capability, "
+            "exclude_capability, input_modality, output_modality, resolution, max_price, "
+            "owned_by, tag, text, where, and sort",
         ),
         (lambda: CATALOG.cheapest(size="1k"), TypeError, "unknown filter 'size'"),
-        (lambda: CATALOG.cheapest(sort="name"), TypeError, "takes no 'sort'"),
+        (lambda: CATALOG.cheapest(sort="name"), TypeError, "(it sorts by price itself)"),
+        (
+            lambda: CATALOG.filter(capabilty="nsfw"),
+            TypeError,
+            "unknown filter 'capabilty'; did you mean 'capability'? valid filters:",
+        ),
+        (
+            lambda: CATALOG.cheapest(exclude_capabilities="nsfw"),
+            TypeError,
+            "did you mean 'exclude_capability'?",
+        ),
+        (lambda: CATALOG.filter(where="nsfw"), TypeError, "takes a function ImageModel -> bool"),
+        (lambda: CATALOG.filter(exclude_capability=5), TypeError, "'exclude_capability' takes a"),
         (lambda: CATALOG.cheapest(resolution=5), TypeError, "filter 'resolution' takes a string"),
         (lambda: CATALOG.filter(tag=5), TypeError, "filter 'tag' takes a string, not int"),
         (lambda: CATALOG.filter(capability=[1]), TypeError, "filter 'capability' takes a string"),
@@ -230,3 +240,82 @@ def test_sample_catalog_filters_agree_with_a_plain_scan(
     expected = [model.id for model in catalog if check(model)]
     assert expected
     assert _ids(catalog.filter(**filters)) == expected
+
+
+SAMPLE = parse_catalog(sample_catalog())
+
+
+def test_exclude_capability_drops_every_model_with_an_excluded_flag() -> None:
+    """exclude_capability="nsfw" keeps exactly the models whose nsfw flag is not true."""
+    kept = SAMPLE.filter(exclude_capability="nsfw")
+    assert kept
+    assert _ids(kept) == [m.id for m in SAMPLE if not (m.capabilities and m.capabilities.nsfw)]
+    both = SAMPLE.filter(exclude_capability=["nsfw", "inpainting"])
+    assert all(m.capabilities is None or not m.capabilities.inpainting for m in both)
+    assert SAMPLE.filter(exclude_capability=[]) == SAMPLE.models
+
+
+def test_the_cheapest_safe_for_work_model_is_one_call() -> None:
+    """cheapest() takes the exclusion too: a bot's /cheapest never offers an NSFW model."""
+    nsfw = SAMPLE.cheapest(resolution="1024x1024")
+    assert nsfw is not None
+    assert nsfw.capabilities is not None
+    assert nsfw.capabilities.nsfw
+    safe = SAMPLE.cheapest(resolution="1024x1024", exclude_capability="nsfw")
+    assert safe is not None
+    assert safe.capabilities is not None
+    assert not safe.capabilities.nsfw
+    inpainter = SAMPLE.cheapest(capability="inpainting", exclude_capability="nsfw")
+    assert inpainter is not None
+    assert inpainter.capabilities is not None
+    assert (inpainter.capabilities.inpainting, inpainter.capabilities.nsfw) == (True, False)
+
+
+def test_where_filters_by_any_predicate_and_is_never_remembered() -> None:
+    """where= applies a user function; a query with one is asked again, not answered from memory."""
+    calls: list[str] = []
+
+    def takes_four(model: ImageModel) -> bool:
+        calls.append(model.id)
+        return model.max_n == 4
+
+    first = SAMPLE.filter(where=takes_four, exclude_capability="nsfw")
+    assert first
+    assert all(m.max_n == 4 for m in first)
+    asked = len(calls)
+    assert SAMPLE.filter(where=takes_four, exclude_capability="nsfw") == first
+    assert len(calls) == 2 * asked
+    cheapest = SAMPLE.cheapest(where=takes_four)
+    assert cheapest is not None
+    assert cheapest.max_n == 4
+
+
+async def test_the_filters_are_keyword_parameters_everywhere() -> None:
+    """filter(), cheapest() and find() take exactly the FILTERS table's names (and sort)."""
+
+    def keywords(function: Any) -> list[str]:
+        parameters = inspect.signature(function).parameters.values()
+        return [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+    names = list(Catalog.FILTERS)
+    assert keywords(Catalog.filter) == [*names, "sort"]
+    assert keywords(ImageModelsSession.find) == [*names, "sort"]
+    assert keywords(Catalog.cheapest) == names
+    with pytest.raises(TypeError, match="did you mean 'capability'"):
+        await ImageModelsSession().find(capabilty="inpainting")  # type: ignore[call-arg]
+
+
+async def test_capability_filter_of_the_wrong_type_is_explained(make_session: MakeSession) -> None:
+    """find(capability=5) says what the filter takes."""
+    session = make_session()
+    with pytest.raises(TypeError, match="takes a flag name such as 'inpainting'"):
+        await session.find(capability=5)
+
+
+def test_a_mapping_of_flags_is_refused_rather_than_read_as_its_keys() -> None:
+    """capability={"nsfw": False} would find the NSFW models; it is a TypeError naming the way."""
+    catalog = parse_catalog(sample_catalog())
+    with pytest.raises(TypeError, match="exclude_capability='nsfw'"):
+        catalog.filter(capability={"nsfw": False})
+    with pytest.raises(TypeError, match="not a mapping"):
+        catalog.filter(exclude_capability={"nsfw": True})

@@ -18,7 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import BODIES, KNOWN_KEYS, SHAPED
 
-from nanogpt_images import Catalog, ImageModel, ImageModelsSession, _models, _queries, parse_catalog
+from nanogpt_images import (
+    Capabilities,
+    Catalog,
+    ImageModel,
+    ImageModelsSession,
+    _queries,
+    parse_catalog,
+)
 from nanogpt_images._pricing import spelling_prices, unit_price
 from nanogpt_images._validation import normalise_resolution
 from nanogpt_images.testing import FakeNanoGPT, sample_catalog
@@ -33,7 +40,16 @@ ODD_RECORDS: list[dict[str, Any]] = [
     {"id": "spelt-once", "pricing": {"per_image": {"1024*1024": 0.03, "default": 0.5}}},
     {"id": "default-only", "pricing": {"per_image": {"default": 0.04}}},
     {"id": "bad-prices", "pricing": {"per_image": {"1024x1024": -1, "512x512": "0.02"}}},
+    # an entry that is not a price is absent, wherever it sits in the map
     {"id": "nan-price", "pricing": {"per_image": {"1024x1024": math.nan, "1k": 0.02}}},
+    {"id": "nan-price-last", "pricing": {"per_image": {"1k": 0.02, "1024x1024": math.nan}}},
+    {"id": "negative-first", "pricing": {"per_image": {"1024x1024": -1, "1k": 0.03}}},
+    {"id": "negative-last", "pricing": {"per_image": {"1k": 0.03, "1024x1024": -0.5}}},
+    {"id": "inf-spelling", "pricing": {"per_image": {"1024*1024": math.inf, "1024X1024": 0.01}}},
+    {
+        "id": "nan-speed",
+        "pricing": {"by_rendering_speed": {"TURBO": {"1k": math.nan}, "SLOW": {"1k": 0.04}}},
+    },
     {
         "id": "flat-with-list",
         "pricing": {"per_image": 0.02},
@@ -101,7 +117,7 @@ FLAGS = _pool(
     name
     for model in CATALOG
     if model.capabilities is not None
-    for name in (*_models.CAPABILITY_FLAGS, "no_such_flag", *model.capabilities.extras)
+    for name in (*Capabilities.FLAGS, "no_such_flag", *model.capabilities.extras)
 )
 MODALITIES = _fold_variants(
     _pool(
@@ -118,6 +134,12 @@ RESOLUTIONS += [r.replace("x", "*") for r in RESOLUTIONS[::5]] + ["1024 X 1024",
 PRICES = sorted({p for model in CATALOG if (p := model.price()) is not None})
 LIMITS = [str(p) for p in PRICES[::3]] + ["0", "0.0300000001", "1e9"]
 
+WHERE = [
+    lambda m: m.max_n is not None and m.max_n > 1,
+    lambda m: "flux" in m.id,
+    lambda m: m.accepts_image_input and m.owned_by != "openai",
+]
+
 FILTERS = st.fixed_dictionaries(
     {},
     optional={
@@ -125,6 +147,10 @@ FILTERS = st.fixed_dictionaries(
         "capability": st.one_of(
             st.sampled_from(FLAGS), st.lists(st.sampled_from(FLAGS), max_size=3)
         ),
+        "exclude_capability": st.one_of(
+            st.sampled_from(FLAGS), st.lists(st.sampled_from(FLAGS), max_size=3)
+        ),
+        "where": st.sampled_from(WHERE),
         "input_modality": st.sampled_from([*MODALITIES, "image"]),
         "output_modality": st.sampled_from(MODALITIES),
         "tag": st.sampled_from(TAGS),
@@ -155,6 +181,13 @@ def _passes(model: ImageModel, filters: dict[str, Any]) -> bool:
             caps is not None and caps.flag(name) is True
             for name in ([v] if isinstance(v, str) else v)
         ),
+        "exclude_capability": lambda v: (
+            not any(
+                caps is not None and caps.flag(name) is True
+                for name in ([v] if isinstance(v, str) else v)
+            )
+        ),
+        "where": lambda v: bool(v(model)),
         "input_modality": lambda v: (
             model.accepts_image_input
             if v.casefold() == "image"
@@ -339,3 +372,16 @@ async def test_a_failure_to_build_tables_does_not_fail_the_refresh(
         assert model.id == "gpt-image-2"
         assert session.stats().errors == 0
     assert "could not prepare the catalog's query tables" in caplog.text
+
+
+def test_prices_that_are_not_prices_are_absent_in_the_tables_too() -> None:
+    """Prepared tables and price() agree on maps holding NaN or negative entries, in any order."""
+    catalog = Catalog(models=CATALOG.models).prepare()
+    ids = ["nan-price", "nan-price-last", "negative-first", "negative-last"]
+    assert [m.id for m in catalog.filter(max_price="0.03", text="-") if m.id in ids] == ids
+    assert [m.id for m in catalog.filter(max_price="0.02", text="-") if m.id in ids] == ids[:2]
+    assert catalog["inf-spelling"].price("1024*1024") == Decimal("0.01")
+    found = catalog.filter(max_price="0.01", text="inf-spelling")
+    assert [m.id for m in found] == ["inf-spelling"]
+    assert catalog.cheapest(text="nan-speed") == catalog["nan-speed"]
+    assert catalog["nan-speed"].price() == Decimal("0.04")

@@ -222,7 +222,7 @@ async def test_close_stops_the_refresher(
 ) -> None:
     """After close() nothing sleeps on the clock and advancing time makes no request."""
     session = await started(make_session, settle)
-    assert clock.sleepers == 2  # the refresher and the cache's expiry timer
+    assert clock.sleepers == 1
     await session.close()
     assert clock.sleepers == 0
     await clock.advance(10 * INTERVAL)

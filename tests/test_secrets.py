@@ -1,6 +1,6 @@
 """Secrets audit: the API key never leaks, whatever the server does.
 
-The whole fault matrix of ``benchmarks/faults.py`` runs with a key set and
+The whole fault matrix of ``tests/fault_matrix.py`` runs with a key set and
 every logger captured at DEBUG; then the CLI meets the faults that answer
 without retry waits (the CLI's session waits real backoff, so the retried
 faults are covered through the session only: the CLI prints the same
@@ -13,20 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import threading
 import traceback
 from typing import TYPE_CHECKING
 
+import fault_matrix as faults
 import pytest
-from _bench import load_benchmark
+from aiohttp import web
 
-from nanogpt_images import AuthenticationError, DecodeError, ImageModelsSession
-from nanogpt_images.testing import FakeNanoGPT
+from nanogpt_images import (
+    APIStatusError,
+    AuthenticationError,
+    DecodeError,
+    ImageModelsSession,
+    ServerError,
+)
+from nanogpt_images.testing import FakeClock, FakeNanoGPT, catalog_payload, model_payload
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
-faults = load_benchmark("faults")
+    from conftest import MakeSession
 
 KEY = "sk-nano-secret-7f3a9c2e41d84b6a"
 FRAGMENT = KEY[len("sk-nano-") :]  # a key cut short in a message still counts as a leak
@@ -183,3 +192,110 @@ def test_cli_never_prints_or_logs_the_key(threaded_servers, capsys, caplog, monk
             assert any("authorization" in r.headers for r in servers.server.requests)
     assert exit_codes == {0, 1}  # both the failures and the recoveries were exercised
     assert not any(leaks(text) for text in record_texts(caplog.records))
+
+
+class EchoServer:
+    """A server on 127.0.0.1 that quotes the key it was sent in every header and body field.
+
+    ``answers`` is a queue of kinds: ``"ok"`` (a catalog, key in ETag and Last-Modified),
+    ``"error"`` (``status`` with the key in the reason, X-Request-ID, ETag, Last-Modified and
+    every envelope field, JSON-escaped too), ``"away"`` (a redirect to a host named after
+    the key).
+    """
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, int]] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> EchoServer:
+        app = web.Application()
+        app.router.add_get("/api/v1/image-models", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        kind, status = self.answers.pop(0)
+        quoting = {"ETag": f'"{key}"', "Last-Modified": f"Mon, {key}"}
+        if kind == "ok":
+            return web.json_response(catalog_payload([model_payload("m")]), headers=quoting)
+        if kind == "away":
+            return web.Response(status=status, headers={"Location": f"http://{key}.invalid/"})
+        escaped = "".join(f"\\u{ord(c):04x}" for c in key)
+        body = (
+            f'{{"error": {{"message": "bad key {key}", "code": "{escaped}", "type": "{key}"}},'
+            f' "message": "{key}", "code": "{key}"}}'
+        )
+        headers = {**quoting, "X-Request-ID": f"req-{key}", "Retry-After": "1"}
+        return web.Response(status=status, reason=f"Nope {key}", text=body, headers=headers)
+
+
+def pickled_texts(error: BaseException | None) -> list[str]:
+    """What a pickle of the error (a process pool, a logging queue) would carry."""
+    return [] if error is None else [repr(pickle.dumps(error))]
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ([("error", 503), ("error", 401)], AuthenticationError),
+        ([("error", 503), ("error", 503)], ServerError),
+        ([("error", 999)], APIStatusError),
+        ([("away", 302)], APIStatusError),
+    ],
+    ids=["401-after-503", "503", "odd-status", "cross-origin-redirect"],
+)
+async def test_a_server_echoing_the_key_everywhere_never_gets_it_quoted(
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    answers: list[tuple[str, int]],
+    expected: type[APIStatusError],
+) -> None:
+    """Key in every header and body field: not in errors, pickles, stats, logs or the cache file."""
+    caplog.set_level(logging.DEBUG)
+    clock = FakeClock(auto_advance=True)
+    cache = tmp_path / "cache.json"
+    async with EchoServer() as server:
+        server.answers = [("ok", 200), *answers]
+        async with ImageModelsSession(
+            KEY,
+            base_url=server.url,
+            refresh_interval=None,
+            max_retries=1,
+            cache_path=cache,
+            clock=clock,
+        ) as session:
+            await session.catalog()
+            with pytest.raises(expected) as caught:
+                await session.refresh()
+            stats = session.stats()
+    await clock.aclose()
+    assert server.answers == []  # every answer was asked for
+    assert stats.last_error is not None
+    texts = [*error_texts(caught.value), *pickled_texts(caught.value), repr(stats)]
+    texts += [*record_texts(caplog.records), cache.read_text()]
+    assert not [text for text in texts if leaks(text)]
+    assert "***" in str(caught.value)  # the quote was there, and masked
+
+
+async def test_the_key_is_blanked_out_of_errors_quoting_a_bad_body(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """An HTML page that echoes the key gives a DecodeError and last_error without it."""
+    session = make_session(api_key=KEY)
+    server.respond_next(200, f"<html>Authorization: Bearer {KEY}</html>".encode())
+    with pytest.raises(DecodeError) as caught:
+        await session.catalog()
+    assert "Bearer ***" in str(caught.value)
+    assert KEY not in str(caught.value)
+    assert KEY not in repr(caught.value.errors)
+    assert KEY not in str(session.stats())

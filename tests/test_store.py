@@ -79,6 +79,10 @@ def _document(**changes: object) -> bytes:
         _document(format="someone-else/2"),
         _document(fetched_at="yesterday"),
         _document(fetched_at=True),
+        _document(fetched_at=float("nan")),
+        _document(fetched_at=float("inf")),
+        _document(detailed="false"),
+        _document(detailed=0),
         _document(body="***not base64***"),
         _document(body=12),
         _document(etag=5),
@@ -92,6 +96,10 @@ def _document(**changes: object) -> bytes:
         "other-format",
         "fetched-at-text",
         "fetched-at-bool",
+        "fetched-at-nan",
+        "fetched-at-inf",
+        "detailed-text",
+        "detailed-number",
         "bad-base64",
         "body-not-text",
         "etag-not-text",
@@ -107,6 +115,32 @@ async def test_corrupt_or_foreign_file_is_ignored_with_a_warning(
     with caplog.at_level(logging.WARNING, logger="nanogpt_images"):
         assert await FileStore(path).load() is None
     assert "ignoring the catalog cache file" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"fetched_at": float("nan")}, "fetched_at is nan, not a finite time"),
+        ({"fetched_at": float("-inf")}, "fetched_at is -inf, not a finite time"),
+        ({"detailed": "false"}, "detailed is 'false', not true or false"),
+    ],
+)
+async def test_an_unusable_field_is_named_in_the_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, changes: dict[str, object], reason: str
+) -> None:
+    """A file with a NaN time or a quoted "false" is ignored, and the warning says which field."""
+    path = tmp_path / "cache.json"
+    path.write_bytes(_document(**changes))
+    with caplog.at_level(logging.WARNING, logger="nanogpt_images"):
+        assert await FileStore(path).load() is None
+    assert reason in caplog.text
+
+
+@pytest.mark.parametrize("path", ["", "  "])
+def test_an_empty_path_is_refused(path: str) -> None:
+    """FileStore("") is a ValueError, not a cache file in the current directory."""
+    with pytest.raises(ValueError, match="the cache file path is empty; give a file path"):
+        FileStore(path)
 
 
 # -- restarting a session from its cache file ---------------------------------------

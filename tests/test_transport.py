@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -9,7 +11,7 @@ import socket
 import warnings
 from collections.abc import AsyncIterator, Callable
 from email.utils import formatdate
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -20,6 +22,7 @@ from nanogpt_images._errors import (
     APIStatusError,
     AuthenticationError,
     DecodeError,
+    InsufficientBalanceError,
     NanoGPTError,
     NotFoundError,
     PermissionDeniedError,
@@ -37,6 +40,9 @@ from nanogpt_images._transport import (
     resolve_base_url,
 )
 from nanogpt_images.testing import FakeClock, FakeNanoGPT, catalog_payload, model_payload
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 KEY = "sk-nano-00000000-secret-test-key"
 
@@ -257,11 +263,11 @@ async def test_rate_limit_after_retries_carries_retry_after(
 async def test_other_client_errors_are_not_retried(
     status: int, fake: FakeNanoGPT, make: MakeTransport
 ) -> None:
-    """4xx other than 408/429 fails on the first answer as APIStatusError."""
+    """4xx other than 408/429 fails on the first answer as APIStatusError (402: its subclass)."""
     fake.fail_next(1, status)
     with pytest.raises(APIStatusError) as info:
         await make().fetch()
-    assert type(info.value) is APIStatusError
+    assert type(info.value) is (InsufficientBalanceError if status == 402 else APIStatusError)
     assert info.value.status == status
     assert fake.request_count == 1
 
@@ -762,6 +768,12 @@ def test_key_over_http_to_loopback_is_allowed(url: str) -> None:
         ({"base_url": "ftp://nano-gpt.com"}, "http"),
         ({"base_url": "nano-gpt.com"}, "http"),
         ({"base_url": "https://user:pw@nano-gpt.com"}, "credentials"),
+        ({"base_url": "https://nano-gpt.com/?"}, r"query or fragment \('\?' or '#'\)"),
+        ({"base_url": "https://nano-gpt.com/#"}, r"query or fragment \('\?' or '#'\)"),
+        ({"base_url": "https://nano-gpt.com?x=1"}, "query or fragment"),
+        ({"base_url": "http://127.0.0.1:0"}, "a port is a number from 1 to 65535"),
+        ({"base_url": "https://" + "a" * 64 + ".com"}, "part of a host name has 1 to 63"),
+        ({"base_url": "https://nano..gpt.com"}, "invalid host name"),
         ({"api_key": "sk-abc\n"}, "control characters"),
     ],
 )
@@ -936,10 +948,14 @@ async def test_any_body_parses_to_a_catalog_or_a_library_error(
     [
         (
             0.3,
-            "could not connect to https://nano-gpt.com/api/v1/image-models within 0.3 s "
-            "(connect_timeout)",
+            "could not connect to https://nano-gpt.com/api/v1/image-models after 3 attempts "
+            "over 1.5 s (connect_timeout=0.3 s per attempt)",
         ),
-        (None, "no complete answer from https://nano-gpt.com/api/v1/image-models within 30 s"),
+        (
+            None,
+            "no complete answer from https://nano-gpt.com/api/v1/image-models after 3 attempts "
+            "over 1.5 s (timeout=30 s per attempt)",
+        ),
     ],
 )
 def test_a_connect_timeout_names_the_limit_that_ran_out(
@@ -947,6 +963,233 @@ def test_a_connect_timeout_names_the_limit_that_ran_out(
 ) -> None:
     """The connect limit when one is set; the total otherwise (never a formatting crash)."""
     transport = Transport(api_key=None, base_url=None, connect_timeout=connect_timeout)
-    error = transport._timeout_error(aiohttp.ConnectionTimeoutError())
+    error = transport._timeout_error(aiohttp.ConnectionTimeoutError(), 3, 1.5)
     assert isinstance(error, RequestTimeoutError)
     assert str(error) == expected
+
+
+# -- answers FakeNanoGPT cannot give: a raw server ------------------------------------------
+
+
+class RawServer:
+    """A server on 127.0.0.1 answering every request with the bytes ``answer(port)`` makes.
+
+    ``eager`` answers as soon as a client connects, without reading its request.
+    """
+
+    def __init__(self, answer: Callable[[int], bytes], *, eager: bool = False) -> None:
+        self._answer = answer
+        self._eager = eager
+        self._server: asyncio.Server | None = None
+        self.port = 0
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if not self._eager:
+                await reader.readuntil(b"\r\n\r\n")
+            self.requests += 1
+            writer.write(self._answer(self.port))
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away first
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+def redirect_to(location: str, status: int = 302) -> Callable[[int], bytes]:
+    """An answer redirecting to ``location`` (``{port}`` becomes the server's port)."""
+    return lambda port: (
+        f"HTTP/1.1 {status} Moved\r\nLocation: {location.format(port=port)}\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+
+def status_line(status: int, body: bytes = b"") -> Callable[[int], bytes]:
+    """An answer with any status code at all, 999 included."""
+    head = f"HTTP/1.1 {status:03d} Odd\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    return lambda port: head.encode() + body
+
+
+@pytest.mark.parametrize(
+    ("location", "complaint"),
+    [
+        ("http://[::1", "invalid location 'http://[::1' (Invalid IPv6 URL)"),
+        ("http://127.0.0.1:99999/", "invalid location 'http://127.0.0.1:99999/' (Port out of"),
+        ("http://127.0.0.1:0/", "invalid location 'http://127.0.0.1:0/' (port 0 is not a port"),
+        ("https:///api/v1/image-models", "location without a host: 'https:///api/v1/image-models'"),
+    ],
+)
+async def test_an_invalid_redirect_is_a_transport_error(
+    clock: RecordingClock, location: str, complaint: str
+) -> None:
+    """A redirect to a URL that cannot be followed is a TransportError naming it, not ValueError."""
+    async with RawServer(redirect_to(location)) as server:
+        transport = Transport(api_key=KEY, base_url=server.url, clock=clock)
+        with pytest.raises(TransportError) as info:
+            await transport.fetch()
+        await transport.close()
+    assert complaint in str(info.value)
+    assert server.requests == 1  # the server's answer will not change: not retried
+
+
+async def test_a_redirect_with_credentials_in_it_is_refused(clock: RecordingClock) -> None:
+    """A same-origin Location with user:password@ is refused, not aiohttp's ValueError."""
+    async with RawServer(
+        redirect_to("http://user:pw@127.0.0.1:{port}/api/v1/image-models")
+    ) as server:
+        transport = Transport(api_key=KEY, base_url=server.url, clock=clock)
+        with pytest.raises(TransportError) as info:
+            await transport.fetch()
+        await transport.close()
+    assert "to a location with a user name or password in it; refused" in str(info.value)
+    assert "pw" not in str(info.value)
+    assert server.requests == 1
+
+
+async def test_a_redirect_quoting_the_key_is_not_followed(clock: RecordingClock) -> None:
+    """A Location that would put the key into a URL (and a proxy's log) is refused."""
+    async with RawServer(redirect_to("/api/v1/image-models?key=" + KEY)) as server:
+        transport = Transport(api_key=KEY, base_url=server.url, clock=clock)
+        with pytest.raises(TransportError, match="quoting the API key; refused") as info:
+            await transport.fetch()
+        await transport.close()
+    assert KEY not in str(info.value)
+    assert server.requests == 1
+
+
+async def test_a_redirect_to_port_zero_is_not_reported_as_port_80(clock: RecordingClock) -> None:
+    """With base_url on the default port, a Location with port 0 is invalid, not 'same origin'."""
+    transport = Transport(api_key=None, base_url="http://127.0.0.1", clock=clock)
+    with pytest.raises(TransportError, match="port 0 is not a port"):
+        transport._redirect_target(transport.url, "http://127.0.0.1:0/", 302)
+
+
+@pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")  # aiohttp's auth= itself
+async def test_a_borrowed_session_with_auth_and_a_key_is_refused_at_construction() -> None:
+    """aiohttp cannot send both; the constructor says so, naming both options."""
+    async with aiohttp.ClientSession(auth=aiohttp.BasicAuth("user", "pw")) as borrowed:
+        with pytest.raises(ValueError, match="http_session was made with auth= and api_key"):
+            Transport(api_key=KEY, base_url="https://nano-gpt.com", http_session=borrowed)
+        Transport(api_key=None, base_url="https://nano-gpt.com", http_session=borrowed)
+
+
+async def test_a_request_aiohttp_refuses_is_a_transport_error(
+    fake: FakeNanoGPT, clock: RecordingClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A borrowed trust_env session finding a netrc login: aiohttp's ValueError becomes ours."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login user password pw\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    async with aiohttp.ClientSession(trust_env=True) as borrowed:
+        transport = Transport(api_key=KEY, base_url=fake.url, http_session=borrowed, clock=clock)
+        with pytest.raises(TransportError) as info:
+            await transport.fetch()
+    assert str(info.value).startswith(
+        f"could not send the request to {fake.url}/api/v1/image-models: ValueError: "
+        "Cannot combine AUTHORIZATION header"
+    )
+    assert isinstance(info.value.__cause__, ValueError)
+    assert clock.sleeps == []  # the same request would be refused again: not retried
+    assert fake.request_count == 0
+
+
+@pytest.mark.parametrize("status", [99, 399, 600, 999])
+async def test_a_status_outside_the_error_range_is_unexpected_not_a_server_error(
+    clock: RecordingClock, status: int
+) -> None:
+    """Only 500-599 is a ServerError; 999 or a 3xx without Location says the status was odd."""
+    async with RawServer(status_line(status, b"nope")) as server:
+        transport = Transport(api_key=None, base_url=server.url, clock=clock)
+        with pytest.raises(APIStatusError) as info:
+            await transport.fetch()
+        await transport.close()
+    assert type(info.value) is APIStatusError
+    assert info.value.status == status
+    assert str(info.value) == (
+        f"HTTP {status}: unexpected status (the catalog comes with 200, or 304 when unchanged); "
+        "the server said: nope"
+    )
+    assert server.requests == 1
+
+
+async def test_https_to_a_plain_http_server_is_a_transport_error(clock: RecordingClock) -> None:
+    """A TLS failure (here: the server does not speak TLS) is a TransportError naming it."""
+    async with RawServer(status_line(200, b"{}"), eager=True) as server:
+        transport = Transport(
+            api_key=None, base_url=f"https://127.0.0.1:{server.port}", max_retries=0, clock=clock
+        )
+        try:
+            with pytest.raises(
+                TransportError, match=r"could not connect to 127\.0\.0\.1:\d+: .*SSL"
+            ):
+                await transport.fetch()
+        finally:
+            await transport.close()
+
+
+# -- how long it took, and how often it was tried ----------------------------------------------
+
+
+async def test_a_timeout_after_retries_says_how_long_it_all_took(
+    fake: FakeNanoGPT, make: MakeTransport, clock: RecordingClock
+) -> None:
+    """The final timeout names the attempts and the whole wait, not one attempt's limit."""
+    fake.delay(2.0)
+    with pytest.raises(RequestTimeoutError) as info:
+        await make(timeout=0.05, max_retries=2, backoff_base=1.0).fetch()
+    assert clock.sleeps == [0.5, 1.0]  # the fake time that passed: the backoff between tries
+    assert str(info.value) == (
+        f"no complete answer from {fake.url}/api/v1/image-models after 3 attempts over 1.5 s "
+        "(timeout=0.05 s per attempt)"
+    )
+    assert isinstance(info.value.__cause__, TimeoutError)
+    assert fake.request_count == 3
+
+
+async def test_thousands_of_retries_keep_the_backoff_at_its_cap() -> None:
+    """max_retries past 1,024 no longer overflows the backoff: each wait stays at backoff_cap."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    clock = InstantClock()
+    transport = Transport(
+        api_key=None,
+        base_url=f"http://127.0.0.1:{port}",
+        max_retries=1100,
+        clock=clock,
+        random=lambda: 1.0,
+    )
+    with pytest.raises(TransportError, match="connection refused"):
+        await transport.fetch()
+    await transport.close()
+    assert len(clock.sleeps) == 1100
+    assert clock.sleeps[-100:] == [8.0] * 100
+
+
+class InstantClock(FakeClock):
+    """A FakeClock whose sleeps return at once (moving fake time), remembering each wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await self.advance(seconds)

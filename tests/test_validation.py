@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import copy
+import pickle
 from typing import Any
 
 import pytest
+from conftest import load_fixture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nanogpt_images import ImageModel, ParameterValidationError, parse_catalog
 from nanogpt_images.testing import sample_catalog
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
 
 def _models() -> dict[str, ImageModel]:
-    docs = _load("doc_examples.json")
-    records = _load("real_images_models_records.json")["data"]
+    docs = load_fixture("doc_examples.json")
+    records = load_fixture("real_images_models_records.json")["data"]
     entries = [entry for example in docs.values() for entry in example["data"]] + records
     entries += [
         {
@@ -373,3 +368,35 @@ def test_validated_params_validate_again_unchanged(model_id: str, params: dict[s
         assert model.validate(**normalised) == normalised
         return
     assert problems
+
+
+def test_the_result_says_which_params_were_checked_and_which_passed_through() -> None:
+    """validate() names the params it held against the model and those it only passed on."""
+    model = MODELS["openai/gpt-image-2.5/flare/edit"]
+    params = model.validate(
+        prompt="a fox", quality="HIGH", style="a", n="2", seed="true", resolution="2K"
+    )
+    assert params == {
+        "prompt": "a fox", "quality": "high", "style": "a", "n": 2, "seed": True, "resolution": "2k"
+    }  # fmt: skip
+    assert params.checked == ("quality", "n", "seed", "resolution")
+    assert params.unchecked == ("prompt", "style")  # "mystery" descriptors say nothing
+
+
+def test_a_model_that_describes_nothing_checks_only_n() -> None:
+    """Without supported_parameters, only n (a count of images) is checked."""
+    model = parse_catalog({"data": [{"id": "bare"}]})["bare"]
+    params = model.validate(resolution="7x7", quality="ultra", n=2)
+    assert (params.checked, params.unchecked) == (("n",), ("resolution", "quality"))
+
+
+def test_the_result_is_a_dict_that_copies_pickles_and_validates_again() -> None:
+    """The result behaves as the plain dict it is, and keeps what it says through copies."""
+    model = MODELS["ideogram-v3"]
+    params = model.validate(rendering_speed="turbo", prompt="x", images=["a.png"])
+    assert isinstance(params, dict)
+    copies = (copy.copy(params), copy.deepcopy(params), pickle.loads(pickle.dumps(params)))  # noqa: S301 - our own bytes
+    for twin in copies:
+        assert twin == params
+        assert (twin.checked, twin.unchecked) == (("rendering_speed", "images"), ("prompt",))
+    assert model.validate(**params) == params

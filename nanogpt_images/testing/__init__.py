@@ -3,9 +3,10 @@
 from ._clock import FakeClock
 from ._factories import basic_model_payload, catalog_payload, error_body, model_payload
 from ._sample import sample_catalog, sample_catalog_bytes
-from ._server import FakeNanoGPT, Fault, RecordedRequest
+from ._server import BILLED_500_BODY, FakeNanoGPT, Fault, RecordedRequest, png_bytes
 
 __all__ = [
+    "BILLED_500_BODY",
     "FakeClock",
     "FakeNanoGPT",
     "Fault",
@@ -14,6 +15,7 @@ __all__ = [
     "catalog_payload",
     "error_body",
     "model_payload",
+    "png_bytes",
     "sample_catalog",
     "sample_catalog_bytes",
 ]

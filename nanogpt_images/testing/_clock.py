@@ -31,6 +31,7 @@ import math
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
 __all__ = ["FakeClock"]
@@ -65,6 +66,7 @@ class FakeClock:
         self._auto_advance = auto_advance
         self._threshold = float(auto_advance_threshold)
         self._sleepers: list[_Sleeper] = []  # a heap, earliest deadline first
+        self._timers: list[_Timer] = []  # a heap too: call_at() callbacks, which never wake time
         self._order = itertools.count()
         self._activity = 0  # bumped whenever a sleeper is added, woken or cancelled
         self._watcher: asyncio.Task[None] | None = None
@@ -98,6 +100,19 @@ class FakeClock:
             if sleeper.future.cancelled():
                 self._discard(sleeper)
 
+    def call_at(self, when: float, callback: Callable[[], object]) -> FakeTimer:
+        """Call ``callback`` once fake time reaches ``when`` (``monotonic()`` scale).
+
+        Unlike a sleeper, a timer never makes auto-advance jump: it only
+        watches time that moves for other reasons.  Returns a handle whose
+        ``cancel()`` stops it.
+        """
+        timer = _Timer(when, next(self._order), FakeTimer(callback))
+        heapq.heappush(self._timers, timer)
+        if when <= self._now:
+            self._fire_timers()
+        return timer.handle
+
     # -- driving time -------------------------------------------------------
 
     async def advance(self, seconds: float) -> None:
@@ -110,11 +125,12 @@ class FakeClock:
             raise ValueError(f"cannot advance by {seconds!r}: time only moves forward, finitely")
         target = self._now + seconds
         await _yield(_SETTLE_ROUNDS)  # let tasks that are about to sleep register first
-        while self._sleepers and self._sleepers[0].deadline <= target:
-            self._now = max(self._now, self._sleepers[0].deadline)
+        while (deadline := self._next_event()) is not None and deadline <= target:
+            self._now = max(self._now, deadline)
             self._wake_due()
             await _yield(_SETTLE_ROUNDS)
         self._now = max(self._now, target)
+        self._fire_timers()
         await _yield(_SETTLE_ROUNDS)
 
     async def run_until_idle(self) -> None:
@@ -182,7 +198,19 @@ class FakeClock:
         if kick is not None and not kick.done():
             kick.set_result(None)
 
+    def _next_event(self) -> float | None:
+        """The earliest deadline of a sleeper or a live timer."""
+        while self._timers and self._timers[0].handle.cancelled:
+            heapq.heappop(self._timers)
+        deadlines = [queue[0].deadline for queue in (self._sleepers, self._timers) if queue]
+        return min(deadlines, default=None)
+
+    def _fire_timers(self) -> None:
+        while self._timers and self._timers[0].deadline <= self._now:
+            heapq.heappop(self._timers).handle.fire()
+
     def _wake_due(self) -> None:
+        self._fire_timers()
         while self._sleepers and self._sleepers[0].deadline <= self._now:
             future = heapq.heappop(self._sleepers).future
             if not future.done():
@@ -239,6 +267,33 @@ def _others_ready(loop: asyncio.AbstractEventLoop) -> bool:
     """
     ready = getattr(loop, "_ready", None)
     return isinstance(ready, collections.deque) and len(ready) > 0
+
+
+class FakeTimer:
+    """A callback waiting for fake time (from :meth:`FakeClock.call_at`); ``cancel()`` stops it."""
+
+    __slots__ = ("_callback", "cancelled")
+
+    def __init__(self, callback: Callable[[], object]) -> None:
+        self._callback: Callable[[], object] | None = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Do not call the callback (idempotent)."""
+        self.cancelled = True
+        self._callback = None
+
+    def fire(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None and not self.cancelled:
+            callback()
+
+
+@dataclasses.dataclass(order=True, slots=True)
+class _Timer:
+    deadline: float
+    order: int
+    handle: FakeTimer = dataclasses.field(compare=False)
 
 
 @dataclasses.dataclass(order=True, slots=True)

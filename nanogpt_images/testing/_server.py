@@ -4,27 +4,43 @@ It serves one catalog as ``GET /api/v1/image-models`` and, derived from it,
 as ``GET /api/v1/images/models``, with ``GET
 /api/v1/images/models/{id}/endpoints`` for each of its models.
 
+It also plays the generation route (``POST /v1/images/generations``): tiny
+valid PNGs, billed at the catalog's price from a balance it keeps, with the
+key required.
+
 Tests talk to it over loopback exactly as the SDK talks to NanoGPT, so what
 the tests exercise is the real HTTP path. Faults are queued: each knob adds
 "next response" actions that the following requests consume in order; once
 the queue is empty the server answers normally again. :meth:`FakeNanoGPT.hold`
 keeps answers waiting until :meth:`FakeNanoGPT.release`, so a test can have a
 request in flight for as long as it likes without real time passing.
+
+The server runs in the event loop that starts it (``async with``), or, with
+:meth:`FakeNanoGPT.in_thread`, on a thread and loop of its own for code that
+does not run in the test's loop (a plain ``def`` test with Starlette's
+``TestClient``, a test run by anyio).  Then every knob hands its work to the
+server's thread, so the server's state is only ever touched there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
+import functools
 import hashlib
 import json
+import struct
+import threading
 import time
+import zlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from decimal import Decimal
 from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Self, TypeVar
 
 import attrs
 from aiohttp import web
@@ -41,9 +57,19 @@ from ._image_api import (
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["FakeNanoGPT", "Fault", "RecordedRequest"]
+__all__ = ["BILLED_500_BODY", "FakeNanoGPT", "Fault", "RecordedRequest", "png_bytes"]
 
 CATALOG_PATH = "/api/v1/image-models"
+GENERATION_PATHS = frozenset({"/v1/images/generations", "/api/v1/images/generations"})
+FILES_PATH = "/files/"
+#: The body of the real 500 NanoGPT sent when a generation failed after it was billed.
+BILLED_500_BODY: Mapping[str, Any] = {
+    "error": (
+        "Image generation failed after provider processing may have started, so this request "
+        "has been billed. Image generation failed. Please try a different prompt or image."
+    ),
+    "code": "",
+}
 BASIC_FIELDS = ("id", "object", "created", "owned_by")
 MASKED_HEADERS = frozenset({"authorization", "x-api-key"})
 
@@ -55,11 +81,38 @@ Fault = Literal[
     "drop_connection",
     "oversized",
     "bad_http",
+    "billed_500",
+    "no_answer",
 ]
-"""What :meth:`FakeNanoGPT.fault_next` can serve instead of the catalog."""
+"""What :meth:`FakeNanoGPT.fault_next` can serve instead of the usual answer."""
 
 _Action = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = web.RequestKey("fake_request_id", str)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _on_server_thread(
+    method: Callable[Concatenate[FakeNanoGPT, _P], _R],
+) -> Callable[Concatenate[FakeNanoGPT, _P], _R]:
+    """Run a knob on the server's thread when it serves from one (:meth:`FakeNanoGPT.in_thread`).
+
+    The caller waits for the result, so the knob has taken effect when it
+    returns, and its exceptions (a ``KeyError`` for an unknown id) reach the caller.
+    """
+
+    @functools.wraps(method)
+    def knob(self: FakeNanoGPT, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        loop = self._elsewhere()
+        if loop is None:
+            return method(self, *args, **kwargs)
+        return asyncio.run_coroutine_threadsafe(_call(method, self, *args, **kwargs), loop).result()
+
+    return knob
+
+
+async def _call(function: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    return function(*args, **kwargs)
 
 
 @attrs.frozen
@@ -67,13 +120,16 @@ class RecordedRequest:
     """One request the fake server received.
 
     Header names are lower-case; ``authorization`` and ``x-api-key`` values
-    are masked as ``'***'`` so a log of requests never holds a key.
+    are masked as ``'***'`` so a log of requests never holds a key.  ``json``
+    is the parsed JSON body of a request that had one (``None`` otherwise),
+    with any copy of the presented key masked too.
     """
 
     method: str
     path: str
     query: Mapping[str, str]
     headers: Mapping[str, str]
+    json: Any = None
 
 
 class FakeNanoGPT:
@@ -88,6 +144,16 @@ class FakeNanoGPT:
     requests without that key (Bearer or ``x-api-key``) get a 401.
     :meth:`hold` and :meth:`release` gate every answer, for tests that need a
     request to stay in flight; :meth:`close` releases held answers.
+    ``with fake.in_thread():`` serves from a thread of its own instead of the
+    caller's event loop.
+
+    ``POST /v1/images/generations`` (also under ``/api``) needs a key (any
+    key, or ``require_key``), checks the model against the catalog, bills
+    the catalog's price for the size and count asked for from ``balance``
+    (a 402 with ``requiredBalance`` when it does not cover it) and answers
+    OpenAI-style, with ``cost``, ``remainingBalance`` and ``paymentSource``.
+    Images are tiny valid PNGs, inline (``b64_json``) or, with
+    ``response_format="url"``, as links this server serves.
     """
 
     def __init__(
@@ -96,6 +162,7 @@ class FakeNanoGPT:
         *,
         etag: bool = True,
         require_key: str | None = None,
+        balance: Decimal | int | str = Decimal("10"),
     ) -> None:
         if catalog is None:
             from ._sample import sample_catalog
@@ -103,19 +170,26 @@ class FakeNanoGPT:
             catalog = sample_catalog()
         self.etag = etag
         self.require_key = require_key
+        self.balance = Decimal(balance)
+        """The USD balance generations are billed from; set it to test a 402."""
         self.requests: list[RecordedRequest] = []
+        self._files: dict[str, bytes] = {}
+        self._images_made = 0
+        self._parsed: Any = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._catalog: dict[str, Any] = copy.deepcopy(dict(catalog))
         self._modified = int(time.time())
         self._bodies: dict[tuple[str, bool], bytes] = {}
         self._endpoints: dict[str, Any] = {}
-        self._actions: deque[_Action] = deque()
+        self._actions: deque[tuple[str | None, _Action]] = deque()
         self._delay = 0.0
         self._held = False
         self._released: asyncio.Event | None = None  # created by start(), inside the loop
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
         self._url: str | None = None
+        self._thread: threading.Thread | None = None  # set while in_thread() serves
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -152,8 +226,40 @@ class FakeNanoGPT:
         host, port = runner.addresses[0][:2]
         self._url = f"http://{host}:{port}"
 
+    @contextlib.contextmanager
+    def in_thread(self) -> Iterator[Self]:
+        """Serve from a thread and event loop of its own until the ``with`` block ends.
+
+        For code that does not run in the caller's event loop: a plain
+        ``def`` test (Starlette's ``TestClient``, ``requests``), a test that
+        anyio runs, a thread of your own.  Every knob, catalog change and
+        :attr:`requests` may be used from any thread; ``await
+        wait_for_requests()`` works from any event loop.  Leaving the block
+        closes the server and ends its thread.
+        """
+        if self._runner is not None:
+            raise RuntimeError(
+                "FakeNanoGPT is already started; in_thread() starts a server that is not"
+            )
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="FakeNanoGPT", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result()
+            self._thread, self._thread_loop = thread, loop
+            yield self
+        finally:
+            asyncio.run_coroutine_threadsafe(self.close(), loop).result()
+            self._thread = self._thread_loop = None
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+
     async def close(self) -> None:
         """Stop the server and drop its connections, releasing held answers. Idempotent."""
+        if (loop := self._elsewhere()) is not None:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.close(), loop))
+            return
         runner, self._runner = self._runner, None
         self.release()
         if self._closing is not None:
@@ -176,31 +282,37 @@ class FakeNanoGPT:
     # -- the catalog -------------------------------------------------------------
 
     @property
+    @_on_server_thread
     def catalog(self) -> dict[str, Any]:
         """A copy of the catalog being served (``detailed=true`` form)."""
         return copy.deepcopy(self._catalog)
 
+    @_on_server_thread
     def set_catalog(self, catalog: Mapping[str, Any]) -> None:
         """Serve this catalog from now on, verbatim (``meta.count`` is not touched)."""
         self._catalog = copy.deepcopy(dict(catalog))
         self._changed(recount=False)
 
+    @_on_server_thread
     def add_model(self, model: Mapping[str, Any]) -> None:
         """Append a model to ``data`` (``meta.count`` follows)."""
         self._models().append(copy.deepcopy(dict(model)))
         self._changed()
 
+    @_on_server_thread
     def remove_model(self, model_id: str) -> None:
         """Remove the model with this id; ``KeyError`` if there is none."""
         models = self._models()
         models.remove(self._find(model_id))
         self._changed()
 
-    def update_model(self, model_id: str, **fields: Any) -> None:
+    @_on_server_thread
+    def update_model(self, /, model_id: str, **fields: Any) -> None:
         """Set top-level fields of one model, e.g. ``update_model("flux-pro", name="Flux")``."""
         self._find(model_id).update(copy.deepcopy(fields))
         self._changed()
 
+    @_on_server_thread
     def set_endpoints(self, model_id: str, body: Mapping[str, Any] | None) -> None:
         """Serve ``body`` as the endpoint details of ``model_id`` (any id, listed or not).
 
@@ -211,6 +323,7 @@ class FakeNanoGPT:
         else:
             self._endpoints[model_id] = copy.deepcopy(dict(body))
 
+    @_on_server_thread
     def endpoints_of(self, model_id: str) -> dict[str, Any] | None:
         """The endpoint details served for ``model_id``; ``None`` when it gets a 404."""
         if model_id in self._endpoints:
@@ -231,12 +344,15 @@ class FakeNanoGPT:
         body: Mapping[str, Any] | str | bytes | None = None,
         retry_after: str | float | None = None,
         headers: Mapping[str, str] | None = None,
+        path: str | None = None,
     ) -> None:
         """Answer the next ``n`` requests with ``status``.
 
         ``body`` defaults to an OpenAI-style ``{"error": {...}}`` envelope; a
         dict is sent as JSON, a str as text (HTML if it starts with ``<``).
         ``retry_after`` becomes the ``Retry-After`` header (seconds or an HTTP date).
+        With ``path`` (say ``"/v1/images/generations"``) only requests to that
+        path take the answer; the others are served as usual meanwhile.
         """
         extra = dict(headers or {})
         if retry_after is not None:
@@ -244,7 +360,7 @@ class FakeNanoGPT:
                 retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
             )
         payload = _error_envelope(status) if body is None else body
-        self.respond_next(status, payload, headers=extra, n=n)
+        self.respond_next(status, payload, headers=extra, n=n, path=path)
 
     def respond_next(
         self,
@@ -253,18 +369,24 @@ class FakeNanoGPT:
         *,
         headers: Mapping[str, str] | None = None,
         n: int = 1,
+        path: str | None = None,
     ) -> None:
-        """Answer the next ``n`` requests with exactly this status and body (any bytes)."""
+        """Answer the next ``n`` requests (to ``path``, if given) with exactly this status and body.
+
+        The body may be any bytes.
+        """
         raw, content_type = _encode(body)
         all_headers = {"Content-Type": content_type, **(headers or {})}
 
         async def respond(request: web.Request) -> web.StreamResponse:
             return web.Response(status=status, body=raw, headers=all_headers)
 
-        self._queue(n, respond)
+        self._queue(n, respond, path)
 
-    def fault_next(self, kind: Fault, n: int = 1, *, size: int = 33 * 2**20) -> None:
-        """Serve a broken answer to the next ``n`` requests.
+    def fault_next(
+        self, kind: Fault, n: int = 1, *, size: int = 33 * 2**20, path: str | None = None
+    ) -> None:
+        """Serve a broken answer to the next ``n`` requests (to ``path``, if given).
 
         ``malformed_json``: invalid JSON with status 200; ``truncated_json``:
         the catalog cut in half (complete HTTP message); ``html_200``: an HTML
@@ -272,7 +394,10 @@ class FakeNanoGPT:
         its object envelope; ``drop_connection``: half the body, then the
         connection is closed; ``oversized``: ``size`` bytes, chunked, no
         ``Content-Length``; ``bad_http``: an answer that is not valid HTTP
-        (``Content-Length: abc``), then the connection is closed.
+        (``Content-Length: abc``), then the connection is closed;
+        ``billed_500``: the real 500 NanoGPT sends when a generation failed
+        after it was billed (:data:`BILLED_500_BODY`); ``no_answer``: the
+        request is read whole, then the connection is closed unanswered.
         """
         faults: dict[str, _Action] = {
             "malformed_json": self._malformed_json,
@@ -282,10 +407,12 @@ class FakeNanoGPT:
             "drop_connection": self._drop_connection,
             "oversized": lambda request: _oversized(request, size),
             "bad_http": _bad_http,
+            "billed_500": _billed_500,
+            "no_answer": _no_answer,
         }
         if kind not in faults:
             raise ValueError(f"unknown fault {kind!r}; choose one of {sorted(faults)}")
-        self._queue(n, faults[kind])
+        self._queue(n, faults[kind], path)
 
     def redirect_next(self, location: str, *, status: int = 302, n: int = 1) -> None:
         """Answer the next ``n`` requests with a redirect to ``location``."""
@@ -295,10 +422,16 @@ class FakeNanoGPT:
 
         self._queue(n, redirect)
 
+    @_on_server_thread
+    def clear_faults(self) -> None:
+        """Drop every queued fault, redirect and answer: the outage is over, service resumes."""
+        self._actions.clear()
+
     def delay(self, seconds: float) -> None:
         """Wait ``seconds`` of real time before every answer; ``delay(0)`` turns it off."""
         self._delay = max(0.0, seconds)
 
+    @_on_server_thread
     def hold(self) -> None:
         """Keep every answer waiting at the server until :meth:`release`.
 
@@ -310,12 +443,14 @@ class FakeNanoGPT:
         if self._released is not None:
             self._released.clear()
 
+    @_on_server_thread
     def release(self) -> None:
         """Let held answers go, and serve later requests at once again (until the next hold)."""
         self._held = False
         if self._released is not None:
             self._released.set()
 
+    @_on_server_thread
     def clear_requests(self) -> None:
         """Forget the request log."""
         self.requests.clear()
@@ -329,6 +464,10 @@ class FakeNanoGPT:
         never waits that long.
         """
         if len(self.requests) >= count:
+            return
+        if (loop := self._elsewhere()) is not None:
+            waiting = self.wait_for_requests(count, give_up_after=give_up_after)
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(waiting, loop))
             return
         arrived = asyncio.get_running_loop().create_future()
         self._waiters.append((count, arrived))
@@ -346,14 +485,22 @@ class FakeNanoGPT:
     # -- serving -----------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self._record(request)
+        raw = await request.read() if request.can_read_body else b""
+        self._record(request, raw)
         if self._released is not None and not self._released.is_set():
             await self._released.wait()
         if self._delay and self._closing is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self._delay)
-        if self._actions:
-            return await self._actions.popleft()(request)
+        action = self._next_action(request.path)
+        if action is not None:
+            return await action(request)
+        if request.method == "POST" and request.path in GENERATION_PATHS:
+            return self._generate(request, raw)
+        if request.method == "GET" and request.path.startswith(FILES_PATH):
+            image = self._files.get(request.path[len(FILES_PATH) :])
+            if image is not None:
+                return web.Response(body=image, content_type="image/png")
         path = request.path
         details = path.startswith(ENDPOINTS_PREFIX) and path.endswith(ENDPOINTS_SUFFIX)
         if request.method != "GET" or (path not in (CATALOG_PATH, IMAGES_PATH) and not details):
@@ -397,6 +544,58 @@ class FakeNanoGPT:
             self._bodies[key] = json.dumps(shown).encode()
         return self._bodies[key]
 
+    def _generate(self, request: web.Request, raw: bytes) -> web.StreamResponse:
+        """The generation route: key, model, price and balance checked as NanoGPT does."""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return _json_response(400, {"error": "Invalid JSON body", "code": "invalid_json"})
+        key = _presented_key(request)
+        if not key:
+            return _json_response(401, _error_envelope(401, "API key required", "missing_api_key"))
+        if self.require_key is not None and key != self.require_key:
+            return _json_response(401, _error_envelope(401, "Invalid API key", "invalid_api_key"))
+        if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
+            return _json_response(400, {"error": "A prompt is required", "code": "missing_prompt"})
+        model = self._catalog_models().get(body.get("model"))
+        if model is None:
+            message = f"Model {body.get('model')!r} not found"
+            return _json_response(400, {"error": message, "code": "model_not_found"})
+        size = body.get("size")
+        n = body.get("n", 1)
+        try:
+            cost = model.price(size if isinstance(size, str) else None, n) or Decimal(0)
+        except ValueError as exc:  # a bad n
+            return _json_response(400, {"error": str(exc), "code": "invalid_parameter_value"})
+        if cost > self.balance:
+            payload = {"error": "Insufficient balance", "status": 402}
+            payload |= {"requiredBalance": cost, "currentBalance": self.balance}
+            return _json_response(402, payload)
+        self.balance -= cost
+        fixed = model.supported_parameters and model.supported_parameters.fixed_image_count
+        images = []
+        for _ in range(fixed or int(n)):
+            self._images_made += 1
+            number = self._images_made
+            png = png_bytes(seed=number)
+            if body.get("response_format") == "url":
+                name = f"image-{number}.png"
+                self._files[name] = png
+                images.append({"url": f"{self.url}{FILES_PATH}{name}"})
+            else:
+                images.append({"b64_json": base64.b64encode(png).decode("ascii")})
+        answer = {"created": int(time.time()), "data": images, "cost": cost}
+        answer |= {"paymentSource": "USD", "remainingBalance": self.balance}
+        return _json_response(200, answer)
+
+    def _catalog_models(self) -> dict[Any, Any]:
+        """The served catalog's models by id, read with the library's own parser."""
+        if self._parsed is None:
+            from nanogpt_images import parse_catalog
+
+            self._parsed = parse_catalog(self._catalog).by_id
+        return dict(self._parsed)
+
     async def _malformed_json(self, request: web.Request) -> web.StreamResponse:
         return web.Response(
             body=b'{"object": "list", "data": [{"id": "broken",, }', content_type="application/json"
@@ -424,17 +623,34 @@ class FakeNanoGPT:
 
     # -- bookkeeping -------------------------------------------------------------
 
-    def _record(self, request: web.Request) -> None:
+    def _elsewhere(self) -> asyncio.AbstractEventLoop | None:
+        """The server's own loop when it serves from a thread other than the caller's."""
+        if self._thread is None or threading.current_thread() is self._thread:
+            return None
+        return self._thread_loop
+
+    def _record(self, request: web.Request, raw: bytes) -> None:
         headers = {
             name.lower(): "***" if name.lower() in MASKED_HEADERS else value
             for name, value in request.headers.items()
         }
+        body: Any = None
+        if raw:
+            text = raw.decode("utf-8", errors="replace")
+            key = _presented_key(request)
+            if key:
+                text = text.replace(key, "***")
+            try:
+                body = json.loads(text, parse_float=Decimal)
+            except ValueError:
+                body = text
         self.requests.append(
             RecordedRequest(
                 method=request.method,
                 path=request.path,
                 query=dict(request.query.items()),
                 headers=headers,
+                json=body,
             )
         )
         request[_REQUEST_ID] = f"fake-req-{len(self.requests)}"
@@ -442,10 +658,20 @@ class FakeNanoGPT:
             if len(self.requests) >= count and not arrived.done():
                 arrived.set_result(None)
 
-    def _queue(self, n: int, action: _Action) -> None:
+    @_on_server_thread
+    def _next_action(self, path: str) -> _Action | None:
+        """The first queued answer for ``path`` (or for any path), taken off the queue."""
+        for index, (wanted, action) in enumerate(self._actions):
+            if wanted is None or wanted == path:
+                del self._actions[index]
+                return action
+        return None
+
+    @_on_server_thread
+    def _queue(self, n: int, action: _Action, path: str | None = None) -> None:
         if n < 0:
             raise ValueError(f"n must be 0 or more, not {n}")
-        self._actions.extend([action] * n)
+        self._actions.extend([(path, action)] * n)
 
     def _models(self) -> list[Any]:
         data = self._catalog.setdefault("data", [])
@@ -467,6 +693,7 @@ class FakeNanoGPT:
             meta["count"] = len(data)
         self._modified = max(int(time.time()), self._modified + 1)
         self._bodies.clear()
+        self._parsed = None
 
 
 def _basic(catalog: Mapping[str, Any]) -> dict[str, Any]:
@@ -536,9 +763,42 @@ def _encode(body: Mapping[str, Any] | list[Any] | str | bytes) -> tuple[bytes, s
 
 
 def _json_response(status: int, payload: Mapping[str, Any]) -> web.Response:
-    return web.Response(
-        status=status, body=json.dumps(payload).encode(), content_type="application/json"
+    # A Decimal is written as the number it prints as (0.068, not 0.06800000000000000488).
+    body = json.dumps(payload, default=_number).encode()
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def png_bytes(width: int = 2, height: int = 2, *, seed: int = 0) -> bytes:
+    """A small, valid RGB PNG (stdlib only); ``seed`` picks its colour, so images differ."""
+    red, green, blue = (seed * 67) % 256, (seed * 151 + 80) % 256, (seed * 29 + 160) % 256
+    row = b"\x00" + bytes((red, green, blue)) * width  # filter type 0, then the pixels
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        checksum = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", checksum)
+
+    pixels = zlib.compress(row * height)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
+
+
+async def _billed_500(request: web.Request) -> web.StreamResponse:
+    return _json_response(500, BILLED_500_BODY)
+
+
+async def _no_answer(request: web.Request) -> web.StreamResponse:
+    """The request was read (and, for a generation, might have run); no answer ever comes."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response()  # never sent: the connection is gone
 
 
 async def _bad_http(request: web.Request) -> web.StreamResponse:

@@ -5,15 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nanogpt_images import (
+    Budget,
+    BudgetExceededError,
     CacheStats,
     Catalog,
     CatalogChange,
     Endpoint,
+    GeneratedImage,
+    Generation,
     ImageModel,
     ImageModelsSession,
     InputImage,
     ModelEndpoints,
     ParameterValidationError,
+    PossiblyBilledError,
     PriceLine,
     dump_endpoints,
     parse_catalog,
@@ -67,3 +72,40 @@ async def endpoint_checks(png: bytes) -> None:
         body: dict[str, object] = dump_endpoints(parse_endpoints(b'{"id": "m", "endpoints": []}'))
         hits: int = session.stats().endpoint_hits
         del usd, params, cost, body, hits
+
+
+async def typed_filters(session: ImageModelsSession, catalog: Catalog) -> None:
+    def safe(model: ImageModel) -> bool:
+        return model.capabilities is None or model.capabilities.nsfw is not True
+
+    found: tuple[ImageModel, ...] = await session.find(
+        capability=["inpainting"], exclude_capability="nsfw", where=safe, sort="name"
+    )
+    cheapest: ImageModel | None = catalog.cheapest(
+        capability="inpainting", exclude_capability="nsfw"
+    )
+    checked: tuple[str, ...] = catalog.models[0].validate(quality="high").unchecked
+    await session.find(capabilty="inpainting")  # type: ignore[call-arg]
+    catalog.filter(exclude_capabilities="nsfw")  # type: ignore[call-arg]
+    catalog.cheapest(sort="price")  # type: ignore[call-arg]
+    catalog.filter(where="nsfw")  # type: ignore[arg-type]
+    del found, cheapest, checked
+
+
+async def paid(budget: Budget) -> bytes:
+    async with ImageModelsSession("sk-nano-key") as session:
+        try:
+            result: Generation = await session.generate(
+                "flux-pro", "a fox", resolution="1024x1024", n=1, max_cost="0.10", budget=budget
+            )
+        except PossiblyBilledError:
+            raise
+        except BudgetExceededError as refused:
+            left: Decimal = refused.limit
+            del left
+            raise
+        cost: Decimal = result.cost
+        balance: Decimal | None = result.remaining_balance
+        image: GeneratedImage = result.images[0]
+        del cost, balance
+        return image.data or await image.read()
