@@ -7,10 +7,13 @@ Needs ``pip install discord.py`` (not a dependency of nanogpt-images)::
 One ``ImageModelsSession`` lives as long as the bot (:class:`ImagineBot`
 starts it in ``setup_hook`` and closes it in ``close``): autocomplete answers
 from the cached catalog in microseconds (Discord gives autocomplete 3 s), and
-``/imagine`` refuses a bad size or count before anything is paid for, then
-generates, drawing on one :class:`~nanogpt_images.Budget` that every user of
-the bot shares (reset it each day to make it a daily cap).  The logic lives
-in plain functions (:func:`autocomplete_models`, :func:`preflight`,
+``/imagine`` refuses a bad size or count, or an attached image the model
+cannot take (wrong format, too small, too big), before anything is paid for,
+then generates, drawing on one :class:`~nanogpt_images.Budget` that every
+user of the bot shares (reset it each day to make it a daily cap).  The
+attachment is checked from what Discord says of it (pixels, bytes, content
+type), so nothing is downloaded for a request that would fail.  The logic
+lives in plain functions (:func:`autocomplete_models`, :func:`preflight`,
 :func:`imagine_images`) that know nothing about Discord; the command
 callbacks only turn their answers into replies.
 """
@@ -19,7 +22,7 @@ callbacks only turn their answers into replies.
 # annotations at run time.
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +35,7 @@ from nanogpt_images import (
     BudgetExceededError,
     ImageModel,
     ImageModelsSession,
+    InputImage,
     InsufficientBalanceError,
     ModelNotFoundError,
     NanoGPTError,
@@ -78,9 +82,18 @@ class Preflight:
 
 
 async def preflight(
-    session: ImageModelsSession, model_id: str, *, size: str | None = None, n: int = 1
+    session: ImageModelsSession,
+    model_id: str,
+    *,
+    size: str | None = None,
+    n: int = 1,
+    images: Sequence[InputImage] = (),
 ) -> Preflight:
-    """Check ``/imagine model size n`` against the catalog; the message is fit for the user."""
+    """Check ``/imagine model size n [image]`` before generating; the message is fit for the user.
+
+    ``images`` are the attached input images, checked against the model's
+    endpoint details (formats, pixels, bytes, how many it takes).
+    """
     try:
         model = await session.get_model(model_id)
     except ModelNotFoundError as exc:
@@ -90,11 +103,11 @@ async def preflight(
     if size is not None:
         params["resolution"] = size
     try:
-        request = model.validate(**params)
+        request = await session.validate(model.id, input_images=images, **params)
     except ParameterValidationError as exc:
         lines = "\n".join(f"• {problem.message}" for problem in exc.problems)
         return Preflight(False, f"That request won't work:\n{lines}")
-    price = model.price(request.get("resolution"), request["n"])
+    price = await session.price(model.id, resolution=request.get("resolution"), n=request["n"])
     cost = f" for ${price}" if price is not None else ""
     what = f"{request['n']} x {request.get('resolution', 'default size')}"
     return Preflight(True, f"Generating {what} with {model.display_name}{cost}…", request, price)
@@ -115,10 +128,17 @@ async def imagine_images(
     prompt: str,
     request: dict[str, Any],
     budget: Budget,
+    *,
+    input_images: Sequence[bytes] = (),
 ) -> Imagined:
-    """Generate a checked request within ``budget``; the message is fit for the channel."""
+    """Generate a checked request within ``budget``; the message is fit for the channel.
+
+    ``input_images`` are the attached images' bytes, sent along.
+    """
     try:
-        result = await session.generate(model_id, prompt, budget=budget, **request)
+        result = await session.generate(
+            model_id, prompt, budget=budget, input_images=input_images, **request
+        )
     except BudgetExceededError:
         return Imagined(False, "The bot has spent today's image budget; try again tomorrow.")
     except InsufficientBalanceError:
@@ -166,7 +186,11 @@ class ImagineBot(discord.Client):
 
 @app_commands.command(name="imagine", description="Generate an image")
 @app_commands.describe(
-    prompt="what to draw", model="image model", size="e.g. 1024x1024", n="how many images"
+    prompt="what to draw",
+    model="image model",
+    size="e.g. 1024x1024",
+    n="how many images",
+    image="an input image",
 )
 async def imagine(
     interaction: discord.Interaction[ImagineBot],
@@ -174,14 +198,25 @@ async def imagine(
     model: str,
     size: str | None = None,
     n: app_commands.Range[int, 1, 10] = 1,
+    image: discord.Attachment | None = None,
 ) -> None:
-    """Check the request against the catalog (a refusal goes to the user alone), then generate."""
+    """Check the request (a refusal goes to the user alone), then generate."""
     bot = interaction.client
-    check = await preflight(bot.session, model, size=size, n=n)
+    images: list[InputImage] = []
+    if image is not None:  # what Discord says of the file: no download needed to check it
+        images.append(
+            InputImage(
+                width=image.width, height=image.height, size=image.size, format=image.content_type
+            )
+        )
+    check = await preflight(bot.session, model, size=size, n=n, images=images)
     await interaction.response.send_message(check.message, ephemeral=not check.ok)
     if not check.ok:
         return
-    done = await imagine_images(bot.session, model, prompt, check.request, bot.budget)
+    attached = [await image.read()] if image is not None else []  # checked: now it is worth it
+    done = await imagine_images(
+        bot.session, model, prompt, check.request, bot.budget, input_images=attached
+    )
     files = [discord.File(io.BytesIO(data), filename=name) for name, data in done.files]
     await interaction.followup.send(done.message, files=files, ephemeral=not done.ok)
 

@@ -12,6 +12,7 @@ from ._cache import CacheStats
 from ._converter import dump_catalog, parse_catalog
 from ._coordinator import Coordinator
 from ._diff import CatalogChange, ModelChange
+from ._endpoints import Endpoint, ModelEndpoints, PriceLine, dump_endpoints, parse_endpoints
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -35,6 +36,7 @@ from ._errors import (
     TransportError,
 )
 from ._generation import GeneratedImage, Generation
+from ._input_images import InputImage
 from ._logging import configure_logging as _configure_logging
 from ._models import (
     Architecture,
@@ -66,15 +68,18 @@ __all__ = [
     "CatalogMeta",
     "Coordinator",
     "DecodeError",
+    "Endpoint",
     "FileStore",
     "GeneratedImage",
     "Generation",
     "ImageModel",
     "ImageModelsSession",
+    "InputImage",
     "InputImageConstraints",
     "InputImageLimits",
     "InsufficientBalanceError",
     "ModelChange",
+    "ModelEndpoints",
     "ModelNotFoundError",
     "NanoGPTError",
     "NotFoundError",
@@ -85,6 +90,7 @@ __all__ = [
     "PossiblyBilledServerError",
     "PossiblyBilledTimeoutError",
     "PossiblyBilledTransportError",
+    "PriceLine",
     "Pricing",
     "RateLimitError",
     "RejectedEntry",
@@ -98,7 +104,9 @@ __all__ = [
     "ValidatedParams",
     "ValidationProblem",
     "dump_catalog",
+    "dump_endpoints",
     "parse_catalog",
+    "parse_endpoints",
 ]
 
 _configure_logging()

@@ -106,6 +106,13 @@ class CacheStats:
     role: Role | None = None
     shared_installs: int = 0
     coordinator_errors: int = 0
+    # The endpoint-details cache (ImageModelsSession.endpoints): reads served from it,
+    # reads that waited for a fetch, requests sent, failed ones, models held.
+    endpoint_hits: int = 0
+    endpoint_misses: int = 0
+    endpoint_fetches: int = 0
+    endpoint_errors: int = 0
+    endpoint_size: int = 0
 
 
 @attrs.frozen

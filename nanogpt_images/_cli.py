@@ -27,12 +27,15 @@ from nanogpt_images import (
     BudgetExceededError,
     Catalog,
     ImageModelsSession,
+    InputImage,
     NanoGPTError,
     ParameterValidationError,
     ValidatedParams,
     dump_catalog,
+    dump_endpoints,
 )
 
+from ._cli_endpoints import describe_image, print_endpoints, read_images
 from ._cli_output import (
     images,
     images_count,
@@ -50,7 +53,6 @@ from ._cli_output import (
     raw_model,
     table_width,
 )
-from ._generation import mime_type
 from ._logging import env_handler
 
 if TYPE_CHECKING:
@@ -172,7 +174,30 @@ def build_parser() -> argparse.ArgumentParser:
             "their parameter and allowed values, the price (exit code as without)"
         ),
     )
+    check.add_argument(
+        "--input-image",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help=(
+            "an image file to send with the request (repeatable); checked against the "
+            "model's input-image limits (count, format, pixels, bytes)"
+        ),
+    )
     check.set_defaults(run=_check)
+
+    endpoints = commands.add_parser(
+        "endpoints",
+        help="show a model's provider, price per resolution and input-image limits",
+        description=(
+            "Show the endpoint details of one model (GET /api/v1/images/models/MODEL/"
+            "endpoints): the provider, the price of each resolution and the limits on "
+            "input images."
+        ),
+    )
+    endpoints.add_argument("model", metavar="MODEL", help="the model id, e.g. gpt-image-2")
+    endpoints.add_argument("--json", action="store_true", help="print the raw JSON")
+    endpoints.set_defaults(run=_endpoints)
 
     generate = commands.add_parser(
         "generate",
@@ -275,7 +300,7 @@ async def _models(args: argparse.Namespace) -> int:
     async with _open_session(args, detailed=not args.basic) as session:
         catalog = await _fetch_with_progress(session, args)
         try:
-            matches = catalog.filter(sort=args.sort, **filters)
+            matches = await session.find(sort=args.sort, **filters)
         except (TypeError, ValueError) as exc:
             raise _UsageError(str(exc)) from None
     flags = (*(args.capability or ()), *(args.exclude_capability or ()))
@@ -326,22 +351,26 @@ async def _show(args: argparse.Namespace) -> int:
 
 async def _check(args: argparse.Namespace) -> int:
     params = _request_params(args)
+    try:
+        input_images = read_images(args.input_image)
+    except OSError as exc:
+        raise _UsageError(str(exc)) from None
     async with _open_session(args) as session:
         catalog = await _fetch_with_progress(session, args)
-    model = catalog[args.model]
-    try:
-        normalised = model.validate(**params)
-    except ParameterValidationError as exc:
-        if not args.json:
-            raise
-        _print_json(_check_result(model, params=None, problems=exc.problems))
-        return 1
-    resolution = normalised.get("resolution")
-    n = normalised.get("n", 1)
-    try:
-        cost = model.price(resolution=resolution, n=n)
-    except ValueError:
-        cost = None
+        model = catalog[args.model]
+        try:
+            normalised = await session.validate(model.id, input_images=input_images, **params)
+        except ParameterValidationError as exc:
+            if not args.json:
+                raise
+            _print_json(_check_result(model, params=None, problems=exc.problems))
+            return 1
+        resolution = normalised.get("resolution")
+        n = normalised.get("n", 1)
+        try:
+            cost = await session.price(model.id, resolution=resolution, n=n)
+        except ValueError:
+            cost = None
     if args.json:
         _print_json(_check_result(model, params=normalised, cost=cost, n=n))
         return 0
@@ -350,11 +379,27 @@ async def _check(args: argparse.Namespace) -> int:
     if normalised.unchecked:
         passed = ", ".join(f"{key}={normalised[key]}" for key in normalised.unchecked)
         print(printable(f"unchecked: {model.id} does not describe {passed}; passed through as is"))
+    if input_images:
+        print(f"input images ({len(input_images)}) within the model's limits:")
+        for path, image in zip(args.input_image, input_images, strict=True):
+            print(describe_image(path, image))
     where = f" at {resolution}" if resolution else " (cheapest size)"
     if cost is None:
         print(printable(f"price: unknown for {images(n, model)}{where}: {no_price_reason(model)}"))
     else:
         print(f"price: {money(cost)} for {images(n, model)}{where}")
+    return 0
+
+
+async def _endpoints(args: argparse.Namespace) -> int:
+    async with _open_session(args) as session:
+        await _fetch_with_progress(session, args)
+        details = await session.endpoints(args.model)
+    if args.json:
+        json.dump(dump_endpoints(details), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return 0
+    print_endpoints(details)
     return 0
 
 
@@ -455,7 +500,7 @@ def _save(model: str, created: int | None, images: list[bytes], out: Path) -> li
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", model) + f"-{created or int(time.time())}"
     paths = []
     for number, data in enumerate(images, start=1):
-        extension = _EXTENSIONS.get(mime_type(data) or "", ".png")
+        extension = _EXTENSIONS.get(InputImage.from_bytes(data).format or "", ".png")
         path = out / f"{stem}-{number}{extension}"
         copy = 1
         while path.exists():  # never overwrite what an earlier run saved
@@ -466,7 +511,8 @@ def _save(model: str, created: int | None, images: list[bytes], out: Path) -> li
     return paths
 
 
-_EXTENSIONS = {"image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
+#: File extensions by InputImage.format; PNG (and what is not read) is saved as .png.
+_EXTENSIONS = {"jpeg": ".jpg", "webp": ".webp", "gif": ".gif"}
 
 
 async def _watch(args: argparse.Namespace) -> int:
@@ -540,6 +586,7 @@ async def _open_session(
             ttl=refresh_interval or 300.0,
             refresh_interval=refresh_interval,
             allow_insecure_http=args.allow_insecure_http,
+            route=args.route,
             proxy=args.proxy,
             coordinator=coordinator,
         )
@@ -685,6 +732,16 @@ def _add_global_options(parser: argparse.ArgumentParser, *, repeated: bool = Fal
             f"time limit per attempt (default: 30); a failed attempt is retried up to "
             f"{RETRIES} times after a short backoff, so giving up can take about "
             f"{RETRIES + 1} times this long"
+        ),
+    )
+    target.add_argument(
+        "--route",
+        choices=("image-models", "images"),
+        default=default("image-models"),
+        help=(
+            "the catalog route: image-models (GET /api/v1/image-models, the default) or "
+            "images (GET /api/v1/images/models, which has no prices: they come from each "
+            "model's endpoint details, one request per model)"
         ),
     )
 

@@ -31,7 +31,17 @@ import cattrs
 from ._errors import DecodeError
 from ._models import Catalog, CatalogMeta, ImageModel, Pricing, RejectedEntry
 
-__all__ = ["MAX_DEPTH", "dump_catalog", "make_converter", "parse_catalog"]
+__all__ = [
+    "CONVERTER",
+    "MAX_DEPTH",
+    "copy_json",
+    "dump_catalog",
+    "kind",
+    "loads",
+    "make_converter",
+    "parse_catalog",
+    "too_deep",
+]
 
 #: A reader turns one raw JSON value into ``(typed value, exact)``; ``exact``
 #: is true when unstructuring the typed value gives back the raw value.
@@ -158,12 +168,27 @@ def _loads(body: bytes | bytearray | memoryview | str) -> tuple[Any, dict[int, s
 _UTF8 = ("utf-8", "utf-8-sig")
 
 
-def _json(document: str | bytes) -> Any:
+def _json(document: str | bytes, what: str = "catalog") -> Any:
     try:
         return json.loads(document)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         text = document if isinstance(document, str) else document.decode("utf-8", "replace")
-        raise DecodeError(_not_json_reason(text, exc), [str(exc)]) from exc
+        raise DecodeError(_not_json_reason(text, exc, what), [str(exc)]) from exc
+
+
+def _loads_other(body: bytes | bytearray | memoryview | str, what: str) -> Any:
+    """The JSON tree of a body that is not a catalog (endpoint details), ``what`` naming it.
+
+    Errors say what was expected (``expected a JSON {what}, ...``); a value
+    nesting far deeper than :data:`MAX_DEPTH` is refused as one nesting too
+    deep.  Bytes that are not UTF-8 make the body unreadable: it has no
+    entries to reject alone.
+    """
+    document = body if isinstance(body, str | bytes) else bytes(body)
+    try:
+        return _json(document, what)
+    except RecursionError as exc:
+        raise _too_deep() from exc
 
 
 def _without_bad_bytes(tree: Any) -> dict[int, str]:
@@ -254,19 +279,19 @@ def _check_kept(values: Iterable[Any]) -> None:
 def _too_deep() -> DecodeError:
     return DecodeError(
         f"the body holds a value nesting deeper than {MAX_DEPTH} levels; "
-        "a catalog's values nest a few levels at most",
+        "NanoGPT's bodies nest a few levels at most",
         [f"a value nests deeper than {MAX_DEPTH} levels"],
     )
 
 
-def _not_json_reason(text: str, exc: ValueError) -> str:
+def _not_json_reason(text: str, exc: ValueError, what: str) -> str:
     stripped = text.lstrip()
     excerpt = " ".join(stripped[:_EXCERPT].split())
     if not stripped:
-        return "expected a JSON catalog, got an empty body"
+        return f"expected a JSON {what}, got an empty body"
     if stripped.startswith("<"):
-        return f"expected a JSON catalog, got an HTML or XML page: {excerpt!r}"
-    return f"expected a JSON catalog, got invalid JSON ({exc}): {excerpt!r}"
+        return f"expected a JSON {what}, got an HTML or XML page: {excerpt!r}"
+    return f"expected a JSON {what}, got invalid JSON ({exc}): {excerpt!r}"
 
 
 def _structure_catalog(
@@ -523,6 +548,7 @@ def _hook_on_first_use(
 _FAST_PATHS: dict[Any, tuple[str, str]] = {
     str: ("type(v) is str", "v"),
     int: ("type(v) is int", "v"),
+    float: ("type(v) is float or type(v) is int", "v"),
     bool: ("type(v) is bool", "v"),
 }
 
@@ -571,6 +597,9 @@ def _reader_for(
         return _SCALAR_READERS[target]
     if attrs.has(target):
         return _lazy_nested_reader(converter, target)
+    item = _tuple_item(target)
+    if item is not None and attrs.has(item):
+        return _tuple_reader(converter, item)
     raise TypeError(f"no reader for {annotation!r}: add one to _OVERRIDES")
 
 
@@ -581,6 +610,27 @@ def _target(annotation: Any) -> Any:
         if len(args) == 1:
             return args[0]
     return annotation
+
+
+def _tuple_item(annotation: Any) -> Any:
+    """``X`` for ``tuple[X, ...]``; ``None`` otherwise."""
+    args = get_args(annotation)
+    if get_origin(annotation) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return args[0]
+    return None
+
+
+def _tuple_reader(converter: cattrs.Converter, cls: type[Any]) -> Reader:
+    """A list of objects as a tuple of ``cls``; an item that is not an object is left out."""
+    read_one = _lazy_nested_reader(converter, cls)
+
+    def read(value: Any) -> tuple[tuple[Any, ...] | None, bool]:
+        if type(value) is not list:
+            return None, False
+        items = [read_one(item)[0] for item in value if type(item) is dict]
+        return tuple(items), len(items) == len(value)
+
+    return read
 
 
 def _lazy_nested_reader(converter: cattrs.Converter, cls: type[Any]) -> Reader:
@@ -627,6 +677,18 @@ def _read_int(value: Any) -> tuple[int | None, bool]:
             return None, False
     if kind is dict and value.get("type") == "range" and type(value.get("max")) is int:
         return value["max"], False
+    return None, False
+
+
+def _read_float(value: Any) -> tuple[float | None, bool]:
+    kind = type(value)
+    if kind is float or kind is int:
+        return value, True
+    if kind is str:
+        try:
+            return float(value), False  # "0.05": a price written as a string
+        except ValueError:
+            return None, False
     return None, False
 
 
@@ -716,6 +778,7 @@ def _read_odd_pricing(value: Any) -> Pricing | None:
 _SCALAR_READERS: dict[Any, Reader] = {
     str: _read_str,
     int: _read_int,
+    float: _read_float,
     bool: _read_bool,
     tuple[str, ...]: _read_str_tuple,
 }
@@ -749,3 +812,10 @@ def _copy_json(value: Any) -> Any:
 
 
 _CONVERTER = make_converter()
+
+#: The one converter, for the other bodies read the same way (endpoint details).
+CONVERTER = _CONVERTER
+loads = _loads_other
+copy_json = _copy_json
+kind = _kind
+too_deep = _too_deep

@@ -29,6 +29,7 @@ from ._errors import (
     PossiblyBilledDecodeError,
     PossiblyBilledError,
 )
+from ._input_images import InputImage
 from ._models import ValidationProblem
 from ._pricing import spelling_prices
 from ._responses import read_amount
@@ -45,7 +46,6 @@ __all__ = [
     "Generation",
     "estimate_cost",
     "generate",
-    "mime_type",
 ]
 
 log = logging.getLogger("nanogpt_images")
@@ -55,13 +55,6 @@ GENERATIONS_PATH = "/v1/images/generations"
 MAX_INPUT_IMAGE_BYTES = 4 * 2**20
 RESPONSE_FORMATS = ("b64_json", "url")
 _KNOWN_KEYS = frozenset({"created", "data", "cost", "remainingBalance", "paymentSource"})
-#: Image formats the data URL names, by the first bytes of the file.
-_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
 
 Download = Callable[[str], Awaitable[bytes]]
 
@@ -392,11 +385,11 @@ def _data_url(number: int, image: Any) -> tuple[str, ValidationProblem | None]:
     elif isinstance(image, bytes | bytearray | memoryview):
         raw = bytes(image)
         size = len(raw)
-        mime = mime_type(raw)
-        if mime is None:
+        image_format = InputImage.from_bytes(raw).format  # the data URL names it
+        if image_format is None:
             message = f"{label} is not a PNG, JPEG, WebP or GIF image (by its first bytes)"
             return "", ValidationProblem("input_images", f"<{size} bytes>", message)
-        url = f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
+        url = f"data:image/{image_format};base64,{base64.b64encode(raw).decode('ascii')}"
     else:
         message = f"{label} must be bytes or a data:image/ URL, not {type(image).__name__}"
         return "", ValidationProblem("input_images", type(image).__name__, message)
@@ -407,16 +400,6 @@ def _data_url(number: int, image: Any) -> tuple[str, ValidationProblem | None]:
         )
         return "", ValidationProblem("input_images", f"<{size} bytes>", message, maximum=size)
     return url, None
-
-
-def mime_type(data: bytes) -> str | None:
-    """The MIME type of PNG, JPEG, WebP or GIF data, by its first bytes; else ``None``."""
-    for signature, mime in _SIGNATURES:
-        if data.startswith(signature):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def _describe(model: ImageModel, request: Mapping[str, Any]) -> str:

@@ -214,6 +214,9 @@ class ImageModel:
     icon_url: str | None = None
     tags: tuple[str, ...] | None = None
     category: str | None = None
+    # Only on the Image API route (GET /api/v1/images/models):
+    endpoints: str | None = None  # the path of the model's endpoint details
+    supports_streaming: bool | None = None
     extras: Extras = attrs.Factory(dict)
 
     @property

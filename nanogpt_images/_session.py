@@ -9,8 +9,8 @@ import inspect
 import logging
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import attrs
 
@@ -19,19 +19,29 @@ from ._cache import CacheStats, CatalogCache, Copy, Listener, Source
 from ._clock import SYSTEM_CLOCK, Clock
 from ._coordinator import Coordinator
 from ._diff import diff_catalogs
-from ._errors import DecodeError, SessionClosedError
+from ._endpoint_cache import EndpointCache
+from ._endpoint_source import EndpointSource, endpoints_path
+from ._errors import (
+    APIStatusError,
+    DecodeError,
+    ParameterValidationError,
+    SessionClosedError,
+    TransportError,
+)
 from ._fleet import Fleet
 from ._generation import generate
-from ._options import check_bool, check_seconds
+from ._image_checks import check_input_images, image_limits
+from ._input_images import InputImage
+from ._options import check_bool, check_count, check_seconds
 from ._queries import filter_names_checked
 from ._refresher import JITTER, Refresher
 from ._source import CatalogSource
 from ._store import CatalogStore, FileStore, Store, StoredResponse
-from ._transport import Transport, resolve_api_key, resolve_base_url
+from ._transport import CATALOG_ROUTES, Transport, resolve_api_key, resolve_base_url
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
     from decimal import Decimal
     from types import TracebackType
 
@@ -39,15 +49,19 @@ if TYPE_CHECKING:
 
     from ._budget import Budget
     from ._diff import CatalogChange
+    from ._endpoints import ModelEndpoints
     from ._generation import Generation
-    from ._models import Catalog, ImageModel
+    from ._image_checks import ImageLimits
+    from ._models import Catalog, ImageModel, InputImageConstraints, ValidationProblem
     from ._queries import SortKey
+    from ._validation import ValidatedParams
 
 __all__ = ["ImageModelsSession"]
 
 log = logging.getLogger("nanogpt_images")
 
 ChangeCallback = Callable[["CatalogChange"], Awaitable[None] | None]
+Route = Literal["image-models", "images"]
 
 #: Two catalogs with this many models between them are compared (and the old one freed)
 #: in a worker thread.
@@ -94,6 +108,9 @@ class ImageModelsSession:
         retry_backoff_base: float = 0.5,
         retry_backoff_cap: float = 8.0,
         wait_timeout: float | None = None,
+        route: Route = "image-models",
+        endpoints_ttl: float = 300.0,
+        endpoints_maxsize: int = 1024,
         trust_env: bool = True,
         proxy: str | None = None,
         generation_timeout: float = 300.0,
@@ -115,12 +132,27 @@ class ImageModelsSession:
         (connecting is still bounded by ``connect_timeout``, else ``timeout``).
         ``coordinator`` (such as ``nanogpt_images.redis.RedisCoordinator``)
         shares one catalog between replicas: see the fleet page of the docs.
+
+        ``route`` picks the catalog: ``"image-models"`` (``GET
+        /api/v1/image-models``) or ``"images"`` (``GET /api/v1/images/models``,
+        the route NanoGPT recommends for new integrations; it has no prices,
+        which :meth:`price` and ``find(max_price=...)`` then take from each
+        model's endpoint details).  :meth:`endpoints` keeps the details of up to
+        ``endpoints_maxsize`` models, each fresh for ``endpoints_ttl`` seconds.
         """
         check_seconds("ttl", ttl)
         check_seconds("refresh_interval", refresh_interval, none=True)
         check_seconds("max_stale", max_stale, positive=False, infinite=True)
         check_seconds("wait_timeout", wait_timeout, none=True)
         check_bool("detailed", detailed)
+        check_seconds("endpoints_ttl", endpoints_ttl)
+        check_count("endpoints_maxsize", endpoints_maxsize, positive=True)
+        if route not in CATALOG_ROUTES:
+            raise ValueError(
+                f"route must be 'image-models' (GET /api/v1/image-models) or 'images' "
+                f"(GET /api/v1/images/models), not {route!r}"
+            )
+        self._route = route
         if clock is not None and not isinstance(clock, Clock):
             raise TypeError(
                 "clock must have monotonic(), time() and async sleep() (see "
@@ -149,6 +181,7 @@ class ImageModelsSession:
             max_response_bytes=max_response_bytes,
             http_session=http_session,
             clock=self._clock,
+            catalog_path=CATALOG_ROUTES[route],
             trust_env=trust_env,
             proxy=proxy,
             generation_timeout=generation_timeout,
@@ -189,6 +222,17 @@ class ImageModelsSession:
         self._warm = self._cache.warm
         if self._fleet is not None:
             self._fleet.attach(self._cache)
+        self._endpoint_cache = EndpointCache(
+            EndpointSource(self._transport, _suggester(weakref.ref(self))),
+            clock=self._clock,
+            ttl=endpoints_ttl,
+            max_stale=max_stale,
+            max_backoff=refresh_interval or ttl,
+            maxsize=endpoints_maxsize,
+        )
+        self._endpoints_warm = self._endpoint_cache.warm
+        self._priced: tuple[Catalog, dict[str, ModelEndpoints], Catalog] | None = None
+        self._limits: dict[str, tuple[ImageModel, InputImageConstraints | None, ImageLimits]] = {}
         self._refresher = (
             Refresher(self._cache, clock=self._clock, interval=refresh_interval)
             if refresh_interval is not None
@@ -344,6 +388,7 @@ class ImageModelsSession:
             await self._cache.close()
             if self._fleet is not None:
                 await self._fleet.stop()
+            await self._endpoint_cache.close()
             tasks = list(self._callback_tasks)
             for task in tasks:
                 task.cancel()
@@ -371,6 +416,7 @@ class ImageModelsSession:
         self._cache.abandon()
         if self._fleet is not None:
             self._fleet.abandon()
+        self._endpoint_cache.abandon()
         with contextlib.suppress(RuntimeError):  # no running loop here: nothing to schedule on
             if asyncio.get_running_loop() is self._loop:
                 task = self._loop.create_task(self._transport.close())
@@ -428,6 +474,8 @@ class ImageModelsSession:
         :class:`TypeError` naming the close one.
         """
         catalog = await self.catalog()
+        if self._route == "images" and (max_price is not None or sort == "price"):
+            catalog = await self._with_endpoint_prices(catalog)
         return catalog.filter(
             capability=capability,
             exclude_capability=exclude_capability,
@@ -491,16 +539,23 @@ class ImageModelsSession:
         )
 
     def stats(self) -> CacheStats:
-        """A snapshot of the cache's counters and the current copy's age and source."""
-        stats = self._cache.stats()
+        """A snapshot of the cache's counters and the current copy's age and source.
+
+        The ``endpoint_*`` fields count the endpoint-details cache; ``role`` and
+        the coordinator counters say what the fleet did (``None``/0 without one).
+        """
+        details = self._endpoint_cache
         fleet = self._fleet
-        if fleet is None:
-            return stats
         return attrs.evolve(
-            stats,
-            role=fleet.role,
-            shared_installs=fleet.shared_installs,
-            coordinator_errors=fleet.errors,
+            self._cache.stats(),
+            endpoint_hits=details.hits,
+            endpoint_misses=details.misses,
+            endpoint_fetches=details.fetches,
+            endpoint_errors=details.errors,
+            endpoint_size=details.size,
+            role=fleet.role if fleet is not None else None,
+            shared_installs=fleet.shared_installs if fleet is not None else 0,
+            coordinator_errors=fleet.errors if fleet is not None else 0,
         )
 
     async def wait_idle(self) -> None:
@@ -532,6 +587,127 @@ class ImageModelsSession:
 
         return unsubscribe
 
+    # -- endpoint details, input images, prices (architecture section 10) ---
+
+    async def endpoints(self, model_id: str) -> ModelEndpoints:
+        """The endpoint details of ``model_id`` (provider, price lines, input-image limits).
+
+        From ``GET /api/v1/images/models/{id}/endpoints``, cached per model and
+        refreshed like the catalog.  An id the catalog does not list raises
+        :class:`ModelNotFoundError` without a request.
+        """
+        try:
+            details = self._endpoints_warm[model_id]  # the warm path: a dict read
+        except (KeyError, TypeError):
+            pass
+        else:
+            self._endpoint_cache.hits += 1
+            return details
+        if not isinstance(model_id, str):
+            raise TypeError(
+                f"a model id is a string such as 'flux-pro', not {type(model_id).__name__}"
+            )
+        model = await self.get_model(model_id)  # ModelNotFoundError for an unlisted id
+        return await self._endpoint_cache.get(model_id, endpoints_path(model))
+
+    async def validate(
+        self, model_id: str, /, *, input_images: Iterable[InputImage] = (), **params: Any
+    ) -> ValidatedParams:
+        """Check a generation request, input images included; return the normalised params.
+
+        The model's own :meth:`ImageModel.validate` (its result, with what was
+        ``checked`` and ``unchecked``), plus each of ``input_images`` against
+        the limits of the model's endpoint details (count, width and height,
+        bytes, format) and whether it takes images at all.  Every problem is
+        listed in one :class:`ParameterValidationError`.
+        """
+        images = _input_images(input_images)
+        model = await self.get_model(model_id)
+        checked: ValidatedParams | None = None
+        problems: list[ValidationProblem] = []
+        try:
+            checked = model.validate(**params)
+        except ParameterValidationError as exc:
+            problems = list(exc.problems)
+        if images:
+            problems += check_input_images(model.id, await self._image_limits(model), images)
+        if problems or checked is None:
+            raise ParameterValidationError(model.id, problems)
+        return checked
+
+    async def price(
+        self, model_id: str, /, *, resolution: str | None = None, n: int = 1
+    ) -> Decimal | None:
+        """USD cost of ``n`` images at ``resolution``: the catalog's price, else the endpoint's.
+
+        With no resolution it is the lowest price.  ``None`` when neither gives one.
+        """
+        model = await self.get_model(model_id)
+        cost = model.price(resolution, n)
+        if cost is not None:
+            return cost
+        primary = (await self.endpoints(model.id)).primary
+        pricing = primary.as_pricing() if primary is not None else None
+        return attrs.evolve(model, pricing=pricing).price(resolution, n) if pricing else None
+
+    async def _image_limits(self, model: ImageModel) -> ImageLimits:
+        """The input-image limits of ``model``, worked out once per model and details."""
+        constraints = await self._input_constraints(model)
+        memo = self._limits.get(model.id)
+        if memo is not None and memo[0] is model and memo[1] is constraints:
+            return memo[2]
+        limits = image_limits(model, constraints)
+        if len(self._limits) >= _LIMITS_KEPT:
+            self._limits.clear()
+        self._limits[model.id] = (model, constraints, limits)
+        return limits
+
+    async def _input_constraints(self, model: ImageModel) -> InputImageConstraints | None:
+        """The endpoint's input-image limits; ``None`` (the catalog's) when out of reach."""
+        try:
+            primary = (await self.endpoints(model.id)).primary
+        except (TransportError, APIStatusError, DecodeError) as exc:
+            log.warning(
+                "checking input images of %r against the catalog only: no endpoint details (%s)",
+                model.id,
+                exc,
+            )
+            return None
+        return primary.input_constraints if primary is not None else None
+
+    async def _with_endpoint_prices(self, catalog: Catalog) -> Catalog:
+        """``catalog`` with each unpriced model priced by its endpoint details (cached).
+
+        One request per unpriced model the first time (paced under NanoGPT's
+        rate limit); a model whose details fail keeps no price.
+        """
+        unpriced = [model for model in catalog if model.pricing is None]
+        found = await asyncio.gather(
+            *(self.endpoints(model.id) for model in unpriced), return_exceptions=True
+        )
+        details = {
+            model.id: result
+            for model, result in zip(unpriced, found, strict=True)
+            if not isinstance(result, BaseException)
+        }
+        memo = self._priced
+        if (
+            memo is not None
+            and memo[0] is catalog
+            and memo[1].keys() == details.keys()
+            and all(memo[1][key] is value for key, value in details.items())
+        ):
+            return memo[2]
+        models = []
+        for model in catalog:
+            info = details.get(model.id)
+            primary = info.primary if info is not None else None
+            pricing = primary.as_pricing() if primary is not None else None
+            models.append(attrs.evolve(model, pricing=pricing) if pricing else model)
+        priced = attrs.evolve(catalog, models=tuple(models))
+        self._priced = (catalog, details, priced)
+        return priced
+
     # -- internals ----------------------------------------------------------
 
     def _check_loop(self) -> None:
@@ -544,7 +720,8 @@ class ImageModelsSession:
     def _busy(self) -> list[asyncio.Future[Any]]:
         """What is running on the session's behalf now: the fetch, saves, subscribers (tests)."""
         saving = self._store.saving if self._store is not None else None
-        return [task for task in (self._cache.busy, saving, *self._callback_tasks) if task]
+        tasks = (self._cache.busy, saving, *self._callback_tasks, *self._endpoint_cache.busy())
+        return [task for task in tasks if task]
 
     def _installed(self, previous: Copy | None, new: Copy, source: Source) -> None:
         """Each copy the cache installs: saved (unless it came from the store), changes told."""
@@ -562,6 +739,7 @@ class ImageModelsSession:
         if previous is None or new.catalog is previous.catalog:
             return
         before, after = previous.catalog, new.catalog
+        self._endpoint_cache.drop(_changed_ids(self._endpoint_cache.ids(), before, after))
         big = len(before) + len(after) >= OFF_LOOP_MODELS
         telling = self._retiring is not None and not self._retiring.done()
         if not big and not telling:
@@ -613,6 +791,50 @@ class ImageModelsSession:
 
 
 _ABANDONED: set[asyncio.Task[None]] = set()
+
+#: Models whose input-image limits are remembered; past this the memo starts over.
+_LIMITS_KEPT = 4096
+
+
+def _suggester(ref: weakref.ref[ImageModelsSession]) -> Callable[[str], tuple[str, ...]]:
+    """Close ids from the session's current catalog, holding the session weakly."""
+
+    def suggest(model_id: str) -> tuple[str, ...]:
+        session = ref()
+        current = session._cache.current if session is not None else None
+        return current.catalog.suggest(model_id) if current is not None else ()
+
+    return suggest
+
+
+def _changed_ids(ids: Iterable[str], before: Catalog, after: Catalog) -> list[str]:
+    """The ``ids`` whose model changed or disappeared from ``before`` to ``after``."""
+    return [model_id for model_id in ids if before.get(model_id) != after.get(model_id)]
+
+
+def _input_images(images: Any) -> tuple[InputImage, ...]:
+    """``images`` as InputImages (file bytes are read with ``InputImage.from_bytes``)."""
+    if type(images) in (list, tuple) and all(type(image) is InputImage for image in images):
+        return tuple(images)
+    if isinstance(images, InputImage | bytes | bytearray | memoryview | str) or not isinstance(
+        images, Iterable
+    ):
+        raise TypeError(
+            "input_images takes a list of InputImage (InputImage.from_bytes(data)) or of "
+            f"image bytes, not {type(images).__name__}"
+        )
+    out = []
+    for image in images:
+        if isinstance(image, InputImage):
+            out.append(image)
+        elif isinstance(image, bytes | bytearray | memoryview):
+            out.append(InputImage.from_bytes(image))
+        else:
+            raise TypeError(
+                "each input image is an InputImage (InputImage.from_bytes(data)) or the "
+                f"image file's bytes, not {type(image).__name__}"
+            )
+    return tuple(out)
 
 
 def _fleet(

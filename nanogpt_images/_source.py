@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from json.decoder import scanstring  # type: ignore[attr-defined]
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._cache import Copy, NotModified
 from ._converter import parse_catalog
@@ -22,11 +22,15 @@ from ._errors import DecodeError, NanoGPTError, TransportError
 from ._transport import Validators
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._clock import Clock
     from ._models import Catalog
     from ._transport import Transport
 
-__all__ = ["OFF_LOOP_BYTES", "CatalogSource"]
+__all__ = ["OFF_LOOP_BYTES", "CatalogSource", "parse_without_key", "unmapped_failure"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("nanogpt_images")
 
@@ -52,10 +56,7 @@ class CatalogSource:
         except NanoGPTError:
             raise
         except Exception as exc:  # the transport maps what it knows; this is what it did not
-            raise TransportError(
-                f"could not fetch {self._transport.url}: {type(exc).__name__}: "
-                f"{self._transport.redact(str(exc))}"
-            ) from None
+            raise unmapped_failure(self._transport, self._transport.url, exc) from None
         if answer.not_modified:
             if sent is None:
                 raise DecodeError(
@@ -97,30 +98,44 @@ class CatalogSource:
         return catalog
 
     def _parse(self, body: bytes) -> Catalog:
-        """parse_catalog, with the API key blanked out of what a bad body's error quotes.
+        """parse_catalog, with the API key blanked out of what a bad body's error quotes."""
+        return parse_without_key(parse_catalog, body, self._transport, "catalog")
 
-        The key is blanked out of the body before the error is made, not after:
-        an excerpt may cut the key short, and the error's chain holds the body.
-        """
+
+def unmapped_failure(transport: Transport, what: str, exc: Exception) -> TransportError:
+    """A :class:`TransportError` for an exception the transport did not map, quoting no key."""
+    return TransportError(
+        f"could not fetch {what}: {type(exc).__name__}: {transport.redact(str(exc))}"
+    )
+
+
+def parse_without_key(
+    parse: Callable[[bytes | str], T], body: bytes, transport: Transport, what: str
+) -> T:
+    """``parse(body)``; when it fails, the :class:`DecodeError` of the body with the key blanked.
+
+    The key is blanked out of the body before the error is made, not after:
+    an excerpt may cut the key short, and the error's chain holds the body.
+    """
+    try:
+        return parse(body)
+    except DecodeError as exc:
+        error = exc
+    text = body.decode("utf-8", errors="replace")
+    redacted = transport.redact(text)
+    if redacted != text:  # the body quotes the key: make the error again without it
         try:
-            return parse_catalog(body)
+            parse(redacted)
         except DecodeError as exc:
             error = exc
-        text = body.decode("utf-8", errors="replace")
-        redacted = self._transport.redact(text)
-        if redacted != text:  # the body quotes the key: make the error again without it
-            try:
-                parse_catalog(redacted)
-            except DecodeError as exc:
-                error = exc
-            else:  # only the key made it unreadable: say so, quoting nothing
-                error = DecodeError("the response was not a readable catalog")
-        if not self._transport.has_key:
-            raise error
-        # The key may also be written in a way the body does not show (JSON escapes), so what
-        # the error says is redacted as read, and its chain (which may quote it) is dropped.
-        redact = self._transport.redact
-        raise DecodeError(redact(str(error)), [redact(line) for line in error.errors]) from None
+        else:  # only the key made it unreadable: say so, quoting nothing
+            error = DecodeError(f"the response was not a readable {what}")
+    if not transport.has_key:
+        raise error
+    # The key may also be written in a way the body does not show (JSON escapes), so what
+    # the error says is redacted as read, and its chain (which may quote it) is dropped.
+    redact = transport.redact
+    raise DecodeError(redact(str(error)), [redact(line) for line in error.errors]) from None
 
 
 def _loads_in_pieces(body: bytes) -> Any:

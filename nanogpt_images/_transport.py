@@ -1,6 +1,7 @@
 """HTTP for the catalog and for generations: the only module that talks aiohttp.
 
-One :class:`Transport` sends ``GET {base_url}/api/v1/image-models`` with auth,
+One :class:`Transport` sends ``GET {base_url}/api/v1/image-models`` (or another
+catalog route, or any path of the site: :meth:`Transport.get`) with auth,
 timeouts, retries with jittered backoff, conditional-GET validators, a body
 size cap and same-origin redirects, and turns every failure into a
 :class:`~nanogpt_images.NanoGPTError`. It returns raw bytes; parsing the
@@ -23,7 +24,7 @@ import random as _random
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 import aiohttp
 import attrs
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
 __all__ = [
+    "CATALOG_ROUTES",
     "DEFAULT_BASE_URL",
     "FetchResult",
     "Progress",
@@ -71,6 +73,8 @@ logger = logging.getLogger("nanogpt_images")
 
 DEFAULT_BASE_URL = "https://nano-gpt.com"
 CATALOG_PATH = "/api/v1/image-models"
+#: The catalog routes by the name ``ImageModelsSession(route=...)`` gives them.
+CATALOG_ROUTES = {"image-models": CATALOG_PATH, "images": "/api/v1/images/models"}
 AUTH_HEADERS = frozenset({"authorization", "x-api-key"})
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -130,7 +134,7 @@ def resolve_base_url(base_url: str | None) -> str:
     url = base_url if base_url is not None else os.environ.get("NANOGPT_BASE_URL")
     url = (url or "").strip() or DEFAULT_BASE_URL
     url = url.rstrip("/")
-    for suffix in (CATALOG_PATH, "/api/v1", "/api"):
+    for suffix in (*CATALOG_ROUTES.values(), "/api/v1", "/api"):
         if url.endswith(suffix):
             url = url[: -len(suffix)].rstrip("/")
             break
@@ -165,8 +169,10 @@ class Transport:
         trust_env: bool = True,
         proxy: str | None = None,
         generation_timeout: float = 300.0,
+        catalog_path: str = CATALOG_PATH,
     ) -> None:
         self._base_url = resolve_base_url(base_url)
+        self._catalog_path = catalog_path
         check_str("api_key", api_key, none=True)
         check_str("auth_header", auth_header)
         self._api_key = api_key or None
@@ -218,7 +224,7 @@ class Transport:
     @property
     def url(self) -> str:
         """The catalog endpoint, without query or credentials."""
-        return self._base_url + CATALOG_PATH
+        return self._base_url + self._catalog_path
 
     @property
     def has_key(self) -> bool:
@@ -234,17 +240,37 @@ class Transport:
     ) -> FetchResult:
         """GET the catalog, retrying connection errors, timeouts and 408/429/5xx.
 
+        ``detailed`` is sent on the route that takes it (``/api/v1/image-models``).
         Raises a :class:`~nanogpt_images.NanoGPTError` subclass on failure.
+        """
+        params = None
+        if self._catalog_path == CATALOG_PATH:
+            params = {"detailed": "true" if detailed else "false"}
+        return await self.get(self._catalog_path, params=params, validators=validators)
+
+    async def get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        validators: Validators | None = None,
+    ) -> FetchResult:
+        """GET ``path`` (already percent-encoded) of the site, as :meth:`fetch` GETs the catalog.
+
+        Same auth, retries, redirects, size cap and error mapping; errors name
+        the URL without its query.
         """
         session = self._session()
         sent = validators or Validators()
-        url = f"{self.url}?detailed={'true' if detailed else 'false'}"
+        where = self._base_url + path
+        url = f"{where}?{urlencode(params)}" if params else where
         headers = self._headers(sent)
 
         def attempt(attempts: int, started: float) -> Awaitable[FetchResult | _Failure]:
-            return self._attempt(session, url, headers, sent, attempts, started)
+            return self._attempt(session, url, headers, sent, attempts, started, where)
 
-        return await self._retrying(attempt, "the catalog fetch")
+        what = "the catalog fetch" if path == self._catalog_path else f"GET {where}"
+        return await self._retrying(attempt, what)
 
     async def post_json(
         self, path: str, payload: Mapping[str, Any], *, progress: Progress | None = None
@@ -411,6 +437,7 @@ class Transport:
         sent: Validators,
         attempts: int,
         started: float,
+        where: str,
     ) -> FetchResult | _Failure:
         """Try number ``attempts`` of a fetch that began at ``started``, following redirects.
 
@@ -435,16 +462,16 @@ class Transport:
                     if response.status in REDIRECT_STATUSES and location:
                         url = self._redirect_target(url, location, response.status)
                         continue
-                    return await self._answer(response, sent)
-            raise TransportError(f"more than {MAX_REDIRECTS} redirects from {self.url}")
+                    return await self._answer(response, sent, where)
+            raise TransportError(f"more than {MAX_REDIRECTS} redirects from {where}")
         except TimeoutError as exc:  # also aiohttp's ServerTimeoutError
             waited = self._clock.monotonic() - started
-            return _Failure(self._timeout_error(exc, attempts, waited), retryable=True)
+            return _Failure(self._timeout_error(exc, attempts, waited, where), retryable=True)
         except (aiohttp.ClientError, OSError) as exc:  # refused, reset, DNS, TLS, bad HTTP
             retry = not isinstance(exc, aiohttp.InvalidURL)
-            return self._failure(f"could not fetch {self.url}", exc, retryable=retry)
+            return self._failure(f"could not fetch {where}", exc, retryable=retry)
         except ValueError as exc:  # aiohttp refusing what it was given (UnicodeError too)
-            return self._failure(f"could not send the request to {self.url}", exc, retryable=False)
+            return self._failure(f"could not send the request to {where}", exc, retryable=False)
 
     async def _post_attempt(
         self, session: aiohttp.ClientSession, url: str, headers: Mapping[str, str], data: bytes
@@ -540,9 +567,10 @@ class Transport:
         return _Failure(error, retryable=retryable)
 
     def _timeout_error(
-        self, exc: TimeoutError, attempts: int, waited: float
+        self, exc: TimeoutError, attempts: int, waited: float, where: str | None = None
     ) -> RequestTimeoutError:
-        """What ran out, and how long all the ``attempts`` of the fetch took together."""
+        """What ran out at ``where`` (the catalog), and how long all the ``attempts`` took."""
+        where = where or self.url
         connect = self._timeout.connect
         if isinstance(exc, aiohttp.ConnectionTimeoutError) and connect is not None:
             what, limit = "could not connect to", f"connect_timeout={connect:g} s"
@@ -550,7 +578,7 @@ class Transport:
             what, limit = "no complete answer from", f"timeout={self._timeout.total:g} s"
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         error = RequestTimeoutError(
-            f"{what} {self.url} after {tries} over {waited:.1f} s ({limit} per attempt)"
+            f"{what} {where} after {tries} over {waited:.1f} s ({limit} per attempt)"
         )
         error.__cause__ = exc
         return error
@@ -593,7 +621,7 @@ class Transport:
         return target
 
     async def _answer(
-        self, response: aiohttp.ClientResponse, sent: Validators
+        self, response: aiohttp.ClientResponse, sent: Validators, where: str
     ) -> FetchResult | _Failure:
         status = response.status
         if status == 304:
@@ -611,7 +639,7 @@ class Transport:
                 not_modified=False,
                 status=status,
             )
-        hint = _NOT_FOUND_HINT.format(url=self.url) if status == 404 else None
+        hint = _NOT_FOUND_HINT.format(url=where) if status == 404 else None
         error = await self._status_error(response, hint=hint)
         return _Failure(error, retryable=status in RETRY_STATUSES, retry_after=error.retry_after)
 

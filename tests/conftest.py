@@ -6,6 +6,7 @@ environment as a user's shell would (the CLI and docs-example tests use it).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -14,12 +15,14 @@ from typing import Any
 import pytest
 
 from nanogpt_images import ImageModelsSession
+from nanogpt_images._cli import main
 from nanogpt_images.testing import FakeClock, FakeNanoGPT, catalog_payload, model_payload
 
 MODEL_IDS = tuple(f"model-{i}" for i in range(6))
 
 MakeSession = Callable[..., ImageModelsSession]
 Settle = Callable[[ImageModelsSession], Awaitable[None]]
+Run = Callable[..., Awaitable[tuple[int, str, str]]]
 
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -102,3 +105,20 @@ def settle(clock: FakeClock) -> Settle:
             await clock.run_until_idle()
 
     return settle
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Run ``main(argv)`` in a thread (it owns its event loop); return code, stdout, stderr.
+
+    Stdout is captured, so not a terminal: tables are full width unless a test sets COLUMNS.
+    """
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

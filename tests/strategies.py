@@ -27,7 +27,7 @@ KNOWN_KEYS = st.sampled_from(
         "input_image_constraints", "route", "provider", "formats", "modality", "nsfw", "type",
         "input_modalities", "output_modalities", "max_input_images", "max_output_images",
         "rendering_speed", "image_to_image", "inpainting", "max_items", "size", "values",
-        "default", "1024x1024", "1024*1024",
+        "default", "1024x1024", "1024*1024", "endpoints", "supports_streaming",
     ]
 )  # fmt: skip
 SHAPED = st.recursive(
@@ -42,4 +42,32 @@ ENTRIES = st.dictionaries(KNOWN_KEYS, SHAPED, max_size=8).map(lambda d: d) | SHA
 BODIES = st.fixed_dictionaries(
     {"data": st.lists(ENTRIES, max_size=6)},
     optional={"object": SHAPED, "meta": SHAPED, "extra": SHAPED},
+)
+
+# -- endpoint details (GET /api/v1/images/models/{id}/endpoints) ----------------
+
+LINE_KEYS = st.sampled_from(["billable", "unit", "cost_usd", "currency", "resolution"])
+PRICE_LINES = st.lists(
+    st.dictionaries(LINE_KEYS | st.text(max_size=4), SHAPED, max_size=6) | SHAPED, max_size=4
+)
+ENDPOINT_KEYS = st.sampled_from(
+    [
+        "provider_name", "provider_slug", "provider_tag", "supported_parameters",
+        "allowed_passthrough_parameters", "supports_streaming", "public_pricing",
+        "input_reference_constraints", "capabilities", "route", "max_items", "per_image",
+    ]
+)  # fmt: skip
+ENDPOINT_ENTRIES = (
+    st.fixed_dictionaries(
+        {}, optional={"pricing": PRICE_LINES | SHAPED, "supported_parameters": SHAPED}
+    ).flatmap(
+        lambda known: st.dictionaries(ENDPOINT_KEYS | st.text(max_size=6), SHAPED, max_size=5).map(
+            lambda rest: {**rest, **known}
+        )
+    )
+    | SHAPED
+)
+ENDPOINT_BODIES = st.fixed_dictionaries(
+    {"id": st.text(min_size=1, max_size=12), "endpoints": st.lists(ENDPOINT_ENTRIES, max_size=3)},
+    optional={"extra": SHAPED, "object": SHAPED},
 )

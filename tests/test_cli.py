@@ -16,7 +16,7 @@ import struct
 import sys
 import termios
 import time
-from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,24 +25,8 @@ from nanogpt_images import _cli
 from nanogpt_images._cli import main
 from nanogpt_images.testing import FakeNanoGPT, model_payload
 
-Run = Callable[..., Awaitable[tuple[int, str, str]]]
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
-    """Run ``main(argv)`` in a thread (it owns its event loop); return code, stdout, stderr.
-
-    Stdout is captured, so not a terminal: tables are full width unless a test sets COLUMNS.
-    """
-    monkeypatch.delenv("COLUMNS", raising=False)
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+if TYPE_CHECKING:
+    from conftest import Run
 
 
 async def cli_process(
@@ -339,8 +323,9 @@ async def test_show_prints_every_field_including_unknown_ones(fake: FakeNanoGPT,
     assert lines[0] == "birefnet/v2  (Birefnet V2)"
     assert "    background_removal: true" in lines
     assert "  endpoints: /api/v1/images/models/birefnet/v2/endpoints" in lines
-    assert "  fields this SDK does not know: endpoints, supports_streaming" in lines
     assert "  price from: $0.01" in lines
+    code, out, _ = await run("show", "flux-2-pro")
+    assert "  fields this SDK does not know: label" in out.splitlines()
 
 
 async def test_show_json_is_the_entry_as_served(fake: FakeNanoGPT, run: Run) -> None:

@@ -54,9 +54,8 @@ def test_real_records_load_with_typed_fields() -> None:
     assert constraints.provider.max_bytes == 10485760
     assert seedream.capabilities is not None
     assert seedream.capabilities.nsfw is True
-    assert seedream.extras == {
-        "endpoints": "/api/v1/images/models/bytedance/seedream-v5.0-pro/endpoints"
-    }
+    assert seedream.endpoints == "/api/v1/images/models/bytedance/seedream-v5.0-pro/endpoints"
+    assert seedream.extras == {}
     assert params.extras == {}
     assert constraints.extras == {}
 

@@ -200,6 +200,19 @@ async def test_discord_preflight_suggests_model_ids(
     assert "flux-pro" in check.message
 
 
+async def test_discord_preflight_checks_an_attached_image(session: ImageModelsSession) -> None:
+    """An attached GIF is refused naming the formats the model takes; a PNG goes ahead."""
+    from nanogpt_images import InputImage
+
+    bot = load("discord_bot")
+    gif = InputImage(width=512, height=512, size=40_000, format="image/gif")
+    check = await bot.preflight(session, "gpt-image-2", images=[gif])
+    assert not check.ok
+    assert "input image 1 is GIF; `gpt-image-2` takes png, jpeg, webp" in check.message
+    png = InputImage(width=512, height=512, size=40_000, format="image/png")
+    assert (await bot.preflight(session, "gpt-image-2", images=[png])).ok
+
+
 @attrs.define
 class FakeResponse:
     """What an ``/imagine`` callback uses of ``interaction.response``: it records the reply."""
@@ -253,10 +266,11 @@ async def test_discord_tree_registers_imagine_with_its_options(discord_bot: Any)
     assert [command.name for command in discord_bot.tree.get_commands()] == ["imagine"]
     payload = discord_bot.tree.get_command("imagine").to_dict(discord_bot.tree)
     options = {option["name"]: option for option in payload["options"]}
-    assert list(options) == ["prompt", "model", "size", "n"]
-    string, integer = 3, 4  # Discord's option types
-    assert [options[name]["type"] for name in options] == [string, string, string, integer]
-    assert [options[name]["required"] for name in options] == [True, True, False, False]
+    assert list(options) == ["prompt", "model", "size", "n", "image"]
+    string, integer, attachment = 3, 4, 11  # Discord's option types
+    types = [string, string, string, integer, attachment]
+    assert [options[name]["type"] for name in options] == types
+    assert [options[name]["required"] for name in options] == [True, True, False, False, False]
     assert options["model"]["autocomplete"] is True
     assert options["size"]["description"] == "e.g. 1024x1024"
     assert (options["n"]["min_value"], options["n"]["max_value"]) == (1, 10)

@@ -1,4 +1,8 @@
-"""FakeNanoGPT: a real aiohttp server on 127.0.0.1 that plays NanoGPT's catalog route.
+"""FakeNanoGPT: a real aiohttp server on 127.0.0.1 that plays NanoGPT's catalog routes.
+
+It serves one catalog as ``GET /api/v1/image-models`` and, derived from it,
+as ``GET /api/v1/images/models``, with ``GET
+/api/v1/images/models/{id}/endpoints`` for each of its models.
 
 It also plays the generation route (``POST /v1/images/generations``): tiny
 valid PNGs, billed at the catalog's price from a balance it keeps, with the
@@ -42,6 +46,13 @@ import attrs
 from aiohttp import web
 
 from ._factories import error_body
+from ._image_api import (
+    ENDPOINTS_PREFIX,
+    ENDPOINTS_SUFFIX,
+    IMAGES_PATH,
+    endpoints_body,
+    images_catalog,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -124,6 +135,10 @@ class RecordedRequest:
 class FakeNanoGPT:
     """A local NanoGPT stand-in serving ``GET /api/v1/image-models`` on 127.0.0.1, port 0.
 
+    The same catalog is served on the Image API route, ``GET
+    /api/v1/images/models``, and each model's endpoint details on ``GET
+    /api/v1/images/models/{id}/endpoints`` (derived from its catalog entry;
+    :meth:`set_endpoints` overrides them).  Faults apply to every route.
     ``catalog`` defaults to the bundled sample catalog. ``etag`` turns
     ``ETag``/``Last-Modified`` and 304 answers on; ``require_key`` makes
     requests without that key (Bearer or ``x-api-key``) get a 401.
@@ -164,7 +179,8 @@ class FakeNanoGPT:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._catalog: dict[str, Any] = copy.deepcopy(dict(catalog))
         self._modified = int(time.time())
-        self._bodies: dict[bool, bytes] = {}
+        self._bodies: dict[tuple[str, bool], bytes] = {}
+        self._endpoints: dict[str, Any] = {}
         self._actions: deque[tuple[str | None, _Action]] = deque()
         self._delay = 0.0
         self._held = False
@@ -295,6 +311,28 @@ class FakeNanoGPT:
         """Set top-level fields of one model, e.g. ``update_model("flux-pro", name="Flux")``."""
         self._find(model_id).update(copy.deepcopy(fields))
         self._changed()
+
+    @_on_server_thread
+    def set_endpoints(self, model_id: str, body: Mapping[str, Any] | None) -> None:
+        """Serve ``body`` as the endpoint details of ``model_id`` (any id, listed or not).
+
+        ``None`` goes back to the details derived from the catalog entry.
+        """
+        if body is None:
+            self._endpoints.pop(model_id, None)
+        else:
+            self._endpoints[model_id] = copy.deepcopy(dict(body))
+
+    @_on_server_thread
+    def endpoints_of(self, model_id: str) -> dict[str, Any] | None:
+        """The endpoint details served for ``model_id``; ``None`` when it gets a 404."""
+        if model_id in self._endpoints:
+            body: dict[str, Any] = copy.deepcopy(self._endpoints[model_id])
+            return body
+        try:
+            return endpoints_body(self._find(model_id))
+        except (KeyError, TypeError):
+            return None
 
     # -- faults and delays -------------------------------------------------------
 
@@ -463,15 +501,28 @@ class FakeNanoGPT:
             image = self._files.get(request.path[len(FILES_PATH) :])
             if image is not None:
                 return web.Response(body=image, content_type="image/png")
-        if request.method != "GET" or request.path != CATALOG_PATH:
+        path = request.path
+        details = path.startswith(ENDPOINTS_PREFIX) and path.endswith(ENDPOINTS_SUFFIX)
+        if request.method != "GET" or (path not in (CATALOG_PATH, IMAGES_PATH) and not details):
             return _json_response(404, _error_envelope(404))
         if self.require_key is not None and _presented_key(request) != self.require_key:
             return _json_response(401, _error_envelope(401, "Invalid API key", "invalid_api_key"))
+        if path == IMAGES_PATH:
+            return self._serve_catalog(request, True, route=IMAGES_PATH)
+        if details:
+            model_id = path[len(ENDPOINTS_PREFIX) : -len(ENDPOINTS_SUFFIX)]
+            found = self.endpoints_of(model_id)
+            if found is None:
+                message = f"Model {model_id} not found"
+                return _json_response(404, _error_envelope(404, message, "model_not_found"))
+            return _json_response(200, found)
         detailed = request.query.get("detailed", "true").lower() != "false"
         return self._serve_catalog(request, detailed)
 
-    def _serve_catalog(self, request: web.Request, detailed: bool) -> web.StreamResponse:
-        body = self._body(detailed)
+    def _serve_catalog(
+        self, request: web.Request, detailed: bool, *, route: str = CATALOG_PATH
+    ) -> web.StreamResponse:
+        body = self._body(detailed, route)
         headers: dict[str, str] = {}
         if self.etag:
             tag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
@@ -483,12 +534,15 @@ class FakeNanoGPT:
             response.enable_compression()
         return response
 
-    def _body(self, detailed: bool) -> bytes:
-        if detailed not in self._bodies:
-            self._bodies[detailed] = json.dumps(
-                self._catalog if detailed else _basic(self._catalog)
-            ).encode()
-        return self._bodies[detailed]
+    def _body(self, detailed: bool, route: str = CATALOG_PATH) -> bytes:
+        key = (route, detailed)
+        if key not in self._bodies:
+            if route == IMAGES_PATH:
+                shown = images_catalog(self._catalog)
+            else:
+                shown = self._catalog if detailed else _basic(self._catalog)
+            self._bodies[key] = json.dumps(shown).encode()
+        return self._bodies[key]
 
     def _generate(self, request: web.Request, raw: bytes) -> web.StreamResponse:
         """The generation route: key, model, price and balance checked as NanoGPT does."""

@@ -10,13 +10,19 @@ from nanogpt_images import (
     CacheStats,
     Catalog,
     CatalogChange,
+    Endpoint,
     GeneratedImage,
     Generation,
     ImageModel,
     ImageModelsSession,
+    InputImage,
+    ModelEndpoints,
     ParameterValidationError,
     PossiblyBilledError,
+    PriceLine,
+    dump_endpoints,
     parse_catalog,
+    parse_endpoints,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +56,22 @@ def offline() -> Catalog:
     cheap: tuple[ImageModel, ...] = catalog.filter(max_price="0.05", sort="price")
     del cheap
     return catalog
+
+
+async def endpoint_checks(png: bytes) -> None:
+    async with ImageModelsSession(route="images", endpoints_ttl=600.0) as session:
+        info: ModelEndpoints = await session.endpoints("gpt-image-2")
+        endpoint: Endpoint = info.endpoints[0]
+        lines: tuple[PriceLine, ...] = endpoint.pricing or ()
+        usd: float | None = lines[0].per_image_usd if lines else None
+        image: InputImage = InputImage.from_bytes(png)
+        params: dict[str, object] = await session.validate(
+            "gpt-image-2", resolution="1024x1024", input_images=[image]
+        )
+        cost: Decimal | None = await session.price("gpt-image-2", resolution="auto", n=2)
+        body: dict[str, object] = dump_endpoints(parse_endpoints(b'{"id": "m", "endpoints": []}'))
+        hits: int = session.stats().endpoint_hits
+        del usd, params, cost, body, hits
 
 
 async def typed_filters(session: ImageModelsSession, catalog: Catalog) -> None:
