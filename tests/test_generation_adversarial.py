@@ -198,7 +198,7 @@ async def test_cancelled_while_waiting_out_a_429_gives_the_reservation_back() ->
         )
         for _ in range(500):
             await asyncio.sleep(0.005)
-            if server.posts and auto_clock.sleepers:
+            if server.posts and still.sleepers:
                 break
         assert len(server.posts) == 1
         call.cancel()
