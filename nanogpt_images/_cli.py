@@ -545,6 +545,8 @@ async def _watch(args: argparse.Namespace) -> int:
             catalog = await _fetch_with_progress(session, args)
             unmute()
             fleet = f", sharing through {coordinator!r}" if coordinator is not None else ""
+            if coordinator is not None and session.stats().role == "solo":
+                fleet = f", alone for now: {coordinator!r} does not answer (it is retried)"
             print(
                 f"watching {len(catalog)} models at {_base_url(args)}, "
                 f"refreshing every {args.interval:g} s{fleet}; Ctrl-C to stop",

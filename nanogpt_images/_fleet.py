@@ -351,13 +351,14 @@ class Fleet:
         self.checks += 1
         if self.role == "solo":
             self._set_role("follower", "the coordinator answers again")
-        if state.version in (self._version, self._ignored) and not self._own_copy:
+        emptied = state.version is None  # a restarted Redis: nothing shared, whatever we knew
+        if not emptied and state.version in (self._version, self._ignored) and not self._own_copy:
             return
         cache = self._cache() if self._cache is not None else None
         current = cache.current if cache is not None else None
         age = cache.stats().age if cache is not None else None
         if current is not None and current.body is not None and age is not None:
-            if state.version is None:  # emptied (restarted): refill from our good copy
+            if emptied:  # refill it from our good copy
                 await self._refill(current, age)
                 return
             if self._own_copy and age < state.age:  # fetched solo, newer than the shared one

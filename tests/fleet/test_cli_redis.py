@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 from typing import TYPE_CHECKING
 
@@ -68,3 +69,19 @@ async def test_a_bad_redis_url_is_a_usage_error(
     )
     assert code == 2
     assert "redis://, rediss:// or unix://" in capsys.readouterr().err
+
+
+async def test_watch_says_when_redis_does_not_answer_at_start(server: FakeNanoGPT) -> None:
+    """``watch --redis`` at a Redis that is not there says it watches alone, not "sharing"."""
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = await watcher(server.url, f"redis://127.0.0.1:{port}/0")
+    try:
+        assert process.stdout is not None
+        banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert "alone for now" in banner
+        assert "does not answer (it is retried)" in banner
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), 20)

@@ -21,7 +21,7 @@ from nanogpt_images import ImageModelsSession
 from nanogpt_images.redis import RedisCoordinator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from nanogpt_images import CatalogChange
     from nanogpt_images.testing import FakeNanoGPT
@@ -541,3 +541,41 @@ async def test_a_frozen_lease_holder_cannot_overwrite_the_newer_copy(
             os.kill(frozen.process.pid, signal.SIGCONT)
         frozen.kill()
         await admin.aclose()
+
+
+async def test_a_redis_restarted_empty_after_a_short_outage_is_refilled_not_refetched(
+    make_replica: MakeReplica, server: FakeNanoGPT, redis_server: RedisServer
+) -> None:
+    """An outage shorter than a refresh (no solo fetch): a replica still refills the empty Redis."""
+    replicas = [make_replica(refresh_interval=60.0) for _ in range(2)]
+    for replica in replicas:
+        await replica.catalog()
+    assert server.request_count == 1
+    redis_server.kill()
+    await eventually(lambda: all(r.stats().role == "solo" for r in replicas))
+    redis_server.start()  # empty
+    await eventually(lambda: all(r.stats().role != "solo" for r in replicas))
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await eventually_async(lambda: _has_keys(client))
+    finally:
+        await client.aclose()
+    newcomer = make_replica()
+    await newcomer.catalog()
+    assert newcomer.stats().source == "shared"
+    assert server.request_count == 1  # nobody asked NanoGPT again
+
+
+async def _has_keys(client: aioredis.Redis) -> bool:
+    return bool(await client.keys("*"))
+
+
+async def eventually_async(
+    condition: Callable[[], Awaitable[bool]], *, within: float = DEADLINE
+) -> None:
+    """Poll an async ``condition`` until it holds; fail after ``within`` real seconds."""
+    give_up = time.monotonic() + within
+    while not await condition():
+        if time.monotonic() > give_up:
+            raise AssertionError(f"still false after {within} s: {condition}")
+        await asyncio.sleep(0.01)
