@@ -49,6 +49,10 @@ T = TypeVar("T")
 #: A follower waiting for the leader re-reads the shared state at least this often (seconds).
 FOLLOW_POLL = 1.0
 
+#: The longest a read with nothing cached waits for another replica's fetch (real seconds):
+#: a lease holder that died mid-fetch holds its lease for minutes.  Then it fetches itself.
+COLD_FOLLOW_WAIT = 3.0
+
 
 class FleetBackoffError(NanoGPTError):
     """The fleet's lease holder failed to fetch recently; nobody asks NanoGPT until it is over.
@@ -158,12 +162,17 @@ class Fleet:
                 return await self._fetch_shared(previous)
             except _UnreachableError:
                 pass
+        return await self._alone(previous)
+
+    async def _alone(self, previous: Copy | None) -> Copy | NotModified:
         fetched = await self._source(previous)
         if isinstance(fetched, Copy):
             self._own_copy = True
         return fetched
 
     async def _fetch_shared(self, previous: Copy | None) -> Copy | NotModified | Shared:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + (COLD_FOLLOW_WAIT if previous is None else self._lease)
         while True:
             state = await self._ask(self.coordinator.state())
             usable = self._usable(state, state.size)
@@ -184,6 +193,12 @@ class Fleet:
             if token is not None:
                 return await self._lead(previous, state, usable, token)
             self._set_role("follower", "another replica is fetching")
+            if loop.time() > give_up:  # the holder may be dead: do not wait out its lease
+                log.warning(
+                    "waited %g s for another replica's fetch of the catalog; fetching it here",
+                    COLD_FOLLOW_WAIT if previous is None else self._lease,
+                )
+                return await self._alone(previous)
             await self._wait_for_news()
 
     async def _lead(

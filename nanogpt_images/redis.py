@@ -47,10 +47,22 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
+# A key of ours holding another type (someone else's SET, a bad migration) counts as absent
+# and is replaced by the next write, never an error that reads like Redis being down.
+_HASH_OR_GONE = """
+local function hash_or_gone(key)
+  local kind = redis.call('TYPE', key).ok
+  if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', key) end
+end
+"""
+
 # KEYS: copy, backoff -> version, fetched, scope, etag, lm, size, now, until, error, failures
 _STATE = (
     _NOW
+    + _HASH_OR_GONE
     + """
+hash_or_gone(KEYS[1])
+hash_or_gone(KEYS[2])
 local c = redis.call('HMGET', KEYS[1], 'version', 'fetched', 'scope', 'etag', 'lm')
 local b = redis.call('HMGET', KEYS[2], 'until', 'error', 'failures')
 return {c[1], c[2], c[3], c[4], c[5], redis.call('HSTRLEN', KEYS[1], 'body'), now, b[1], b[2], b[3]}
@@ -60,7 +72,9 @@ return {c[1], c[2], c[3], c[4], c[5], redis.call('HSTRLEN', KEYS[1], 'body'), no
 # KEYS: copy -> version, body, fetched, scope, etag, lm, now
 _LOAD = (
     _NOW
+    + _HASH_OR_GONE
     + """
+hash_or_gone(KEYS[1])
 local c = redis.call('HMGET', KEYS[1], 'version', 'body', 'fetched', 'scope', 'etag', 'lm')
 return {c[1], c[2], c[3], c[4], c[5], c[6], now}
 """
@@ -69,11 +83,15 @@ return {c[1], c[2], c[3], c[4], c[5], c[6], now}
 # KEYS: copy, lease, backoff; ARGV: token ('' = only if empty), based_on, body, etag, lm,
 # scope, version suffix, age in ms, channel -> the new version, or false when refused.
 _COMMIT = (
-    """
+    _HASH_OR_GONE
+    + """
+hash_or_gone(KEYS[1])
+hash_or_gone(KEYS[3])
 local current = redis.call('HGET', KEYS[1], 'version')
 if ARGV[1] == '' then
   if current then return false end
 else
+  if redis.call('TYPE', KEYS[2]).ok ~= 'string' then return false end
   if redis.call('GET', KEYS[2]) ~= ARGV[1] then return false end
   if (current or '') ~= ARGV[2] then return false end
 end
@@ -91,7 +109,13 @@ return version
 
 # KEYS: copy, lease, backoff; ARGV: token, based_on, etag, lm, channel -> 1 renewed, 0 refused
 _RENEW = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call('TYPE', KEYS[2]).ok ~= 'string' or redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return 0
+end
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
+if redis.call('TYPE', KEYS[3]).ok ~= 'none' and redis.call('TYPE', KEYS[3]).ok ~= 'hash' then
+  redis.call('DEL', KEYS[3])
+end
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[2] then return 0 end
 local t = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'fetched', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
@@ -105,10 +129,14 @@ return 1
 # KEYS: lease, backoff; ARGV: token, delay ms, failures, error, keep ms, channel
 _BACK_OFF = (
     """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' or redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
 """
     + _NOW
+    + _HASH_OR_GONE
     + """
+hash_or_gone(KEYS[2])
 redis.call('HSET', KEYS[2], 'until', now + tonumber(ARGV[2]), 'failures', ARGV[3],
   'error', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[5]))
@@ -119,7 +147,21 @@ return 1
 
 # KEYS: lease; ARGV: token
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: lease; ARGV: token, ms -> 1 taken, 0 held by another replica. A lease that can never
+# expire (no TTL) or is not a string was not written by a replica: it is taken over.
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('PTTL', KEYS[1]) == -1 or redis.call('TYPE', KEYS[1]).ok ~= 'string' then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
 return 0
 """
 
@@ -206,6 +248,7 @@ class RedisCoordinator:
                 ("renew", _RENEW),
                 ("back_off", _BACK_OFF),
                 ("release", _RELEASE),
+                ("acquire", _ACQUIRE),
             )
         }
 
@@ -262,10 +305,7 @@ class RedisCoordinator:
 
     async def acquire(self, seconds: float) -> str | None:
         token = secrets.token_hex(16)
-        async with asyncio.timeout(self.op_timeout):
-            taken = await self._client.set(
-                self._keys[1], token, nx=True, px=max(int(seconds * 1000), 1)
-            )
+        taken = await self._run("acquire", [self._keys[1]], [token, max(int(seconds * 1000), 1)])
         return token if taken else None
 
     async def release(self, token: str) -> None:
