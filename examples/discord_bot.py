@@ -139,7 +139,9 @@ async def imagine_images(
         result = await session.generate(
             model_id, prompt, budget=budget, input_images=input_images, **request
         )
-    except BudgetExceededError:
+    except BudgetExceededError as refused:
+        if refused.estimate is None:  # no price known for this request: nothing to budget
+            return Imagined(False, "I can't price that request, so I won't pay for it blindly.")
         return Imagined(False, "The bot has spent today's image budget; try again tomorrow.")
     except InsufficientBalanceError:
         return Imagined(False, "The bot's NanoGPT balance is empty; tell its owner.")

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -438,6 +439,7 @@ def _print_json(value: Any) -> None:
 async def _generate(args: argparse.Namespace) -> int:
     options = _request_params(args)
     limit: Decimal | None = args.max_cost
+    _check_out(args.out)  # before paying: a place the images cannot go is a usage error
     async with _open_session(args) as session:  # no key: refused before even the catalog
 
         async def generate(max_cost: Decimal | None) -> Generation:
@@ -466,7 +468,15 @@ async def _generate(args: argparse.Namespace) -> int:
                 images.append(await image.read())
             except (NanoGPTError, ValueError) as exc:
                 failures.append(f"image {number} could not be read: {one_line(exc)}")
-    paths = await asyncio.to_thread(_save, result.model, result.created, images, args.out)
+    try:
+        paths = await asyncio.to_thread(_save, result.model, result.created, images, args.out)
+    except OSError as exc:  # paid for: never lost; they go to a new temporary folder instead
+        fallback = Path(tempfile.mkdtemp(prefix="nanogpt-images-"))
+        failures.append(
+            f"could not save to {args.out} ({exc.strerror or exc}); the images, paid for, "
+            f"are in {fallback} instead"
+        )
+        paths = await asyncio.to_thread(_save, result.model, result.created, images, fallback)
     for path in paths:
         print(printable(str(path)))
     balance = "unknown" if result.remaining_balance is None else money(result.remaining_balance)
@@ -492,6 +502,15 @@ async def _confirmed(args: argparse.Namespace, estimate: Decimal | None) -> bool
         return True
     print("not generated; nothing was sent.", file=sys.stderr)
     return False
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` is a folder that exists or can be made, and can be written to."""
+    existing = next((folder for folder in (out, *out.parents) if folder.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise _UsageError(f"--out {out}: {existing} is not a folder (nothing was sent)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _UsageError(f"--out {out}: {existing} cannot be written to (nothing was sent)")
 
 
 def _save(model: str, created: int | None, images: list[bytes], out: Path) -> list[Path]:

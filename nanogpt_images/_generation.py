@@ -185,6 +185,7 @@ async def generate(
         raise
     if reservation is not None:
         reservation.settle(generation.cost)
+    _note_a_dearer_bill(what, generation.cost, estimate, limit)
     log.info(
         "generated %d image%s with %s for $%s",
         len(generation.images),
@@ -193,6 +194,23 @@ async def generate(
         generation.cost,
     )
     return generation
+
+
+def _note_a_dearer_bill(
+    what: str, cost: Decimal, estimate: Decimal | None, limit: Decimal | None
+) -> None:
+    """max_cost and a Budget check the estimate, from the catalog: say when the bill was more."""
+    if limit is not None and cost > limit:
+        log.warning(
+            "%s cost $%s, more than max_cost=$%s: the estimate ($%s) came from the cached "
+            "catalog, whose price was out of date",
+            what,
+            cost,
+            limit,
+            estimate,
+        )
+    elif estimate is not None and cost > estimate:
+        log.warning("%s cost $%s, more than its estimate of $%s", what, cost, estimate)
 
 
 def build_request(

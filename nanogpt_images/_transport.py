@@ -307,6 +307,11 @@ class Transport:
         One attempt: the link is NanoGPT's, signed and short-lived; a failure
         raises a :class:`~nanogpt_images.NanoGPTError` saying what happened.
         """
+        if self._closed:
+            raise SessionClosedError(
+                "the session that made this image is closed; read() downloads its link "
+                "through that session, so read the image before closing it"
+            )
         session = self._session()
         shown = self.redact(url)
         if urlsplit(url).scheme not in ("http", "https"):

@@ -155,3 +155,17 @@ async def test_a_param_that_clashes_is_a_usage_error(
     assert code == 2
     assert "first two arguments" in err
     assert posts(fake) == 0
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/below"])
+async def test_an_out_that_cannot_be_a_folder_is_refused_before_paying(
+    fake: FakeNanoGPT, capsys: pytest.CaptureFixture[str], tmp_path: Path, where: str
+) -> None:
+    """--out naming a file (or a path under one) is a usage error, and nothing is sent."""
+    (tmp_path / "a-file").write_text("not a folder")
+    code, _, err = await generate(
+        capsys, "flux-pro", "a fox", "--yes", "--out", str(tmp_path / where)
+    )
+    assert code == 2
+    assert "is not a folder (nothing was sent)" in err
+    assert posts(fake) == 0

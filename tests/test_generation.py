@@ -51,30 +51,27 @@ GENERATE = "/v1/images/generations"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeNanoGPT]:
-    """Here: a FakeNanoGPT with the bundled sample catalog and $10 of balance."""
-    async with FakeNanoGPT() as fake:
-        yield fake
+async def paid_server() -> AsyncIterator[FakeNanoGPT]:
+    """A FakeNanoGPT with the bundled sample catalog and $10 of balance."""
+    async with FakeNanoGPT() as served:
+        yield served
 
 
 @pytest.fixture
-def fake(server: FakeNanoGPT) -> FakeNanoGPT:
-    return server
-
-
-@pytest.fixture
-async def clock() -> AsyncIterator[FakeClock]:
-    """Here: a FakeClock that jumps to the next sleeper when idle, so retries never stall."""
+async def auto_clock() -> AsyncIterator[FakeClock]:
+    """A FakeClock that jumps to the next sleeper when idle, so retries never stall."""
     async with FakeClock(auto_advance=True) as auto:
         yield auto
 
 
 @pytest.fixture
-def make(make_session: MakeSession) -> MakeSession:
-    """Sessions on ``server`` and ``clock`` with the test key (no retries unless asked)."""
+def make(make_session: MakeSession, paid_server: FakeNanoGPT, auto_clock: FakeClock) -> MakeSession:
+    """Sessions on ``paid_server`` and ``auto_clock`` with the test key (no retries by default)."""
 
     def build(**options: Any) -> ImageModelsSession:
         options.setdefault("api_key", KEY)
+        options.setdefault("base_url", paid_server.url)
+        options.setdefault("clock", auto_clock)
         return make_session(**options)
 
     return build
@@ -90,16 +87,16 @@ def retries(caplog: pytest.LogCaptureFixture) -> int:
     return caplog.text.count("retrying POST /v1/images/generations")
 
 
-def posts(fake: FakeNanoGPT) -> list[Any]:
-    """The generation requests the fake received."""
-    return [r for r in fake.requests if r.method == "POST" and r.path == GENERATE]
+def posts(paid_server: FakeNanoGPT) -> list[Any]:
+    """The generation requests the server received."""
+    return [r for r in paid_server.requests if r.method == "POST" and r.path == GENERATE]
 
 
 # -- the happy path ---------------------------------------------------------------
 
 
 async def test_generate_returns_png_bytes_with_exact_cost_and_balance(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """One image comes back as PNG bytes at the catalog price, balance as the server said."""
     result = await session.generate(
@@ -122,57 +119,59 @@ async def test_generate_returns_png_bytes_with_exact_cost_and_balance(
         "response_format": "b64_json",
         "n": 1,
     }
-    [sent] = posts(fake)
+    [sent] = posts(paid_server)
     assert sent.json == result.request
     assert sent.headers["authorization"] == "***"
 
 
 async def test_resolution_is_sent_in_the_models_spelling_and_params_pass_through(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """``1024*1024`` goes out as the model's ``1024x1024``; unknown params pass through."""
     await session.generate("gpt-image-2", "a cat", resolution="1024*1024", n=2, seed=7, user="u1")
-    [sent] = posts(fake)
+    [sent] = posts(paid_server)
     assert sent.json["size"] == "1024x1024"
     assert sent.json["n"] == 2
     assert (sent.json["seed"], sent.json["user"]) == (7, "u1")
 
 
-async def test_size_is_taken_as_resolution(session: ImageModelsSession, fake: FakeNanoGPT) -> None:
+async def test_size_is_taken_as_resolution(
+    session: ImageModelsSession, paid_server: FakeNanoGPT
+) -> None:
     """``size=`` (the route's own word) works as ``resolution=``; both at once is a TypeError."""
     await session.generate("flux-pro", "a cat", size="1024x768")
-    assert posts(fake)[0].json["size"] == "1024x768"
+    assert posts(paid_server)[0].json["size"] == "1024x768"
     with pytest.raises(TypeError, match="not both"):
         await session.generate("flux-pro", "a cat", size="1024x768", resolution="1024x768")
 
 
 async def test_url_images_are_downloaded_once_without_the_key(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """``response_format="url"``: ``read()`` downloads each link once and never sends the key."""
     result = await session.generate("gpt-image-2", "a cat", n=2, response_format="url")
     assert [image.data for image in result.images] == [None, None]
     first = result.images[0]
     assert first.url is not None
-    assert first.url.startswith(fake.url + "/files/")
-    before = fake.request_count
+    assert first.url.startswith(paid_server.url + "/files/")
+    before = paid_server.request_count
     data = await asyncio.gather(first.read(), first.read(), first.read())
     assert data[0].startswith(b"\x89PNG")
     assert data[0] == data[1] == data[2]
-    assert fake.request_count == before + 1
-    download = fake.requests[-1]
+    assert paid_server.request_count == before + 1
+    download = paid_server.requests[-1]
     assert download.method == "GET"
     assert "authorization" not in download.headers
     assert "x-api-key" not in download.headers
     assert await result.images[1].read() != data[0]  # two different images
 
 
-async def test_reading_a_link_respects_the_size_cap(fake: FakeNanoGPT) -> None:
+async def test_reading_a_link_respects_the_size_cap(paid_server: FakeNanoGPT) -> None:
     """A download bigger than ``max_response_bytes`` is refused with the cap named."""
-    transport = Transport(api_key=None, base_url=fake.url, max_response_bytes=100)
+    transport = Transport(api_key=None, base_url=paid_server.url, max_response_bytes=100)
     try:
-        image = GeneratedImage(url=fake.url + "/files/big.png", download=transport.download)
-        fake.respond_next(200, b"x" * 5000)
+        image = GeneratedImage(url=paid_server.url + "/files/big.png", download=transport.download)
+        paid_server.respond_next(200, b"x" * 5000)
         with pytest.raises(DecodeError, match="max_response_bytes=100"):
             await image.read()
     finally:
@@ -196,25 +195,27 @@ async def test_an_image_without_data_or_link_says_so(session: ImageModelsSession
     assert "bytes" not in repr(image)
 
 
-async def test_input_images_go_as_data_urls(session: ImageModelsSession, fake: FakeNanoGPT) -> None:
+async def test_input_images_go_as_data_urls(
+    session: ImageModelsSession, paid_server: FakeNanoGPT
+) -> None:
     """Input image bytes are sent as ``data:image/png;base64,`` URLs in ``imageDataUrls``."""
     png = png_bytes(seed=3)
     await session.generate("gpt-image-2", "like this", input_images=[png, png])
-    [sent] = posts(fake)
+    [sent] = posts(paid_server)
     urls = sent.json["imageDataUrls"]
     assert len(urls) == 2
     assert urls[0].startswith("data:image/png;base64,")
     ready = "data:image/jpeg;base64,/9j/4AAQ"
     await session.generate("gpt-image-2", "like this", input_images=[ready])
-    assert posts(fake)[1].json["imageDataUrls"] == [ready]
+    assert posts(paid_server)[1].json["imageDataUrls"] == [ready]
 
 
 async def test_a_generation_with_no_cost_counts_the_estimate(
-    session: ImageModelsSession, fake: FakeNanoGPT, caplog: pytest.LogCaptureFixture
+    session: ImageModelsSession, paid_server: FakeNanoGPT, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An answer without ``cost`` is counted at the estimate, with a warning."""
     await session.catalog()
-    fake.respond_next(200, {"created": 1, "data": [{"b64_json": ""}]})
+    paid_server.respond_next(200, {"created": 1, "data": [{"b64_json": ""}]})
     with caplog.at_level(logging.WARNING, "nanogpt_images"):
         result = await session.generate("flux-pro", "a cat", resolution="1344x768")
     assert result.cost == Decimal("0.102")
@@ -223,7 +224,7 @@ async def test_a_generation_with_no_cost_counts_the_estimate(
 
 
 async def test_unknown_answer_keys_are_kept_and_numbers_are_exact(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """Numbers read as written (``Decimal``); keys the library does not know land in extras."""
     await session.catalog()
@@ -232,7 +233,7 @@ async def test_unknown_answer_keys_are_kept_and_numbers_are_exact(
         b'"cost": 0.1, "remainingBalance": 12.345678901234567890, "paymentSource": "XNO", '
         b'"usage": {"images": 1}}'
     )
-    fake.respond_next(200, raw)
+    paid_server.respond_next(200, raw)
     result = await session.generate("flux-pro", "a cat")
     assert result.cost == Decimal("0.1")
     assert result.remaining_balance == Decimal("12.345678901234567890")
@@ -246,7 +247,7 @@ async def test_unknown_answer_keys_are_kept_and_numbers_are_exact(
 
 
 async def test_no_key_is_refused_before_anything_is_sent(
-    make: MakeSession, fake: FakeNanoGPT
+    make: MakeSession, paid_server: FakeNanoGPT
 ) -> None:
     """Without a key generate() says how to set one, and sends nothing at all."""
     session = make(api_key="")
@@ -254,7 +255,7 @@ async def test_no_key_is_refused_before_anything_is_sent(
         await session.generate("flux-pro", "a cat")
     assert caught.value.code == "missing_api_key"
     assert "nothing was sent" in str(caught.value)
-    assert fake.request_count == 0
+    assert paid_server.request_count == 0
 
 
 REFUSALS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
@@ -292,7 +293,7 @@ REFUSALS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
 )
 async def test_preflight_refusals_send_no_generation_request(
     session: ImageModelsSession,
-    fake: FakeNanoGPT,
+    paid_server: FakeNanoGPT,
     model: str,
     options: dict[str, Any],
     error: type[Exception],
@@ -302,8 +303,8 @@ async def test_preflight_refusals_send_no_generation_request(
     prompt = options.pop("prompt", "a cat")
     with pytest.raises(error, match=message):
         await session.generate(model, prompt, **options)
-    assert posts(fake) == []
-    assert fake.balance == Decimal("10")
+    assert posts(paid_server) == []
+    assert paid_server.balance == Decimal("10")
 
 
 async def test_budget_refusals_carry_estimate_and_limit(session: ImageModelsSession) -> None:
@@ -342,13 +343,13 @@ async def test_every_problem_is_listed_at_once(session: ImageModelsSession) -> N
     ],
 )
 async def test_wrong_argument_types_are_refused(
-    session: ImageModelsSession, fake: FakeNanoGPT, call: dict[str, Any], message: str
+    session: ImageModelsSession, paid_server: FakeNanoGPT, call: dict[str, Any], message: str
 ) -> None:
     """Arguments of the wrong type fail with what was expected, before any request."""
     prompt = call.pop("prompt", "a cat")
     with pytest.raises((TypeError, ValueError), match=message):
         await session.generate("flux-pro", prompt, **call)
-    assert posts(fake) == []
+    assert posts(paid_server) == []
 
 
 async def test_without_a_size_the_estimate_is_the_dearest_size(
@@ -371,12 +372,12 @@ async def test_a_closed_session_refuses_to_generate(session: ImageModelsSession)
 
 
 async def test_a_billed_500_is_sent_once_and_says_it_may_have_been_billed(
-    make: MakeSession, fake: FakeNanoGPT
+    make: MakeSession, paid_server: FakeNanoGPT
 ) -> None:
     """NanoGPT's real "has been billed" 500 is not retried; the error says to check the balance."""
     session = make(max_retries=5)
     await session.catalog()
-    fake.fault_next("billed_500")
+    paid_server.fault_next("billed_500")
     with pytest.raises(PossiblyBilledServerError) as caught:
         await session.generate("flux-pro", "a cat")
     assert isinstance(caught.value, ServerError)
@@ -384,116 +385,121 @@ async def test_a_billed_500_is_sent_once_and_says_it_may_have_been_billed(
     assert caught.value.status == 500
     assert "has been billed" in str(caught.value)
     assert "may have been billed, so it was not sent again" in str(caught.value)
-    assert len(posts(fake)) == 1
+    assert len(posts(paid_server)) == 1
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-async def test_no_5xx_is_retried(make: MakeSession, fake: FakeNanoGPT, status: int) -> None:
+async def test_no_5xx_is_retried(make: MakeSession, paid_server: FakeNanoGPT, status: int) -> None:
     """Any 5xx to a generation is final: exactly one request, a PossiblyBilledServerError."""
     session = make(max_retries=5)
     await session.catalog()
-    fake.fail_next(5, status, retry_after=1)
+    paid_server.fail_next(5, status, retry_after=1)
     with pytest.raises(PossiblyBilledServerError):
         await session.generate("flux-pro", "a cat")
-    assert len(posts(fake)) == 1
+    assert len(posts(paid_server)) == 1
 
 
-async def test_a_timeout_after_sending_is_not_retried(make: MakeSession, fake: FakeNanoGPT) -> None:
+async def test_a_timeout_after_sending_is_not_retried(
+    make: MakeSession, paid_server: FakeNanoGPT
+) -> None:
     """A request sent but unanswered within generation_timeout is a TimeoutError, sent once."""
     session = make(max_retries=5, generation_timeout=0.05)
     await session.catalog()
-    fake.hold()
+    paid_server.hold()
     try:
         with pytest.raises(PossiblyBilledTimeoutError) as caught:
             await session.generate("flux-pro", "a cat")
     finally:
-        fake.release()
+        paid_server.release()
     assert isinstance(caught.value, TimeoutError)
     assert "generation_timeout=0.05 s" in str(caught.value)
     assert "may have been billed" in str(caught.value)
-    assert len(posts(fake)) == 1
+    assert len(posts(paid_server)) == 1
 
 
 @pytest.mark.parametrize("fault", ["no_answer", "drop_connection", "bad_http"])
 async def test_a_dropped_connection_is_not_retried(
-    make: MakeSession, fake: FakeNanoGPT, fault: Any
+    make: MakeSession, paid_server: FakeNanoGPT, fault: Any
 ) -> None:
     """A connection that breaks after the request went out is sent once and flagged as billed."""
     session = make(max_retries=5)
     await session.catalog()
-    fake.fault_next(fault)
+    paid_server.fault_next(fault)
     with pytest.raises(PossiblyBilledTransportError, match="may have been billed"):
         await session.generate("flux-pro", "a cat")
-    assert len(posts(fake)) == 1
+    assert len(posts(paid_server)) == 1
 
 
 async def test_an_unreadable_success_is_billed_and_not_retried(
-    make: MakeSession, fake: FakeNanoGPT
+    make: MakeSession, paid_server: FakeNanoGPT
 ) -> None:
     """A 200 whose body is not a generation raises PossiblyBilledDecodeError; one request."""
     session = make(max_retries=5)
     await session.catalog()
     for body in (b"<html>oops</html>", b'{"data": "nope"}', b'{"data": [{"b64_json": "**"}]}'):
-        fake.respond_next(200, body)
+        paid_server.respond_next(200, body)
         with pytest.raises(PossiblyBilledDecodeError, match="billed"):
             await session.generate("flux-pro", "a cat")
-    fake.respond_next(200, b'{"data": [7]}')
+    paid_server.respond_next(200, b'{"data": [7]}')
     with pytest.raises(DecodeError, match="image 0 is not an object"):
         await session.generate("flux-pro", "a cat")
-    assert len(posts(fake)) == 4
+    assert len(posts(paid_server)) == 4
 
 
-async def test_an_oversized_success_is_billed(make: MakeSession, fake: FakeNanoGPT) -> None:
+async def test_an_oversized_success_is_billed(make: MakeSession, paid_server: FakeNanoGPT) -> None:
     """A 2xx bigger than max_response_bytes is refused unread, and flagged as billed."""
     session = make(max_retries=5)
     await session.catalog()
     session._transport._max_response_bytes = 1000  # the catalog is far bigger
-    fake.respond_next(200, b"x" * 5000)
+    paid_server.respond_next(200, b"x" * 5000)
     with pytest.raises(PossiblyBilledDecodeError, match="max_response_bytes=1000"):
         await session.generate("flux-pro", "a cat")
-    assert len(posts(fake)) == 1
+    assert len(posts(paid_server)) == 1
 
 
-async def test_a_redirect_is_not_followed(make: MakeSession, fake: FakeNanoGPT) -> None:
+async def test_a_redirect_is_not_followed(make: MakeSession, paid_server: FakeNanoGPT) -> None:
     """A redirect of the paid POST is not followed; the error says to fix base_url."""
     session = make(max_retries=5)
     await session.catalog()
-    fake.redirect_next(fake.url + "/elsewhere", status=307)
+    paid_server.redirect_next(paid_server.url + "/elsewhere", status=307)
     with pytest.raises(APIStatusError, match="set base_url") as caught:
         await session.generate("flux-pro", "a cat")
     assert caught.value.code == "redirect"
-    assert len(posts(fake)) == 1
-    assert fake.requests[-1].path == GENERATE
+    assert len(posts(paid_server)) == 1
+    assert paid_server.requests[-1].path == GENERATE
 
 
 async def test_a_429_is_retried_after_retry_after(
-    make: MakeSession, fake: FakeNanoGPT, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    make: MakeSession,
+    paid_server: FakeNanoGPT,
+    auto_clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A 429 surely did not run: it is retried after the server's Retry-After, then succeeds."""
     session = make(max_retries=2)
     await session.catalog()
-    fake.fail_next(1, 429, retry_after=7)
+    paid_server.fail_next(1, 429, retry_after=7)
     with caplog.at_level(logging.INFO, "nanogpt_images"):
         result = await session.generate("flux-pro", "a cat")
     assert result.cost == Decimal("0.0612")
-    assert clock.monotonic() == 7
+    assert auto_clock.monotonic() == 7
     assert retries(caplog) == 1
-    assert len(posts(fake)) == 2
+    assert len(posts(paid_server)) == 2
 
 
 async def test_a_429_past_max_retry_after_is_raised_at_once(
-    make: MakeSession, fake: FakeNanoGPT, clock: FakeClock
+    make: MakeSession, paid_server: FakeNanoGPT, auto_clock: FakeClock
 ) -> None:
     """A Retry-After longer than max_retry_after (a daily cap) is raised, not waited for."""
     session = make(max_retries=2, max_retry_after=60)
     await session.catalog()
-    fake.fail_next(1, 429, retry_after=3600)
+    paid_server.fail_next(1, 429, retry_after=3600)
     with pytest.raises(RateLimitError) as caught:
         await session.generate("flux-pro", "a cat")
     assert caught.value.retry_after == 3600
     assert not isinstance(caught.value, PossiblyBilledError)
-    assert clock.monotonic() == 0
-    assert len(posts(fake)) == 1
+    assert auto_clock.monotonic() == 0
+    assert len(posts(paid_server)) == 1
 
 
 async def test_a_refused_connection_is_retried(
@@ -520,11 +526,11 @@ _KINDS |= {500: PossiblyBilledServerError, 503: PossiblyBilledServerError}
 
 @pytest.mark.parametrize("case", ERRORS["census"], ids=lambda case: case["model"])
 async def test_real_error_bodies_map_to_typed_errors(
-    session: ImageModelsSession, fake: FakeNanoGPT, case: dict[str, Any]
+    session: ImageModelsSession, paid_server: FakeNanoGPT, case: dict[str, Any]
 ) -> None:
     """Each error NanoGPT sent in the census becomes its typed error with its code and message."""
     await session.catalog()
-    fake.respond_next(case["status"], case["body"])
+    paid_server.respond_next(case["status"], case["body"])
     with pytest.raises(APIStatusError) as caught:
         await session.generate("flux-pro", "a cat")
     error = caught.value
@@ -532,17 +538,17 @@ async def test_real_error_bodies_map_to_typed_errors(
     assert error.status == case["status"]
     assert error.code == (case["body"]["code"] or None)
     assert error.message.startswith(case["body"]["error"][:60])
-    assert len(posts(fake)) == 1
+    assert len(posts(paid_server)) == 1
 
 
 @pytest.mark.parametrize("case", ERRORS["documented"], ids=lambda case: case["name"])
 async def test_documented_envelopes_map_to_typed_errors(
-    make: MakeSession, fake: FakeNanoGPT, case: dict[str, Any]
+    make: MakeSession, paid_server: FakeNanoGPT, case: dict[str, Any]
 ) -> None:
     """The other documented envelopes (OpenAI, Image API, balance, x402) give status and code."""
     session = make(max_retries=0)
     await session.catalog()
-    fake.respond_next(case["status"], case["body"])
+    paid_server.respond_next(case["status"], case["body"])
     with pytest.raises(APIStatusError) as caught:
         await session.generate("flux-pro", "a cat")
     assert caught.value.status == case["status"]
@@ -557,10 +563,10 @@ async def test_documented_envelopes_map_to_typed_errors(
 
 
 async def test_a_402_from_the_fake_names_the_required_balance(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
-    """With too little balance the fake answers 402; the error has the amount it needs."""
-    fake.balance = Decimal("0.01")
+    """With too little balance the server answers 402; the error has the amount it needs."""
+    paid_server.balance = Decimal("0.01")
     with pytest.raises(InsufficientBalanceError) as caught:
         await session.generate("flux-pro", "a cat", resolution="1024x1024")
     assert caught.value.required_balance == Decimal("0.068")
@@ -574,7 +580,7 @@ async def test_a_402_from_the_fake_names_the_required_balance(
 
 
 async def test_concurrent_generations_never_overspend_a_budget(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """Twenty racing generations against room for three: three are sent, the rest refused."""
     await session.catalog()
@@ -592,27 +598,27 @@ async def test_concurrent_generations_never_overspend_a_budget(
     assert budget.spent == Decimal("0.204")
     assert budget.reserved == 0
     assert budget.remaining == Decimal("0.050")
-    assert len(posts(fake)) == 3
+    assert len(posts(paid_server)) == 3
 
 
 async def test_a_budget_is_given_back_when_nothing_was_billed(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """A request the server refused (402) releases its reservation: nothing counts as spent."""
     budget = Budget("1")
-    fake.balance = Decimal(0)
+    paid_server.balance = Decimal(0)
     with pytest.raises(InsufficientBalanceError):
         await session.generate("flux-pro", "a cat", budget=budget)
     assert (budget.spent, budget.reserved, budget.remaining) == (0, 0, 1)
 
 
 async def test_a_possibly_billed_request_counts_its_estimate(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """When the outcome is unknown the budget counts the estimate as spent (the safe side)."""
     budget = Budget("1")
     await session.catalog()
-    fake.fault_next("billed_500")
+    paid_server.fault_next("billed_500")
     with pytest.raises(PossiblyBilledServerError):
         await session.generate("flux-pro", "a cat", resolution="1344x768", budget=budget)
     assert budget.spent == Decimal("0.102")
@@ -620,26 +626,26 @@ async def test_a_possibly_billed_request_counts_its_estimate(
 
 
 async def test_a_cancelled_generation_counts_its_estimate(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """Cancelling a generation in flight keeps its estimate counted: it may have run."""
     budget = Budget("1")
     await session.catalog()
-    fake.hold()
+    paid_server.hold()
     task = asyncio.create_task(
         session.generate("flux-pro", "a cat", resolution="1024x1024", budget=budget)
     )
-    await fake.wait_for_requests(2)
+    await paid_server.wait_for_requests(2)
     assert budget.reserved == Decimal("0.068")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    fake.release()
+    paid_server.release()
     assert (budget.spent, budget.reserved) == (Decimal("0.068"), 0)
 
 
 async def test_an_exhausted_or_unpriced_budget_sends_nothing(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """A spent budget, or a model with no price, is refused before sending, saying why."""
     budget = Budget("0.05")
@@ -648,7 +654,7 @@ async def test_an_exhausted_or_unpriced_budget_sends_nothing(
     assert caught.value.limit == Decimal("0.05")
     with pytest.raises(BudgetExceededError, match="unknown"):
         await session.generate("auto-image-selection", "a cat", budget=budget)
-    assert posts(fake) == []
+    assert posts(paid_server) == []
 
 
 def test_budget_amounts_and_reset() -> None:
@@ -674,7 +680,7 @@ def test_budget_amounts_and_reset() -> None:
 
 
 async def test_the_key_is_in_no_message_repr_log_or_recorded_request(
-    make: MakeSession, fake: FakeNanoGPT, caplog: pytest.LogCaptureFixture
+    make: MakeSession, paid_server: FakeNanoGPT, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A server echoing the key in errors leaks it nowhere: errors, reprs, logs, the request log."""
     session = make(max_retries=1)
@@ -684,28 +690,32 @@ async def test_the_key_is_in_no_message_repr_log_or_recorded_request(
         result = await session.generate("flux-pro", "a cat", resolution="1024x1024")
         seen += [repr(result), repr(result.images), str(result.request)]
         for status in (500, 402, 400, 429):
-            fake.respond_next(status, {"error": f"bad key {KEY}", "requiredBalance": 1})
+            paid_server.respond_next(status, {"error": f"bad key {KEY}", "requiredBalance": 1})
             if status == 429:
-                fake.respond_next(429, {"error": {"message": f"slow down {KEY}"}})
+                paid_server.respond_next(429, {"error": {"message": f"slow down {KEY}"}})
             with pytest.raises(APIStatusError) as caught:
                 await session.generate("flux-pro", "a cat")
             seen += [str(caught.value), repr(caught.value), caught.value.body]
-    seen += [caplog.text, repr(session), repr(fake.requests)]
+    seen += [caplog.text, repr(session), repr(paid_server.requests)]
     assert all(KEY not in text for text in seen)
     assert "***" in seen[3]
 
 
 async def test_a_stale_borrowed_connection_is_retried_not_billed(
-    fake: FakeNanoGPT, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    paid_server: FakeNanoGPT, auto_clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A pooled connection the server dropped carries no request: retried, not called billed."""
     async with aiohttp.ClientSession() as http:
         session = ImageModelsSession(
-            KEY, base_url=fake.url, clock=clock, refresh_interval=None, http_session=http
+            KEY,
+            base_url=paid_server.url,
+            clock=auto_clock,
+            refresh_interval=None,
+            http_session=http,
         )
         async with session:
             await session.catalog()  # leaves a keep-alive connection in the pool
-            await fake.close()
+            await paid_server.close()
             with (
                 caplog.at_level(logging.INFO, "nanogpt_images"),
                 pytest.raises(TransportError) as caught,
@@ -730,11 +740,11 @@ async def test_the_plugins_paid_session_generates_on_the_fake(
 
 
 async def test_odd_values_in_an_answer_are_kept_in_extras(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """A known key with a value of the wrong shape reads as None and stays in extras as sent."""
     await session.catalog()
-    fake.respond_next(
+    paid_server.respond_next(
         200,
         {
             "created": "yesterday",
@@ -753,11 +763,13 @@ async def test_odd_values_in_an_answer_are_kept_in_extras(
     assert image.extras == {"b64_json": 5, "url": ["x"]}
 
 
-async def test_webp_and_odd_input_images(session: ImageModelsSession, fake: FakeNanoGPT) -> None:
+async def test_webp_and_odd_input_images(
+    session: ImageModelsSession, paid_server: FakeNanoGPT
+) -> None:
     """WebP bytes go as image/webp; an input image of another type is a listed problem."""
     webp = b"RIFF\x00\x00\x00\x00WEBPVP8 "
     await session.generate("gpt-image-2", "like this", input_images=[webp])
-    assert posts(fake)[0].json["imageDataUrls"][0].startswith("data:image/webp;base64,")
+    assert posts(paid_server)[0].json["imageDataUrls"][0].startswith("data:image/webp;base64,")
     with pytest.raises(ParameterValidationError, match="must be bytes or a data:image/ URL"):
         await session.generate("gpt-image-2", "like this", input_images=[42])
 
@@ -768,22 +780,22 @@ async def test_a_hand_made_image_cannot_download_itself() -> None:
         await GeneratedImage(url="https://example.invalid/a.png").read()
 
 
-async def test_downloads_fail_with_typed_errors(fake: FakeNanoGPT) -> None:
+async def test_downloads_fail_with_typed_errors(paid_server: FakeNanoGPT) -> None:
     """A link that is not http(s), one that hangs, one nobody serves: each a typed error."""
     async with FakeNanoGPT() as gone:
         closed = gone.url
-    transport = Transport(api_key=KEY, base_url=fake.url, timeout=0.05)
+    transport = Transport(api_key=KEY, base_url=paid_server.url, timeout=0.05)
     try:
         with pytest.raises(TransportError, match="not an http"):
             await transport.download("ftp://example.invalid/a.png")
         with pytest.raises(TransportError, match="could not download"):
             await transport.download(closed + "/files/a.png")
-        fake.hold()
+        paid_server.hold()
         try:
             with pytest.raises(RequestTimeoutError, match=r"timeout=0\.05 s"):
-                await transport.download(fake.url + "/files/a.png")
+                await transport.download(paid_server.url + "/files/a.png")
         finally:
-            fake.release()
+            paid_server.release()
     finally:
         await transport.close()
 
@@ -802,11 +814,15 @@ async def test_downloads_fail_with_typed_errors(fake: FakeNanoGPT) -> None:
     ],
 )
 async def test_a_402_reads_balances_wherever_they_are(
-    session: ImageModelsSession, fake: FakeNanoGPT, body: bytes, required: str | None, balance: Any
+    session: ImageModelsSession,
+    paid_server: FakeNanoGPT,
+    body: bytes,
+    required: str | None,
+    balance: Any,
 ) -> None:
     """The required balance is read from the top level, the error object or the x402 payment."""
     await session.catalog()
-    fake.respond_next(402, body)
+    paid_server.respond_next(402, body)
     with pytest.raises(InsufficientBalanceError) as caught:
         await session.generate("flux-pro", "a cat")
     assert caught.value.required_balance == (None if required is None else Decimal(required))
@@ -839,12 +855,12 @@ def test_a_budget_never_holds_more_than_its_limit(limit: Decimal, steps: list[An
         assert budget.spent + budget.reserved <= limit
 
 
-# -- the fake server's generation route --------------------------------------------
+# -- the server server's generation route --------------------------------------------
 
 
-async def test_the_fake_checks_generations_as_nanogpt_does(fake: FakeNanoGPT) -> None:
+async def test_the_fake_checks_generations_as_nanogpt_does(paid_server: FakeNanoGPT) -> None:
     """No key, a wrong key, bad JSON, no prompt, an unknown model: each its own error answer."""
-    url = fake.url + GENERATE
+    url = paid_server.url + GENERATE
     auth = {"Authorization": f"Bearer {KEY}"}
     async with aiohttp.ClientSession() as http:
 
@@ -862,24 +878,24 @@ async def test_the_fake_checks_generations_as_nanogpt_does(fake: FakeNanoGPT) ->
         assert unknown[1]["code"] == "model_not_found"
         bad_n = await post(b'{"model": "flux-pro", "prompt": "x", "n": 0}', auth)
         assert (bad_n[0], bad_n[1]["code"]) == (400, "invalid_parameter_value")
-        fake.require_key = "sk-other"
+        paid_server.require_key = "sk-other"
         status, body = await post(b'{"model": "flux-pro", "prompt": "x"}', auth)
     assert (status, body["error"]["code"]) == (401, "invalid_api_key")
-    assert fake.balance == Decimal("10")
+    assert paid_server.balance == Decimal("10")
 
 
 async def test_concurrent_generations_each_get_their_own_answer(
-    session: ImageModelsSession, fake: FakeNanoGPT
+    session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """Requests in flight together are billed by their own bodies, not each other's."""
     await session.catalog()
-    fake.hold()
+    paid_server.hold()
     calls = [
         asyncio.create_task(session.generate("gpt-image-2", "a cat", resolution=size, n=n))
         for size, n in (("1024x1024", 1), ("2560x1440", 3), ("1024x768", 2))
     ]
-    await fake.wait_for_requests(4)  # the catalog and three generations
-    fake.release()
+    await paid_server.wait_for_requests(4)  # the catalog and three generations
+    paid_server.release()
     costs = [generation.cost for generation in await asyncio.gather(*calls)]
     assert costs == [Decimal("0.06551"), Decimal("0.21867"), Decimal("0.10450")]
 

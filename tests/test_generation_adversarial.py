@@ -108,18 +108,19 @@ def billed(cost: Any = "0.068", **more: Any) -> bytes:
 
 
 @pytest.fixture
-async def clock() -> AsyncIterator[FakeClock]:
+async def auto_clock() -> AsyncIterator[FakeClock]:
+    """A FakeClock that jumps to the next sleeper when idle, so retries never stall."""
     async with FakeClock(auto_advance=True) as auto:
         yield auto
 
 
-def session_on(server: RawServer, clock: FakeClock, **options: Any) -> ImageModelsSession:
+def session_on(server: RawServer, auto_clock: FakeClock, **options: Any) -> ImageModelsSession:
     options.setdefault("max_retries", 2)
     return ImageModelsSession(
         KEY,
         base_url=server.url,
         allow_insecure_http=True,
-        clock=clock,
+        clock=auto_clock,
         refresh_interval=None,
         **options,
     )
@@ -138,12 +139,12 @@ def session_on(server: RawServer, clock: FakeClock, **options: Any) -> ImageMode
     ids=["html", "json-error-envelope", "data-entry"],
 )
 async def test_an_unreadable_200_that_echoes_the_key_does_not_print_it(
-    clock: FakeClock, body: bytes
+    auto_clock: FakeClock, body: bytes
 ) -> None:
     """A 200 body that quotes the key (a proxy's echo page, an error envelope) is redacted."""
     async with (
         RawServer(answering(http(200, body))) as server,
-        session_on(server, clock) as session,
+        session_on(server, auto_clock) as session,
     ):
         with pytest.raises(PossiblyBilledError) as caught:
             await session.generate("flux-pro", "a cat", resolution="1024x1024")
@@ -155,11 +156,11 @@ async def test_an_unreadable_200_that_echoes_the_key_does_not_print_it(
 # -- money counted in a Budget ---------------------------------------------------
 
 
-async def test_a_negative_cost_does_not_refund_the_budget(clock: FakeClock) -> None:
+async def test_a_negative_cost_does_not_refund_the_budget(auto_clock: FakeClock) -> None:
     """A cost below zero in the answer must not give a Budget back more than was held."""
     async with (
         RawServer(answering(billed("-1"), billed("0.068"))) as server,
-        session_on(server, clock) as session,
+        session_on(server, auto_clock) as session,
     ):
         budget = Budget("0.10")
         await session.generate("flux-pro", "a cat", resolution="1024x1024", budget=budget)
@@ -172,11 +173,11 @@ async def test_a_negative_cost_does_not_refund_the_budget(clock: FakeClock) -> N
     assert len(server.posts) == 1  # $0.068 held of $0.10: no room for a second one
 
 
-async def test_an_unexpected_error_after_sending_counts_the_estimate(clock: FakeClock) -> None:
+async def test_an_unexpected_error_after_sending_counts_the_estimate(auto_clock: FakeClock) -> None:
     """A 2xx that breaks the JSON reader (deep nesting) is billed: PossiblyBilledError, counted."""
     async with (
         RawServer(answering(http(200, b'{"data": [' + b"[" * 100_000))) as server,
-        session_on(server, clock) as session,
+        session_on(server, auto_clock) as session,
     ):
         budget = Budget("1")
         with pytest.raises(PossiblyBilledError):
@@ -187,9 +188,9 @@ async def test_an_unexpected_error_after_sending_counts_the_estimate(clock: Fake
 
 async def test_cancelled_while_waiting_out_a_429_gives_the_reservation_back() -> None:
     """A call cancelled in the Retry-After wait of a 429 sent nothing that ran: spent stays 0."""
-    clock = FakeClock()  # still: the wait never ends by itself
+    still = FakeClock()  # no auto-advance: the wait never ends by itself
     slow_down = http(429, {"error": "slow down"}, {"Retry-After": "30"})
-    async with RawServer(answering(slow_down)) as server, session_on(server, clock) as session:
+    async with RawServer(answering(slow_down)) as server, session_on(server, still) as session:
         await session.catalog()
         budget = Budget("1")
         call = asyncio.create_task(
@@ -197,7 +198,7 @@ async def test_cancelled_while_waiting_out_a_429_gives_the_reservation_back() ->
         )
         for _ in range(500):
             await asyncio.sleep(0.005)
-            if server.posts and clock.sleepers:
+            if server.posts and still.sleepers:
                 break
         assert len(server.posts) == 1
         call.cancel()
@@ -210,11 +211,11 @@ async def test_cancelled_while_waiting_out_a_429_gives_the_reservation_back() ->
 # -- pre-flight --------------------------------------------------------------------
 
 
-async def test_a_passed_through_image_count_is_priced_or_refused(clock: FakeClock) -> None:
+async def test_a_passed_through_image_count_is_priced_or_refused(auto_clock: FakeClock) -> None:
     """nImages=4 (the count NanoGPT's image API prefers over n) slips past max_cost unpriced."""
     async with (
         RawServer(answering(billed("0.26204"))) as server,
-        session_on(server, clock) as session,
+        session_on(server, auto_clock) as session,
     ):
         with pytest.raises(
             (nanogpt_images.BudgetExceededError, nanogpt_images.ParameterValidationError)
@@ -229,7 +230,7 @@ async def test_a_passed_through_image_count_is_priced_or_refused(clock: FakeCloc
 
 
 async def test_the_cli_keeps_the_paid_images_it_got_when_one_link_fails(
-    clock: FakeClock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    auto_clock: FakeClock, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """One image's link 404s: the paid image that came inline is saved and the cost printed."""
 
@@ -251,7 +252,7 @@ async def test_the_cli_keeps_the_paid_images_it_got_when_one_link_fails(
 
 
 async def test_the_cli_reports_an_image_without_data_instead_of_a_traceback(
-    clock: FakeClock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    auto_clock: FakeClock, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """An answer entry with neither b64_json nor url: an error line, not an uncaught ValueError."""
     answer = http(
