@@ -18,7 +18,8 @@ cache (``_cache``), one entry per model id:
   that time gets the failure again without a request.
 - At most ``max_in_flight`` requests run at once, and they start at most
   ``rate`` a second (after a burst of ``max_in_flight``), so asking for 200
-  cold ids never goes past NanoGPT's 25 requests a second.
+  cold ids never goes past NanoGPT's 25 requests a second.  A fetch that
+  retries books a start for each retry with the same pacer (``pacer.wait``).
 """
 
 from __future__ import annotations
@@ -164,8 +165,13 @@ class EndpointCache:
             raise
 
     def ids(self) -> list[str]:
-        """The ids with details held (fresh or stale)."""
-        return list(self._kept)
+        """The ids with details held (fresh or stale) or being fetched.
+
+        A refresh of the catalog drops the ones it changed or removed; an id
+        whose first fetch is in flight is among them, so that what it brings
+        (the details of a model as it was) is not installed.
+        """
+        return list(dict.fromkeys([*self._kept, *self._inflight]))
 
     def drop(self, model_ids: Iterable[str]) -> None:
         """Forget the details of these ids; a fetch of one in flight is not installed."""
@@ -177,6 +183,11 @@ class EndpointCache:
             self._deadlines.pop(model_id, None)
             if model_id in self._inflight:
                 self._outdated.add(model_id)
+
+    @property
+    def pacer(self) -> Pacer:
+        """The pace of request starts: ``fetch`` books each retry of its own with it too."""
+        return self._pacer
 
     @property
     def size(self) -> int:

@@ -3,8 +3,9 @@
 Frozen attrs classes with ``extras``, read and written by the catalog's
 converter, so :func:`dump_endpoints` gives back exactly the body
 :func:`parse_endpoints` read.  A price line the library cannot use (no cost,
-another currency, a number written as a string) is kept as sent and never
-breaks the read; it just gives no price.
+another currency or unit, a currency or unit it cannot read) is kept as sent
+and never breaks the read; it just gives no price.  A number written as a
+string (``"0.05"``) is read as the number.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class PriceLine:
         cost = self.cost_usd
         if cost is None or not 0 <= cost < float("inf"):
             return None
+        for name in ("billable", "unit", "currency"):  # sent, but not as anything readable
+            if getattr(self, name) is None and name in self.extras:
+                return None
         if self.unit not in (None, "image") or self.billable not in (None, "output_image"):
             return None
         currency = self.currency

@@ -29,6 +29,8 @@ from ._errors import (
     PossiblyBilledDecodeError,
     PossiblyBilledError,
 )
+from ._image_checks import PARAMETER as IMAGES_PARAMETER
+from ._image_checks import ROUTE_MAX_BYTES
 from ._input_images import InputImage
 from ._models import ValidationProblem
 from ._pricing import spelling_prices
@@ -51,12 +53,18 @@ __all__ = [
 log = logging.getLogger("nanogpt_images")
 
 GENERATIONS_PATH = "/v1/images/generations"
-#: The route takes input images as data URLs of at most 4 MB each.
-MAX_INPUT_IMAGE_BYTES = 4 * 2**20
+#: The route takes input images as data URLs of at most 4 MB each (checked with the model's
+#: own limits, by the check ``session.validate()`` runs).
+MAX_INPUT_IMAGE_BYTES = ROUTE_MAX_BYTES
 RESPONSE_FORMATS = ("b64_json", "url")
 _KNOWN_KEYS = frozenset({"created", "data", "cost", "remainingBalance", "paymentSource"})
 
 Download = Callable[[str], Awaitable[bytes]]
+#: The input-image check of ``session.validate()``: the problems of these images (``None`` for
+#: one refused already, as not an image) under the model's endpoint limits and the 4 MB cap.
+CheckImages = Callable[
+    ["ImageModel", Sequence[InputImage | None]], Awaitable[list[ValidationProblem]]
+]
 
 #: Names NanoGPT reads as the image count besides ``n`` (``nImages`` wins over ``n`` there).
 _COUNT_ALIASES = ("nImages", "n_images", "num_images", "numImages")
@@ -135,6 +143,7 @@ async def generate(
     response_format: str,
     budget: Budget | None,
     params: dict[str, Any],
+    check_images: CheckImages,
 ) -> Generation:
     """Pre-flight, then one paid request; see :meth:`ImageModelsSession.generate`."""
     limit = None if max_cost is None else as_usd("max_cost", max_cost)
@@ -149,7 +158,11 @@ async def generate(
             code="missing_api_key",
         )
     model = await get_model(model_id)
-    request = build_request(model, prompt, resolution, n, input_images, response_format, params)
+    described = describe_input_images(input_images)
+    checked = await check_images(model, described) if described else []
+    request = build_request(
+        model, prompt, resolution, n, input_images, response_format, params, checked
+    )
     count = request.get("n", 1)
     estimate = estimate_cost(model, request.get("size"), count)
     what = _describe(model, request)
@@ -221,8 +234,13 @@ def build_request(
     input_images: Sequence[bytes | str],
     response_format: str,
     params: Mapping[str, Any],
+    image_problems: Sequence[ValidationProblem] = (),
 ) -> dict[str, Any]:
-    """The JSON body to send, or :class:`ParameterValidationError` listing every problem."""
+    """The JSON body to send, or :class:`ParameterValidationError` listing every problem.
+
+    ``image_problems`` are those of the input-image check (:data:`CheckImages`);
+    its count problem is left out when the model's own ``validate()`` has one.
+    """
     for name in ("model", "prompt"):
         if name in params:
             raise TypeError(
@@ -230,8 +248,8 @@ def build_request(
                 f"not as {name}="
             )
     problems = _check_prompt(prompt) + _check_format(response_format) + _check_counts(params)
-    urls, image_problems = _data_urls(input_images)
-    problems += image_problems
+    urls, unreadable = _data_urls(input_images)
+    problems += unreadable
     asked = dict(params)
     if resolution is not None:
         asked["resolution"] = resolution
@@ -245,6 +263,8 @@ def build_request(
     except ParameterValidationError as exc:
         problems += exc.problems
         checked = asked
+    counted = any(problem.parameter == "imageDataUrls" for problem in problems)
+    problems += [p for p in image_problems if not (counted and p.parameter == IMAGES_PARAMETER)]
     if problems:
         raise ParameterValidationError(model.id, problems)
     body: dict[str, Any] = {"model": model.id, "prompt": prompt}
@@ -370,13 +390,44 @@ def _check_format(response_format: Any) -> list[ValidationProblem]:
     return [ValidationProblem("response_format", response_format, message, RESPONSE_FORMATS)]
 
 
-def _data_urls(images: Any) -> tuple[list[str], list[ValidationProblem]]:
-    """Each input image as a data URL, and what is wrong with any of them."""
+def _check_list(images: Any) -> None:
     if isinstance(images, bytes | bytearray | memoryview | str) or not isinstance(images, Sequence):
         raise TypeError(
             "input_images must be a list of images (bytes, or data:image/... URLs), "
             f"not {type(images).__name__}; wrap a single image in a list"
         )
+
+
+def describe_input_images(images: Any) -> list[InputImage | None]:
+    """What each input image is, by its header; ``None`` for one refused as not an image."""
+    _check_list(images)
+    return [_describe_image(image) for image in images]
+
+
+def _describe_image(image: Any) -> InputImage | None:
+    if isinstance(image, bytes | bytearray | memoryview):
+        info = InputImage.from_bytes(image)
+        return info if info.format is not None else None  # refused: not an image
+    if not isinstance(image, str) or not _is_data_url(image):
+        return None  # refused: not bytes, or not a data URL
+    head, _, payload = image.partition(",")
+    named = head.removeprefix("data:image/").removesuffix(";base64")
+    try:
+        info = InputImage.from_bytes(base64.b64decode(payload, validate=True))
+    except (binascii.Error, ValueError):  # sent as it is: what is known is its size and name
+        return InputImage(size=len(payload) * 3 // 4, format=named or None)
+    return info if info.format is not None else attrs.evolve(info, format=named or None)
+
+
+def _is_data_url(image: str) -> bool:
+    head, _, payload = image.partition(",")
+    return head.startswith("data:image/") and head.endswith(";base64") and bool(payload)
+
+
+def _data_urls(images: Any) -> tuple[list[str], list[ValidationProblem]]:
+    """Each input image as a data URL, and what is wrong with any of them (not the size:
+    the input-image check, :data:`CheckImages`, holds it to the 4 MB cap)."""
+    _check_list(images)
     urls: list[str] = []
     problems: list[ValidationProblem] = []
     for number, image in enumerate(images, start=1):
@@ -391,32 +442,23 @@ def _data_urls(images: Any) -> tuple[list[str], list[ValidationProblem]]:
 def _data_url(number: int, image: Any) -> tuple[str, ValidationProblem | None]:
     label = f"input image {number}"
     if isinstance(image, str):
-        head, _, payload = image.partition(",")
-        if not (head.startswith("data:image/") and head.endswith(";base64") and payload):
+        if not _is_data_url(image):
             message = (
                 f"{label} must be bytes or a data:image/...;base64, URL (the route takes no "
                 f"links); got {image[:40]!r}"
             )
             return "", ValidationProblem("input_images", image[:40], message)
-        size = len(payload) * 3 // 4
         url = image
     elif isinstance(image, bytes | bytearray | memoryview):
         raw = bytes(image)
-        size = len(raw)
         image_format = InputImage.from_bytes(raw).format  # the data URL names it
         if image_format is None:
             message = f"{label} is not a PNG, JPEG, WebP or GIF image (by its first bytes)"
-            return "", ValidationProblem("input_images", f"<{size} bytes>", message)
+            return "", ValidationProblem("input_images", f"<{len(raw)} bytes>", message)
         url = f"data:image/{image_format};base64,{base64.b64encode(raw).decode('ascii')}"
     else:
         message = f"{label} must be bytes or a data:image/ URL, not {type(image).__name__}"
         return "", ValidationProblem("input_images", type(image).__name__, message)
-    if size > MAX_INPUT_IMAGE_BYTES:
-        message = (
-            f"{label} is {size} bytes; the generation route takes at most "
-            f"{MAX_INPUT_IMAGE_BYTES} bytes (4 MB) per image: scale it down or compress it"
-        )
-        return "", ValidationProblem("input_images", f"<{size} bytes>", message, maximum=size)
     return url, None
 
 

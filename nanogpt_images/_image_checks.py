@@ -3,10 +3,12 @@
 The limits come from an endpoint's ``input_reference_constraints``: the
 ``route`` block (what NanoGPT checks before it calls the provider) and the
 ``provider`` block (the provider's own documented limits) where it is
-stricter.  Each problem names what is allowed.  What is not known of an
-image (a dimension the header did not give, say) is not held against it,
-except its format when only some formats are allowed: NanoGPT would refuse
-data it cannot read.
+stricter; and the generation route's own cap of 4 MB an image
+(:data:`ROUTE_MAX_BYTES`).  Each problem names what is allowed.  A limit
+that cannot be read (a ``formats`` list with no format name in it, say) is
+no limit.  What is not known of an image (a dimension the header did not
+give, say) is not held against it, except its format when only some formats
+are allowed: NanoGPT would refuse data it cannot read.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ if TYPE_CHECKING:
     from ._input_images import InputImage
     from ._models import ImageModel, InputImageConstraints
 
-__all__ = ["ImageLimits", "check_input_images", "image_limits"]
+__all__ = ["ROUTE_MAX_BYTES", "ImageLimits", "check_input_images", "image_limits"]
 
 PARAMETER = "input_images"
+#: The generation route (``POST /v1/images/generations``) takes input images of at most 4 MB
+#: each, whatever the model's own limit: every request is checked against it too.
+ROUTE_MAX_BYTES = 4 * 2**20
 
 
 @attrs.frozen
@@ -90,7 +95,14 @@ def _check_one(
     which = f"input image {index + 1}"
     problems = []
     formats = limits.formats
-    if formats is not None and image.format not in formats:
+    if formats == ():
+        shown = "data it cannot read" if image.format is None else image.format.upper()
+        message = (
+            f"{which} is {shown}; `{model_id}` accepts no input image format (the formats "
+            "its route allows and those its provider allows have none in common)"
+        )
+        problems.append(ValidationProblem(name, image.format, message, allowed=formats))
+    elif formats is not None and image.format not in formats:
         allowed = ", ".join(formats)
         if image.format is None:
             message = (
@@ -112,12 +124,16 @@ def _check_one(
         elif high is not None and value > high:
             message = f"{which} is {value} px {_across(axis)}; `{model_id}` takes at most {high} px"
             problems.append(ValidationProblem(name, value, message, minimum=low, maximum=high))
-    if limits.max_bytes is not None and image.size is not None and image.size > limits.max_bytes:
+    size, most = image.size, limits.max_bytes
+    if size is not None and most is not None and size > most:
+        message = f"{which} is {_bytes(size)}; `{model_id}` takes at most {_bytes(most)} an image"
+        problems.append(ValidationProblem(name, size, message, maximum=most))
+    if size is not None and size > ROUTE_MAX_BYTES and (most is None or most > ROUTE_MAX_BYTES):
         message = (
-            f"{which} is {_bytes(image.size)}; `{model_id}` takes at most "
-            f"{_bytes(limits.max_bytes)} an image"
+            f"{which} is {_bytes(size)}; the generation route takes at most {ROUTE_MAX_BYTES} "
+            "bytes (4 MiB) an image: scale it down or compress it"
         )
-        problems.append(ValidationProblem(name, image.size, message, maximum=limits.max_bytes))
+        problems.append(ValidationProblem(name, size, message, maximum=ROUTE_MAX_BYTES))
     return problems
 
 
@@ -139,11 +155,14 @@ def _most(*values: int | None) -> int | None:
 
 
 def _formats(blocks: list[InputImageLimits]) -> tuple[str, ...] | None:
+    """The formats every block allows; a block with no readable format name is no limit
+    (``[1, null]`` or ``[]`` is a limit not known, not "no format allowed")."""
     allowed: tuple[str, ...] | None = None
     for block in blocks:
-        if block.formats is None:
+        names = tuple(_format_name(name) for name in block.formats or () if isinstance(name, str))
+        names = tuple(name for name in names if name)
+        if not names:
             continue
-        names = tuple(_format_name(name) for name in block.formats)
         allowed = names if allowed is None else tuple(n for n in allowed if n in names)
     return allowed
 

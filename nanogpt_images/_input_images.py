@@ -27,6 +27,8 @@ _STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})
 _SOS = 0xDA
 #: A JPEG with more segments than this before its frame header is not read further.
 _MAX_SEGMENTS = 4096
+#: Fill bytes (0xFF) read in all before a JPEG is given up on: the header only, whatever its size.
+_MAX_FILL = 1024
 
 
 def _optional_count(value: Any) -> int | None:
@@ -122,10 +124,13 @@ def _webp(data: Any) -> _Sniffed:
 
 def _jpeg(data: Any) -> _Sniffed:
     """Hop from marker to marker (each segment says its length) to the frame header."""
-    at, end = 2, len(data)
+    at, end, fill = 2, len(data), 0
     for _ in range(_MAX_SEGMENTS):
-        while at < end and data[at] == 0xFF and at + 1 < end and data[at + 1] == 0xFF:
+        while at + 1 < end and data[at] == 0xFF and data[at + 1] == 0xFF:
             at += 1  # fill bytes before a marker
+            fill += 1
+            if fill > _MAX_FILL:  # endless fill: not a header worth reading on
+                return "jpeg", None, None
         if at + 1 >= end or data[at] != 0xFF:
             break
         marker = data[at + 1]

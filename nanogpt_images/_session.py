@@ -24,12 +24,14 @@ from ._endpoint_source import EndpointSource, endpoints_path
 from ._errors import (
     APIStatusError,
     DecodeError,
+    ModelNotFoundError,
     ParameterValidationError,
     SessionClosedError,
     TransportError,
 )
 from ._fleet import Fleet
 from ._generation import generate
+from ._image_checks import PARAMETER as IMAGES_PARAMETER
 from ._image_checks import check_input_images, image_limits
 from ._input_images import InputImage
 from ._options import check_bool, check_count, check_seconds
@@ -222,14 +224,16 @@ class ImageModelsSession:
         self._warm = self._cache.warm
         if self._fleet is not None:
             self._fleet.attach(self._cache)
+        endpoint_source = EndpointSource(self._transport, _suggester(weakref.ref(self)))
         self._endpoint_cache = EndpointCache(
-            EndpointSource(self._transport, _suggester(weakref.ref(self))),
+            endpoint_source,
             clock=self._clock,
             ttl=endpoints_ttl,
             max_stale=max_stale,
             max_backoff=refresh_interval or ttl,
             maxsize=endpoints_maxsize,
         )
+        endpoint_source.pace = self._endpoint_cache.pacer.wait  # retries keep the pace too
         self._endpoints_warm = self._endpoint_cache.warm
         self._priced: tuple[Catalog, dict[str, ModelEndpoints], Catalog] | None = None
         self._limits: dict[str, tuple[ImageModel, InputImageConstraints | None, ImageLimits]] = {}
@@ -513,9 +517,11 @@ class ImageModelsSession:
 
         Before anything is sent: an API key must be set
         (:class:`AuthenticationError`), the model must exist
-        (:class:`ModelNotFoundError`), the prompt, parameters and input images
-        (bytes, or ``data:image/...;base64,`` URLs, 4 MB each at most) must
-        pass :meth:`ImageModel.validate` (:class:`ParameterValidationError`),
+        (:class:`ModelNotFoundError`), the prompt and parameters must pass
+        :meth:`ImageModel.validate` and the input images (bytes, or
+        ``data:image/...;base64,`` URLs, 4 MB each at most) the check
+        :meth:`validate` runs, against the model's endpoint limits
+        (:class:`ParameterValidationError`),
         and the price estimate must fit ``max_cost`` and ``budget``
         (:class:`BudgetExceededError`; an unknown price is refused when
         either is set).  ``resolution`` is sent as ``size``; other keyword
@@ -536,6 +542,7 @@ class ImageModelsSession:
             response_format=response_format,
             budget=budget,
             params=params,
+            check_images=self._input_image_problems,
         )
 
     def stats(self) -> CacheStats:
@@ -618,8 +625,9 @@ class ImageModelsSession:
         The model's own :meth:`ImageModel.validate` (its result, with what was
         ``checked`` and ``unchecked``), plus each of ``input_images`` against
         the limits of the model's endpoint details (count, width and height,
-        bytes, format) and whether it takes images at all.  Every problem is
-        listed in one :class:`ParameterValidationError`.
+        bytes, format), whether it takes images at all, and the generation
+        route's cap of 4 MB an image.  Every problem is listed in one
+        :class:`ParameterValidationError`.
         """
         images = _input_images(input_images)
         model = await self.get_model(model_id)
@@ -646,9 +654,24 @@ class ImageModelsSession:
         cost = model.price(resolution, n)
         if cost is not None:
             return cost
-        primary = (await self.endpoints(model.id)).primary
+        try:
+            primary = (await self.endpoints(model.id)).primary
+        except ModelNotFoundError as exc:  # listed, but its details route says 404
+            log.warning("pricing %r from the catalog only: no endpoint details (%s)", model.id, exc)
+            return None
         pricing = primary.as_pricing() if primary is not None else None
         return attrs.evolve(model, pricing=pricing).price(resolution, n) if pricing else None
+
+    async def _input_image_problems(
+        self, model: ImageModel, images: Sequence[InputImage | None]
+    ) -> list[ValidationProblem]:
+        """``generate()``'s input-image check, the one :meth:`validate` runs: the endpoint's
+        limits (else the catalog's) and the route's 4 MB cap.  ``None`` is an image refused
+        already (not an image): counted, not checked again."""
+        limits = await self._image_limits(model)
+        problems = check_input_images(model.id, limits, [i or InputImage() for i in images])
+        refused = {f"{IMAGES_PARAMETER}[{n}]" for n, image in enumerate(images) if image is None}
+        return [problem for problem in problems if problem.parameter not in refused]
 
     async def _image_limits(self, model: ImageModel) -> ImageLimits:
         """The input-image limits of ``model``, worked out once per model and details."""
@@ -666,7 +689,8 @@ class ImageModelsSession:
         """The endpoint's input-image limits; ``None`` (the catalog's) when out of reach."""
         try:
             primary = (await self.endpoints(model.id)).primary
-        except (TransportError, APIStatusError, DecodeError) as exc:
+        except (TransportError, APIStatusError, DecodeError, ModelNotFoundError) as exc:
+            # ModelNotFoundError: the catalog lists the model, its details route says 404.
             log.warning(
                 "checking input images of %r against the catalog only: no endpoint details (%s)",
                 model.id,

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 import aiohttp
 import attrs
+import yarl
 
 from ._backoff import exponential
 from ._clock import SYSTEM_CLOCK, Clock
@@ -254,11 +255,13 @@ class Transport:
         *,
         params: Mapping[str, str] | None = None,
         validators: Validators | None = None,
+        before_retry: Callable[[], Awaitable[None]] | None = None,
     ) -> FetchResult:
         """GET ``path`` (already percent-encoded) of the site, as :meth:`fetch` GETs the catalog.
 
         Same auth, retries, redirects, size cap and error mapping; errors name
-        the URL without its query.
+        the URL without its query.  ``before_retry`` is awaited before each
+        retry, after its backoff (a pacer books the retry's start there).
         """
         session = self._session()
         sent = validators or Validators()
@@ -266,11 +269,13 @@ class Transport:
         url = f"{where}?{urlencode(params)}" if params else where
         headers = self._headers(sent)
 
+        target = _as_written(self._base_url, url)
+
         def attempt(attempts: int, started: float) -> Awaitable[FetchResult | _Failure]:
-            return self._attempt(session, url, headers, sent, attempts, started, where)
+            return self._attempt(session, target, headers, sent, attempts, started, where)
 
         what = "the catalog fetch" if path == self._catalog_path else f"GET {where}"
-        return await self._retrying(attempt, what)
+        return await self._retrying(attempt, what, before_retry)
 
     async def post_json(
         self, path: str, payload: Mapping[str, Any], *, progress: Progress | None = None
@@ -348,7 +353,10 @@ class Transport:
             return self._failure(f"could not download {shown}", exc, retryable=False)
 
     async def _retrying(
-        self, attempt: Callable[[int, float], Awaitable[_T | _Failure]], what: str
+        self,
+        attempt: Callable[[int, float], Awaitable[_T | _Failure]],
+        what: str,
+        before_retry: Callable[[], Awaitable[None]] | None = None,
     ) -> _T:
         """Call ``attempt(attempts, started)`` until it succeeds or its failure is final."""
         started = self._clock.monotonic()
@@ -370,6 +378,8 @@ class Transport:
                 outcome.error,
             )
             await self._clock.sleep(delay)
+            if before_retry is not None:
+                await before_retry()
 
     async def close(self) -> None:
         """Close the ClientSession this transport created (never a borrowed one). Idempotent."""
@@ -437,7 +447,7 @@ class Transport:
     async def _attempt(
         self,
         session: aiohttp.ClientSession,
-        url: str,
+        url: str | yarl.URL,
         headers: Mapping[str, str],
         sent: Validators,
         attempts: int,
@@ -449,10 +459,10 @@ class Transport:
         The one boundary where aiohttp's (and the standard library's) exceptions
         become library errors; nothing else escapes :meth:`fetch`.
         """
-        proxy = self._proxy_for(url)
+        proxy = self._proxy_for(str(url))
         try:
             for _ in range(MAX_REDIRECTS + 1):
-                logger.debug("GET %s", self.redact(url))
+                logger.debug("GET %s", self.redact(str(url)))
                 # raise_for_status=False: a borrowed session may say otherwise, and the
                 # status must reach _answer to become its typed error.
                 async with session.get(
@@ -465,7 +475,7 @@ class Transport:
                 ) as response:
                     location = response.headers.get("Location")
                     if response.status in REDIRECT_STATUSES and location:
-                        url = self._redirect_target(url, location, response.status)
+                        url = self._redirect_target(str(url), location, response.status)
                         continue
                     return await self._answer(response, sent, where)
             raise TransportError(f"more than {MAX_REDIRECTS} redirects from {where}")
@@ -728,6 +738,16 @@ class Transport:
         if no_proxy_covers(parts.hostname or "", self._env_proxies.get("no", "")):
             return None
         return self._env_proxies.get(parts.scheme)
+
+
+def _as_written(base_url: str, url: str) -> yarl.URL:
+    """``url`` (``base_url`` and an already percent-encoded path and query) sent as written.
+
+    yarl would otherwise decode ``%2E`` and remove ``.`` and ``..`` segments, so
+    that a model id of ``../../admin`` would leave the route it was meant for.
+    """
+    head = str(yarl.URL(base_url))  # the host IDNA-encoded, the base's own path encoded
+    return yarl.URL(head + url[len(base_url) :], encoded=True)
 
 
 class Progress:

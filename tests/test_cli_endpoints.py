@@ -126,3 +126,15 @@ async def test_route_images_prices_models_from_their_details(run: Run) -> None:
         "/api/v1/images/models/cheap/endpoints",
         "/api/v1/images/models/dear/endpoints",
     ]
+
+
+async def test_check_holds_images_to_the_generation_routes_4_mb(
+    fake: FakeNanoGPT, run: Run, tmp_path: Path
+) -> None:
+    """An 8 MB PNG is within gpt-image-2's 30 MiB but not the route's 4 MB: exit 1."""
+    image = tmp_path / "big.png"
+    image.write_bytes(png(1024, 1024, payload=8 * 2**20))
+    code, _, err = await run("check", "gpt-image-2", "--input-image", str(image))
+    assert code == 1
+    assert "input image 1 is 8.0 MiB" in err
+    assert "the generation route takes at most 4194304 bytes (4 MiB) an image" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import pickle
 from decimal import Decimal
@@ -13,6 +14,7 @@ import pytest
 from conftest import load_fixture
 from hypothesis import given
 from hypothesis import strategies as st
+from images import png
 
 from nanogpt_images import (
     APIStatusError,
@@ -199,7 +201,7 @@ async def test_input_images_go_as_data_urls(
     session: ImageModelsSession, paid_server: FakeNanoGPT
 ) -> None:
     """Input image bytes are sent as ``data:image/png;base64,`` URLs in ``imageDataUrls``."""
-    png = png_bytes(seed=3)
+    png = png_bytes(64, 64, seed=3)  # within gpt-image-2's limits (8 px at least)
     await session.generate("gpt-image-2", "like this", input_images=[png, png])
     [sent] = posts(paid_server)
     urls = sent.json["imageDataUrls"]
@@ -926,3 +928,53 @@ def test_generation_errors_are_both_kinds_and_pickle(error: Exception) -> None:
     twin = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
     assert type(twin) is type(error)
     assert (str(twin), vars(twin)) == (str(error), vars(error))
+
+
+# -- input images: the check session.validate() runs ----------------------------------
+
+
+async def test_an_image_over_the_models_width_limit_is_refused_before_paying(
+    session: ImageModelsSession, paid_server: FakeNanoGPT
+) -> None:
+    """generate() holds input images to the model's endpoint limits, as validate() does."""
+    wide = png(20000, 100)
+    with pytest.raises(ParameterValidationError) as caught:
+        await session.generate("gpt-image-2", "like this", input_images=[wide])
+    (problem,) = caught.value.problems
+    assert problem.parameter == "input_images[0]"
+    assert problem.message == "input image 1 is 20000 px wide; `gpt-image-2` takes at most 16384 px"
+    with pytest.raises(ParameterValidationError) as validated:
+        await session.validate("gpt-image-2", input_images=[wide])
+    assert validated.value.problems == caught.value.problems
+    assert posts(paid_server) == []
+    assert paid_server.balance == Decimal("10")
+
+
+async def test_data_urls_are_checked_by_what_they_hold(
+    session: ImageModelsSession, paid_server: FakeNanoGPT
+) -> None:
+    """A data URL is read for its header; one that is not base64 is held to its size."""
+    small = "data:image/png;base64," + base64.b64encode(png(4, 4)).decode()
+    huge = "data:image/png;base64," + "!" * (6 * 2**20)
+    with pytest.raises(ParameterValidationError) as caught:
+        await session.generate("gpt-image-2", "like this", input_images=[small, huge])
+    messages = [problem.message for problem in caught.value.problems]
+    assert "input image 1 is 4 px wide; `gpt-image-2` needs at least 8 px" in messages
+    assert any(m.startswith("input image 2 is 4.5 MiB") and "4194304 bytes" in m for m in messages)
+    named = "data:image/gif;base64," + base64.b64encode(b"no header").decode()  # as it says
+    with pytest.raises(ParameterValidationError, match="input image 1 is GIF; `gpt-image-2` takes"):
+        await session.generate("gpt-image-2", "like this", input_images=[named])
+    assert posts(paid_server) == []
+
+
+async def test_images_within_the_limits_are_checked_once_per_model(
+    session: ImageModelsSession, paid_server: FakeNanoGPT
+) -> None:
+    """The endpoint details are fetched once and cached; requests without images need none."""
+    await session.generate("gpt-image-2", "a cat")
+    assert not [r for r in paid_server.requests if r.path.endswith("/endpoints")]
+    image = png_bytes(64, 64)
+    await session.generate("gpt-image-2", "like this", input_images=[image])
+    await session.generate("gpt-image-2", "like this", input_images=[image])
+    assert len([r for r in paid_server.requests if r.path.endswith("/endpoints")]) == 1
+    assert len(posts(paid_server)) == 3

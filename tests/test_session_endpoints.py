@@ -419,3 +419,55 @@ async def test_a_bad_details_body_quoting_the_key_never_shows_it(
     assert key not in str(caught.value)
     assert key not in repr(caught.value.errors)
     assert "***" in str(caught.value)
+
+
+# -- the generation route's cap, 404s, links ---------------------------------------
+
+
+async def test_validate_holds_images_to_the_generation_routes_4_mb(
+    make_real: MakeSession,
+) -> None:
+    """gpt-image-2 takes 30 MiB, the generation route 4 MB: an 8 MB image is refused."""
+    image = InputImage(width=1024, height=1024, size=8 * 2**20, format="png")
+    async with make_real() as session:
+        with pytest.raises(ParameterValidationError) as caught:
+            await session.validate("gpt-image-2", input_images=[image])
+    (problem,) = caught.value.problems
+    assert problem.parameter == "input_images[0]"
+    assert problem.message == (
+        "input image 1 is 8 MiB (8,388,608 bytes); the generation route takes at most 4194304 "
+        "bytes (4 MiB) an image: scale it down or compress it"
+    )
+    assert problem.maximum == 4 * 2**20
+
+
+async def test_price_of_a_listed_model_whose_details_404_is_none(
+    real_server: FakeNanoGPT, make_real: MakeSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A listed model with no price and no details is priced at nothing, with a warning."""
+    real_server.update_model("gpt-image-2", pricing={"currency": "USD"})
+    async with make_real() as session:
+        await session.catalog()
+        real_server.fail_next(status=404)
+        with caplog.at_level(logging.WARNING, logger="nanogpt_images"):
+            assert await session.price("gpt-image-2", resolution="auto") is None
+    assert "from the catalog only" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "/api/v1/images/models/gpt-image-2é/endpoints",
+        "/api/v1/images/models/%2e%2E/endpoints",
+        "/api/v1/images/models/gpt-image-2/./endpoints",
+    ],
+)
+async def test_a_link_that_cannot_go_as_written_gives_way_to_the_built_path(
+    real_server: FakeNanoGPT, make_real: MakeSession, link: str
+) -> None:
+    """A link with a non-ASCII character or a dot segment is not used: the id's path is."""
+    real_server.update_model("gpt-image-2", endpoints=link)
+    async with make_real(route="images") as session:
+        details = await session.endpoints("gpt-image-2")
+    assert details.id == "gpt-image-2"
+    assert details_requests(real_server) == ["/api/v1/images/models/gpt-image-2/endpoints"]
