@@ -84,6 +84,16 @@ def parse_catalog(data: bytes | str | Mapping[str, Any]) -> Catalog:
         return _structure_catalog(_CONVERTER, tree, not_utf8)
 
 
+def parse_decoded(tree: Any) -> Catalog:
+    """:func:`parse_catalog` of a JSON tree this library decoded itself, used as it is.
+
+    Nobody else holds the tree, so it is not copied first (for a big body the
+    copy would double the objects a refresh makes, and the collector's work).
+    """
+    with _collector_paused():
+        return _structure_catalog(_CONVERTER, tree)
+
+
 def dump_catalog(catalog: Catalog) -> dict[str, Any]:
     """A plain, JSON-ready ``dict`` of ``catalog``, equal to the body it was parsed from."""
     return _CONVERTER.unstructure(catalog)  # type: ignore[no-any-return]

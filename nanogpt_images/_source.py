@@ -17,7 +17,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._cache import Copy, NotModified
-from ._converter import parse_catalog
+from ._converter import parse_catalog, parse_decoded
 from ._errors import DecodeError, NanoGPTError, TransportError
 from ._transport import Validators
 
@@ -87,7 +87,7 @@ class CatalogSource:
         else:
             data = _loads_in_pieces(body)
             try:
-                catalog = parse_catalog(data)
+                catalog = parse_decoded(data) if isinstance(data, dict) else self._parse(body)
             except DecodeError:  # explained (and redacted) from the bytes, the slow way
                 catalog = self._parse(body)
             _take_apart(data)
