@@ -615,3 +615,17 @@ async def test_clear_faults_ends_an_outage_at_once(
     assert (await get(http, fake_server))[0] == 503
     fake_server.clear_faults()
     assert (await get(http, fake_server))[0] == 200
+
+
+async def test_hold_of_one_path_leaves_the_others_served(
+    fake_server: FakeNanoGPT, http: aiohttp.ClientSession
+) -> None:
+    """hold(path=...) holds only that route: the catalog is still served meanwhile."""
+    fake_server.hold(path="/api/v1/models")
+    held = asyncio.create_task(get(http, fake_server, "/api/v1/models"))
+    await fake_server.wait_for_requests(1)
+    assert (await get(http, fake_server))[0] == 200  # the catalog route is not held
+    await yield_to_loop()
+    assert not held.done()
+    fake_server.release()
+    assert (await held)[0] == 404  # answered once released (this fake serves no /models)

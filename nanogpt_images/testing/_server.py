@@ -184,6 +184,7 @@ class FakeNanoGPT:
         self._actions: deque[tuple[str | None, _Action]] = deque()
         self._delay = 0.0
         self._held = False
+        self._held_path: str | None = None  # hold only this path's requests (None: all)
         self._released: asyncio.Event | None = None  # created by start(), inside the loop
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
@@ -432,14 +433,17 @@ class FakeNanoGPT:
         self._delay = max(0.0, seconds)
 
     @_on_server_thread
-    def hold(self) -> None:
-        """Keep every answer waiting at the server until :meth:`release`.
+    def hold(self, *, path: str | None = None) -> None:
+        """Keep every answer (or only those to ``path``) waiting until :meth:`release`.
 
         A held request is already in :attr:`requests` (so ``request_count``
         shows it arrived) but gets no answer: it stays in flight for as long as
         the test needs, with no real time passing. Callable before ``start()``.
+        ``path`` (say ``"/v1/images/generations"``) holds only that route, so
+        the catalog is still served.
         """
         self._held = True
+        self._held_path = path
         if self._released is not None:
             self._released.clear()
 
@@ -487,8 +491,10 @@ class FakeNanoGPT:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read() if request.can_read_body else b""
         self._record(request, raw)
-        if self._released is not None and not self._released.is_set():
-            await self._released.wait()
+        released = self._released
+        held_here = self._held_path is None or self._held_path == request.path
+        if released is not None and not released.is_set() and held_here:
+            await released.wait()
         if self._delay and self._closing is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self._delay)
