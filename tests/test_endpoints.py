@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import FIXTURES, load_fixture
 from hypothesis import given
 from strategies import ENDPOINT_BODIES, JSON_VALUES
 
@@ -24,12 +24,15 @@ from nanogpt_images import (
 )
 from nanogpt_images.testing._image_api import endpoints_body, images_catalog
 
-REAL = Path(__file__).parent / "fixtures" / "real_endpoints"
+if TYPE_CHECKING:
+    from pathlib import Path
+
+REAL = FIXTURES / "real_endpoints"
 REAL_BODIES = sorted(REAL.glob("*.json"))
 
 
 def load(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    return load_fixture(str(path.relative_to(FIXTURES)))
 
 
 @pytest.mark.parametrize("path", REAL_BODIES, ids=lambda path: path.stem)
@@ -214,7 +217,7 @@ def test_model_endpoints_of_the_fake_server_match_the_catalog_prices() -> None:
 def test_both_routes_read_into_the_same_classes() -> None:
     """The Image API list of the same models gives the same ids, parameters and flags,
     with the endpoints link and supports_streaming typed, and no prices."""
-    legacy = json.loads((Path(__file__).parent / "fixtures" / "doc_examples.json").read_text())
+    legacy = load_fixture("doc_examples.json")
     body = legacy["flux_pro_2026_01"]
     old, new = parse_catalog(body), parse_catalog(images_catalog(body))
     assert old.ids == new.ids

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import load_fixture
 from images import gif, jpeg, png, webp_lossless
 
 from nanogpt_images import (
@@ -23,10 +22,10 @@ from nanogpt_images.testing import FakeClock, FakeNanoGPT, catalog_payload, mode
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from conftest import MakeSession
 
-FIXTURES = Path(__file__).parent / "fixtures"
 REAL = {
     "gpt-image-2": "gpt-image-2.json",
     "birefnet/v2": "birefnet-v2.json",
@@ -36,12 +35,13 @@ ODD_IDS = ("openai/gpt-image-2.5/flare/edit", "prunaai:1@1", "persona:376130@245
 
 
 def real_body(model_id: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / "real_endpoints" / REAL[model_id]).read_text())
+    body: dict[str, Any] = load_fixture(f"real_endpoints/{REAL[model_id]}")
+    return body
 
 
 def catalog() -> dict[str, Any]:
     """The real records as catalog entries, plus ids with slashes, colons and at signs."""
-    records = json.loads((FIXTURES / "real_images_models_records.json").read_text())["data"]
+    records = load_fixture("real_images_models_records.json")["data"]
     models = []
     for record in records:
         body = real_body(record["id"])
