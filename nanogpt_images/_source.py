@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
-from json.decoder import scanstring  # type: ignore[attr-defined]
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ._cache import Copy, NotModified
-from ._converter import parse_catalog, parse_decoded
+from ._converter import Parts, parse_catalog, read_catalog
 from ._errors import DecodeError, NanoGPTError, TransportError
 from ._transport import Validators
 
@@ -45,6 +43,7 @@ class CatalogSource:
         self._transport = transport
         self._detailed = detailed
         self._clock = clock
+        self._parts: Parts | None = None  # what the last read made, for the next to reuse
 
     async def __call__(self, previous: Copy | None) -> Copy | NotModified:
         """GET the catalog, conditionally when ``previous`` has validators."""
@@ -82,15 +81,11 @@ class CatalogSource:
         return self._read(body)
 
     def _read(self, body: bytes) -> Catalog:
-        if len(body) < OFF_LOOP_BYTES:
+        try:
+            text = body.decode(json.detect_encoding(body), "surrogatepass")
+            catalog, self._parts = read_catalog(text, self._parts)
+        except (ValueError, DecodeError):  # explained (and redacted) from the bytes, the slow way
             catalog = self._parse(body)
-        else:
-            data = _loads_in_pieces(body)
-            try:
-                catalog = parse_decoded(data) if isinstance(data, dict) else self._parse(body)
-            except DecodeError:  # explained (and redacted) from the bytes, the slow way
-                catalog = self._parse(body)
-            _take_apart(data)
         try:
             catalog.prepare()
         except Exception:  # a bug, never the data: queries then build them, and say so
@@ -136,103 +131,3 @@ def parse_without_key(
     # the error says is redacted as read, and its chain (which may quote it) is dropped.
     redact = transport.redact
     raise DecodeError(redact(str(error)), [redact(line) for line in error.errors]) from None
-
-
-def _loads_in_pieces(body: bytes) -> Any:
-    """``json.loads(body)``, decoding the elements of top-level arrays one at a time.
-
-    ``json.loads`` holds the GIL for the whole document (a quarter of a second
-    at 10,000 models), so even in a worker thread it would stall the event
-    loop.  Decoded element by element, the thread gives the GIL back between
-    elements.  The raw tree is also taken apart in slices once it is read, for
-    the same reason.  A body this reader does not follow is returned as it is,
-    for ``parse_catalog`` to decode (and explain) the usual way.
-    """
-    try:
-        text = body.decode(json.detect_encoding(body), "surrogatepass")
-        return _Pieces(text).document()
-    except (ValueError, IndexError, RecursionError):
-        return body
-
-
-def _take_apart(data: Any) -> None:
-    """Free a decoded body's entries a slice at a time: one long free would hold the GIL."""
-    entries = data.get("data") if isinstance(data, dict) else None
-    if isinstance(entries, list):
-        while entries:
-            del entries[-64:]
-
-
-class _Pieces:
-    """A reader of one JSON object whose array values are decoded an element at a time."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.decoder = json.JSONDecoder()
-        self.at = 0
-
-    def document(self) -> Any:
-        self.space()
-        if self.text[self.at] != "{":
-            raise ValueError("not an object")
-        value = self.object()
-        self.space()
-        if self.at != len(self.text):
-            raise ValueError("extra data")
-        return value
-
-    def object(self) -> dict[str, Any]:
-        text = self.text
-        result: dict[str, Any] = {}
-        self.at += 1
-        self.space()
-        if text[self.at] == "}":
-            self.at += 1
-            return result
-        while True:
-            if text[self.at] != '"':
-                raise ValueError("expected a key")
-            key, self.at = scanstring(text, self.at + 1)
-            self.space()
-            if text[self.at] != ":":
-                raise ValueError("expected ':'")
-            self.at += 1
-            self.space()
-            result[key] = self.array() if text[self.at] == "[" else self.value()
-            self.space()
-            if text[self.at] == "}":
-                self.at += 1
-                return result
-            if text[self.at] != ",":
-                raise ValueError("expected ',' or '}'")
-            self.at += 1
-            self.space()
-
-    def array(self) -> list[Any]:
-        text = self.text
-        result: list[Any] = []
-        self.at += 1
-        self.space()
-        if text[self.at] == "]":
-            self.at += 1
-            return result
-        while True:
-            result.append(self.value())
-            self.space()
-            if text[self.at] == "]":
-                self.at += 1
-                return result
-            if text[self.at] != ",":
-                raise ValueError("expected ',' or ']'")
-            self.at += 1
-            self.space()
-
-    def value(self) -> Any:
-        value, self.at = self.decoder.raw_decode(self.text, self.at)
-        return value
-
-    def space(self) -> None:
-        self.at = _SPACE.match(self.text, self.at).end()  # type: ignore[union-attr]
-
-
-_SPACE = re.compile(r"[ \t\n\r]*")

@@ -38,7 +38,8 @@ SHAPED = st.recursive(
     ),
     max_leaves=30,
 )
-ENTRIES = st.dictionaries(KNOWN_KEYS, SHAPED, max_size=8).map(lambda d: d) | SHAPED
+ENTRIES_MAPS = st.dictionaries(KNOWN_KEYS, SHAPED, max_size=8)
+ENTRIES = ENTRIES_MAPS | SHAPED
 BODIES = st.fixed_dictionaries(
     {"data": st.lists(ENTRIES, max_size=6)},
     optional={"object": SHAPED, "meta": SHAPED, "extra": SHAPED},

@@ -3,50 +3,156 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from conftest import MODEL_IDS, MakeSession
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import BODIES, JSON_VALUES
+from strategies import BODIES, ENTRIES, ENTRIES_MAPS, JSON_VALUES, SHAPED
 
-from nanogpt_images import TransportError, dump_catalog, parse_catalog
+from nanogpt_images import Catalog, DecodeError, TransportError, dump_catalog, parse_catalog
 from nanogpt_images import _source as source_module
-from nanogpt_images._source import CatalogSource, _loads_in_pieces
+from nanogpt_images._converter import Parts, read_catalog
+from nanogpt_images._pieces import Pieces
+from nanogpt_images._source import CatalogSource
 from nanogpt_images._transport import Transport
-from nanogpt_images.testing import FakeClock, FakeNanoGPT
+from nanogpt_images.testing import FakeClock, FakeNanoGPT, sample_catalog
 
 SPACING = st.sampled_from([None, 0, 2])
+IDS = st.sampled_from(["flux-pro", "flux-dev", "gpt-image-1", "recraft-v3"])
+MODEL_ENTRIES = st.builds(lambda entry, model_id: {**entry, "id": model_id}, ENTRIES_MAPS, IDS)
+CATALOG_BODIES = st.fixed_dictionaries(
+    {"data": st.lists(MODEL_ENTRIES | ENTRIES, max_size=6)},
+    optional={"object": SHAPED, "meta": SHAPED, "extra": SHAPED},
+)
 
 
-@given(BODIES, SPACING)
-def test_reading_in_pieces_equals_json_loads(body: dict[str, Any], indent: int | None) -> None:
-    """The element-at-a-time reader gives exactly what json.loads gives, layout aside."""
-    raw = json.dumps(body, indent=indent).encode()
-    assert _loads_in_pieces(raw) == json.loads(raw)
+def read(raw: bytes | str, previous: Parts | None = None) -> tuple[Catalog, Parts]:
+    return read_catalog(raw if isinstance(raw, str) else raw.decode(), previous)
 
 
-@given(st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=5))
-def test_reading_in_pieces_equals_json_loads_for_any_object(body: dict[str, Any]) -> None:
-    """Any JSON object, arrays at the top level or not, reads the same both ways."""
-    raw = json.dumps(body, separators=(",", ":")).encode()
-    assert _loads_in_pieces(raw) == json.loads(raw)
+@given(st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=5), SPACING)
+def test_reading_in_pieces_equals_json_loads_for_any_object(
+    body: dict[str, Any], indent: int | None
+) -> None:
+    """Any JSON object, arrays at the top level or not, reads as json.loads reads it."""
+    raw = json.dumps(body, indent=indent)
+    assert Pieces(raw).document() == json.loads(raw)
+
+
+@given(BODIES | CATALOG_BODIES, SPACING)
+def test_reading_a_body_in_pieces_gives_the_catalog_parse_catalog_gives(
+    body: dict[str, Any], indent: int | None
+) -> None:
+    """An entry at a time or all at once, the catalog is the same, rejected entries included."""
+    raw = json.dumps(body, indent=indent)
+    try:
+        expected = parse_catalog(raw)
+    except DecodeError:
+        with pytest.raises(DecodeError):
+            read(raw)
+        return
+    catalog, _ = read(raw)
+    assert catalog == expected
+    assert dump_catalog(catalog) == body
+
+
+@given(CATALOG_BODIES, CATALOG_BODIES)
+def test_a_second_read_reuses_the_models_of_unchanged_entries(
+    first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    """An entry sent again as it was is the very model read before; every other one is read."""
+    before, parts = read(json.dumps(first))
+    after, _ = read(json.dumps(second), parts)
+    assert after == parse_catalog(json.dumps(second))
+    old = {
+        json.dumps(entry): model
+        for entry, model in zip(_entries(first), before.models, strict=True)
+    }
+    for entry, model in zip(_entries(second), after.models, strict=True):
+        if json.dumps(entry) in old:
+            assert model is old[json.dumps(entry)]
+
+
+def _entries(body: dict[str, Any]) -> list[Any]:
+    """The entries of ``body`` that become models, in order."""
+    seen: set[str] = set()
+    kept = []
+    for entry in body["data"]:
+        model_id = entry.get("id") if isinstance(entry, dict) else None
+        if isinstance(model_id, str) and model_id and model_id not in seen:
+            seen.add(model_id)
+            kept.append(entry)
+    return kept
+
+
+def test_only_the_changed_entry_is_read_again() -> None:
+    """Of the real catalog read twice with one price changed, one model is new, the rest reused."""
+    body = sample_catalog()
+    first, parts = read(json.dumps(body))
+    body["data"][3]["pricing"] = {"per_image": {"1024x1024": 0.5}}
+    second, _ = read(json.dumps(body), parts)
+    fresh = [index for index, model in enumerate(second.models) if model is not first.models[index]]
+    assert fresh == [3]
+    assert second.models[3].price("1024x1024") == Decimal("0.5")
+
+
+def test_an_entry_written_differently_is_read_again_into_an_equal_model() -> None:
+    """The same entry with other spacing is a new object, equal to the one read before."""
+    entry = {"id": "flux-pro", "pricing": {"per_image": 0.05}}
+    first, parts = read(json.dumps({"data": [entry]}))
+    second, _ = read(json.dumps({"data": [entry]}, indent=2), parts)
+    assert second.models[0] == first.models[0]
+    assert second.models[0] is not first.models[0]
+
+
+def test_models_stating_the_same_small_objects_share_them() -> None:
+    """Equal capabilities and architectures are one object; true and 1 are not equal here."""
+    same = {"capabilities": {"nsfw": True}, "architecture": {"modality": "text->image"}}
+    body = {
+        "data": [
+            {"id": "a", **same},
+            {"id": "b", **same},
+            {"id": "c", "capabilities": {"nsfw": 1}, "architecture": {"modality": "text->image"}},
+        ]
+    }
+    catalog = parse_catalog(json.dumps(body))
+    a, b, c = catalog.models
+    assert a.capabilities is b.capabilities
+    assert a.architecture is b.architecture is c.architecture
+    assert c.capabilities is not a.capabilities
+    assert (a.capabilities.nsfw, c.capabilities.nsfw) == (True, None)
+    assert c.capabilities.extras == {"nsfw": 1}
+    assert dump_catalog(catalog) == body
 
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"[1, 2]", b'{"data": [1, 2', b'{"data": [1,, 2]}', b'{"a": 1} x', b"\xff\xfe{", b"{"],
+    [
+        "",
+        "[1, 2]",
+        '{"data": [1, 2',
+        '{"data": [1,, 2]}',
+        '{"a": 1} x',
+        "{",
+        '{"data": [{"id": "a"}], "data": [{"id": "b"}]}',
+    ],
 )
-def test_a_body_the_reader_does_not_follow_is_left_for_parse_catalog(raw: bytes) -> None:
-    """Anything but one well-formed object comes back as bytes, for the usual error message."""
-    assert _loads_in_pieces(raw) == raw
+def test_a_body_the_reader_does_not_follow_is_refused(raw: str) -> None:
+    """Anything but one well-formed object (or ``data`` twice) is a DecodeError: the slow path's."""
+    with pytest.raises(DecodeError):
+        read(raw)
 
 
-def test_a_utf8_bom_reads_as_json_loads_reads_it() -> None:
-    """A byte-order mark is skipped as json.loads skips it."""
-    raw = b'\xef\xbb\xbf{"data": []}'
-    assert _loads_in_pieces(raw) == json.loads(raw) == {"data": []}
+async def test_a_body_the_reader_does_not_follow_reads_as_parse_catalog_reads_it(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """``data`` written twice: the session keeps the last, as json.loads and parse_catalog do."""
+    server.respond_next(200, b'{"data": [{"id": "a"}], "data": [{"id": "b"}]}')
+    catalog = await make_session().catalog()
+    assert catalog.ids == ("b",)
 
 
 async def test_a_large_body_is_read_off_the_loop_into_the_same_catalog(
