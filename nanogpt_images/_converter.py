@@ -22,6 +22,7 @@ import hashlib
 import json
 import linecache
 import logging
+import sys
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -42,6 +43,7 @@ from ._models import (
     Pricing,
     RejectedEntry,
 )
+from ._pace import pace
 from ._pieces import Pieces
 
 __all__ = [
@@ -274,6 +276,40 @@ class _CollectorPause:
 _collector_paused = _CollectorPause()
 
 
+def _untracker() -> Callable[[object], None]:
+    """``PyObject_GC_UnTrack``: takes an object the parser made out of the collector's lists.
+
+    A full collection walks every tracked object and each object it points
+    to, holding the GIL (so stopping the event loop) for all of it: with a
+    10,000-model catalog alive, 50 to 100 ms on a small VM, paid whenever any
+    code sets one off, and set off by the catalog itself when a refresh makes
+    a quarter as many new objects as the process holds.  The parsed objects
+    are frozen and built from an acyclic JSON tree, so they can never be part
+    of a reference cycle: reference counting frees them, and the collector
+    has nothing to find in them.  CPython already leaves tuples and dicts
+    of plain values untracked for this reason; this is its public C API
+    doing the same for ours.  Elsewhere than CPython, it does nothing.
+    """
+    if sys.implementation.name != "cpython":  # pragma: no cover - CI runs CPython
+        return _keep_tracked
+    try:
+        import ctypes
+
+        untrack = ctypes.pythonapi.PyObject_GC_UnTrack
+    except (ImportError, AttributeError):  # pragma: no cover - a CPython built without ctypes
+        return _keep_tracked
+    untrack.argtypes = (ctypes.py_object,)
+    untrack.restype = None
+    return untrack
+
+
+def _keep_tracked(obj: object) -> None:  # pragma: no cover - see _untracker
+    pass
+
+
+_untrack = _untracker()
+
+
 def _loads(body: bytes | bytearray | memoryview | str) -> tuple[Any, dict[int, str]]:
     """The JSON tree of ``body``, and the entries of ``data`` that held bytes not UTF-8.
 
@@ -504,6 +540,7 @@ class _Entries:
 
     def add(self, entry: Any, text: str | None = None) -> None:
         """Read the next entry; ``text`` is its JSON as sent, when known."""
+        pace()
         index = len(self.models) + len(self.rejected)
         if self.not_utf8 and index in self.not_utf8:
             self.rejected.append(RejectedEntry(index, entry, self.not_utf8[index]))
@@ -573,6 +610,7 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         "_Builder": _builder(cls),
         "_NUMBER_TYPES": _NUMBER_TYPES,
         "_read_only": types.MappingProxyType,
+        "_untrack": _untrack,
         "_KNOWN": frozenset(field.name for field in fields),
         "_check_kept": _check_kept,
     }
@@ -593,6 +631,7 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         "    _check_kept(extras.values())",
         "obj.extras = extras",
         "obj.__class__ = _cls",
+        "_untrack(obj)",
         "return obj",
     ]
     lines = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from ._models import Catalog, ImageModel
+from ._pace import pace
 
 __all__ = ["CatalogChange", "ModelChange", "diff_catalogs"]
 
@@ -51,8 +52,9 @@ def diff_catalogs(before: Catalog, after: Catalog) -> CatalogChange:
     removed = tuple(model for model in before if model.id not in after)
     changed = []
     for model in after:
+        pace()
         old = before.get(model.id)
-        if old is not None and old != model:
+        if old is not None and old is not model and old != model:
             changed.append(ModelChange(before=old, after=model, fields=changed_fields(old, model)))
     return CatalogChange(added=added, removed=removed, changed=tuple(changed))
 

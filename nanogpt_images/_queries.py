@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, ParamSpec, TypeAlias, TypeVar, get_args
 
 from . import _pricing, _validation
+from ._pace import pace
 from ._problems import suggest
 
 if TYPE_CHECKING:
@@ -301,6 +302,7 @@ class Tables:
         image_input: list[int] = []  # the reconciled "takes an input image"
         prices: dict[str, tuple[array[int], array[float]]] = {}  # spelling -> its prices
         for position, model in enumerate(models):
+            pace()
             self._add(position, model, found, prices)
             if _validation.accepts_image_input(model):
                 image_input.append(position)

@@ -35,6 +35,7 @@ from ._image_checks import PARAMETER as IMAGES_PARAMETER
 from ._image_checks import check_input_images, image_limits
 from ._input_images import InputImage
 from ._options import check_bool, check_count, check_seconds
+from ._pace import off_loop, pace
 from ._queries import filter_names_checked
 from ._refresher import JITTER, Refresher
 from ._source import CatalogSource
@@ -784,11 +785,11 @@ class ImageModelsSession:
         prior: asyncio.Task[None] | None,
         held: list[Catalog],
         after: Catalog | None,
-        off_loop: bool,
+        threaded: bool,
     ) -> None:
         """Diff the old catalog in ``held`` against ``after`` and free it; tell after ``prior``."""
-        if off_loop:
-            change = await asyncio.to_thread(_diff_and_free, held, after)
+        if threaded:
+            change = await off_loop(_diff_and_free, held, after)
         else:
             change = _diff_and_free(held, after)
         if prior is not None and not prior.done():
@@ -911,6 +912,7 @@ def _diff_and_free(held: list[Catalog], after: Catalog | None) -> CatalogChange 
     models = list(before.models)
     del before
     while models:
+        pace()
         del models[-64:]
     return change
 

@@ -9,7 +9,6 @@ error that quotes the body, and turns every failure into a ``NanoGPTError``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, TypeVar
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ._cache import Copy, NotModified
 from ._converter import Parts, parse_catalog, read_catalog
 from ._errors import DecodeError, NanoGPTError, TransportError
+from ._pace import off_loop
 from ._transport import Validators
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class CatalogSource:
     async def read(self, body: bytes) -> Catalog:
         """``body`` as a catalog with its query tables built; :class:`DecodeError` if it is not."""
         if len(body) >= OFF_LOOP_BYTES:
-            return await asyncio.to_thread(self._read, body)
+            return await off_loop(self._read, body)
         return self._read(body)
 
     def _read(self, body: bytes) -> Catalog:

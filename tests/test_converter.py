@@ -7,7 +7,9 @@ import copy
 import gc
 import json
 import pickle
+import sys
 import traceback
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -439,6 +441,32 @@ def test_parses_in_many_threads_restore_the_collector() -> None:
         sizes = list(pool.map(lambda _: len(parse_catalog(body)), range(24)))
     assert set(sizes) == {len(sample_catalog()["data"])}
     assert gc.isenabled()
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="CPython's collector")
+def test_parsed_objects_are_left_out_of_the_collectors_walks() -> None:
+    """What the parser builds is untracked (a full collection skips it), as plain tuples are."""
+    catalog = parse_catalog(json.dumps(sample_catalog()))
+    model = catalog["flux-pro"]
+    parts = [model, model.pricing, model.capabilities, model.architecture]
+    parts += [model.supported_parameters, catalog.meta]
+    assert not any(gc.is_tracked(part) for part in parts)
+    assert gc.is_tracked(catalog)  # it holds the query tables and memo, which may change
+
+
+def test_a_dropped_catalog_is_freed_without_the_collector() -> None:
+    """Reference counting alone frees the models of a catalog nobody holds: nothing leaks."""
+    catalog = parse_catalog(json.dumps(sample_catalog()))
+    refs = [weakref.ref(model) for model in catalog.models]
+    refs.append(weakref.ref(catalog.models[0].pricing))
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del catalog
+        assert all(ref() is None for ref in refs)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def test_price_lines_with_odd_currencies_still_read() -> None:

@@ -180,3 +180,17 @@ async def test_any_failure_of_the_transport_is_typed_and_redacted() -> None:
         await source(None)
     assert "sk-secret-123" not in str(caught.value)
     assert caught.value.__cause__ is None
+
+
+async def test_a_refresh_keeps_the_models_that_did_not_change(
+    make_session: MakeSession, server: FakeNanoGPT
+) -> None:
+    """After a refresh, an unchanged model is the same object; the renamed one is new."""
+    session = make_session()
+    before = await session.catalog()
+    server.update_model("model-2", name="Renamed")
+    after = await session.refresh()
+    assert after is not before
+    kept = [model_id for model_id in MODEL_IDS if after[model_id] is before[model_id]]
+    assert kept == [model_id for model_id in MODEL_IDS if model_id != "model-2"]
+    assert after["model-2"].name == "Renamed"
