@@ -16,7 +16,6 @@ list was expected).  Only the envelope can fail, with :class:`DecodeError`.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import gc
 import hashlib
 import json
@@ -32,24 +31,13 @@ import attrs
 import cattrs
 
 from ._errors import DecodeError
-from ._models import (
-    Architecture,
-    Capabilities,
-    Catalog,
-    CatalogMeta,
-    ImageModel,
-    InputImageConstraints,
-    InputImageLimits,
-    Pricing,
-    RejectedEntry,
-)
+from ._models import Catalog, CatalogMeta, ImageModel, Pricing, RejectedEntry
 from ._pace import pace
 from ._pieces import Pieces
 
 __all__ = [
     "CONVERTER",
     "MAX_DEPTH",
-    "Parts",
     "copy_json",
     "dump_catalog",
     "kind",
@@ -86,9 +74,6 @@ def parse_catalog(data: bytes | str | Mapping[str, Any]) -> Catalog:
     Raises :class:`DecodeError` when the body is not JSON, not an object, has
     no ``data`` list, or a value it would keep nests deeper than
     :data:`MAX_DEPTH` levels.  A ``Mapping`` is copied, never kept.
-
-    Models that state the same capabilities, architecture or input-image
-    limits share one (immutable) object for them.
     """
     if not isinstance(data, bytes | bytearray | memoryview | str | Mapping):
         raise TypeError(f"parse_catalog() takes bytes, str or a Mapping, not {type(data).__name__}")
@@ -101,110 +86,38 @@ def parse_catalog(data: bytes | str | Mapping[str, Any]) -> Catalog:
                 tree, not_utf8 = _loads(data)
         except RecursionError as exc:  # far deeper than MAX_DEPTH
             raise _too_deep() from exc
-        return _structure_catalog(_CONVERTER, tree, Parts(), not_utf8)
+        catalog = _structure_catalog(_CONVERTER, tree, not_utf8)
+        del tree  # before the collector resumes: its first pass need not walk the tree
+    return catalog
 
 
-def read_catalog(text: str, previous: Parts | None) -> tuple[Catalog, Parts]:
-    """:func:`parse_catalog` of a body's text, an entry at a time, reusing what ``previous`` read.
+def read_catalog(
+    text: str, known: Mapping[bytes, ImageModel]
+) -> tuple[Catalog, dict[bytes, ImageModel]]:
+    """:func:`parse_catalog` of a body's text, an entry at a time, reusing the ``known`` models.
 
     Each entry of ``data`` is decoded, read and let go before the next, so the
     whole JSON tree never exists at once, and a worker thread running this
-    gives the GIL back between entries.  An entry whose JSON text is the same
-    as one ``previous`` read becomes the very model read then.  Returns the
-    catalog and the :class:`Parts` for the next read.  Raises
-    :class:`DecodeError` for a body it cannot read; only
+    gives the GIL back between entries.  ``known`` holds models by the digest
+    of the JSON text each was read from (what the last call returned): an
+    entry sent again as it was is that very model, not read again.  A refresh
+    mostly brings back what it brought last time, so it reads only what
+    changed.  Returns the catalog and its models by digest, for the next call.
+    Raises :class:`DecodeError` for a body it cannot read; only
     :func:`parse_catalog` explains why.
     """
-    parts = Parts(keep_models=True)
-    token = _READING.set(_Reading(parts, previous))
-    try:
-        with _collector_paused():
-            entries = _Entries(_CONVERTER.get_structure_hook(ImageModel))
-            try:
-                tree = Pieces(text, "data", entries.add).document()
-            except (ValueError, IndexError, RecursionError) as exc:
-                raise DecodeError(f"not a catalog this reader follows ({exc})") from exc
-            return _structure_envelope(_CONVERTER, tree, entries), parts
-    finally:
-        _READING.reset(token)
-
-
-class Parts:
-    """The objects one read of a catalog made, for the next read to use again.
-
-    A refresh mostly brings back what it brought last time.  An entry whose
-    JSON text is unchanged (known by a 128-bit BLAKE2b digest of it) becomes
-    the very :class:`ImageModel` read before, and the small objects that many
-    models hold alike (capabilities, architecture, input-image limits) are
-    one object per distinct value, found by the ``repr`` of the raw value
-    (exact for JSON: ``true``, ``1`` and ``1.0`` differ).  All of them are
-    frozen, so sharing them changes nothing a reader can see; what it saves
-    is memory and the cyclic garbage collector's work, whose full passes
-    stop every thread, the event loop included, in proportion to the objects
-    alive (about 37 ms for a 10,000-model catalog read without sharing).
-    """
-
-    __slots__ = ("models", "objects")
-
-    def __init__(self, keep_models: bool = False) -> None:
-        #: Models by the digest of their entry's text (only when the texts are known).
-        self.models: dict[bytes, ImageModel] | None = {} if keep_models else None
-        #: For each class of :data:`_SHARED`, its objects by the ``repr`` of their raw value.
-        self.objects: dict[type[Any], dict[str, Any]] = {cls: {} for cls in _SHARED}
-
-
-#: Classes whose equal values one catalog (and the next) keep as one object: small,
-#: held alike by many models (the real catalog: 232 models, 11 distinct capabilities,
-#: 3 architectures, 27 input-image constraints).  Prices and parameters are mostly
-#: distinct per model: keying them would cost more than it saves.
-_SHARED: tuple[type[Any], ...] = (
-    Architecture,
-    Capabilities,
-    InputImageConstraints,
-    InputImageLimits,
-)
-
-
-class _Reading:
-    """The parts of the read under way, and those of the read before it."""
-
-    __slots__ = ("made", "previous")
-
-    def __init__(self, made: Parts, previous: Parts | None) -> None:
-        self.made = made
-        self.previous = previous
-
-
-_READING: contextvars.ContextVar[_Reading | None] = contextvars.ContextVar(
-    "nanogpt_images_reading", default=None
-)
-
-
-def _shared(cls: type[Any], structure: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """``structure`` for ``cls``, giving one object per distinct raw value within a read."""
-
-    def read(raw: Any, _: Any = None) -> Any:
-        reading = _READING.get()
-        if reading is None:  # outside a catalog read (endpoint details, converter users)
-            return structure(raw, None)
+    made: dict[bytes, ImageModel] = {}
+    with _collector_paused():
+        entries = _Entries(_CONVERTER.get_structure_hook(ImageModel), known=known, made=made)
         try:
-            key = repr(raw)
-        except RecursionError:  # nesting this deep is refused as read, with its reason
-            return structure(raw, None)
-        made = reading.made.objects[cls]
-        obj = made.get(key)
-        if obj is None:
-            if reading.previous is not None:
-                obj = reading.previous.objects[cls].get(key)
-            if obj is None:
-                obj = structure(raw, None)
-            made[key] = obj
-        return obj
-
-    return read
+            tree = Pieces(text, "data", entries.add).document()
+        except (ValueError, IndexError, RecursionError) as exc:
+            raise DecodeError(f"not a catalog this reader follows ({exc})") from exc
+        return _structure_envelope(_CONVERTER, tree, entries), made
 
 
 def _digest(text: str) -> bytes:
+    """A 128-bit BLAKE2b digest of an entry's JSON text: equal digests, equal entries."""
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
@@ -217,19 +130,12 @@ def make_converter() -> cattrs.Converter:
     """A converter that reads and writes every catalog class, extras included."""
     converter = cattrs.Converter()
     converter.register_structure_hook_factory(
-        _has_extras,
-        lambda cls: (
-            _shared(cls, _make_structure(converter, cls))
-            if cls in _SHARED
-            else _make_structure(converter, cls)
-        ),
+        _has_extras, lambda cls: _make_structure(converter, cls)
     )
     converter.register_unstructure_hook_factory(
         _has_extras, lambda cls: _make_unstructure(converter, cls)
     )
-    converter.register_structure_hook(
-        Catalog, lambda tree, _: _structure_catalog(converter, tree, Parts())
-    )
+    converter.register_structure_hook(Catalog, lambda tree, _: _structure_catalog(converter, tree))
     converter.register_unstructure_hook(
         Catalog, lambda catalog: _unstructure_catalog(converter, catalog)
     )
@@ -462,15 +368,10 @@ def _not_json_reason(text: str, exc: ValueError, what: str) -> str:
 def _structure_catalog(
     converter: cattrs.Converter,
     tree: Any,
-    parts: Parts,
     not_utf8: Mapping[int, str] = types.MappingProxyType({}),
 ) -> Catalog:
-    token = _READING.set(_Reading(parts, None))
-    try:
-        entries = _Entries(converter.get_structure_hook(ImageModel), not_utf8)
-        return _structure_envelope(converter, tree, entries)
-    finally:
-        _READING.reset(token)
+    entries = _Entries(converter.get_structure_hook(ImageModel), not_utf8)
+    return _structure_envelope(converter, tree, entries)
 
 
 def _structure_envelope(converter: cattrs.Converter, tree: Any, entries: _Entries) -> Catalog:
@@ -519,24 +420,26 @@ _CATALOG_KEYS = frozenset({"object", "data", "meta"})
 class _Entries:
     """The entries of ``data``, read one at a time into models and the entries rejected.
 
-    Given an entry's JSON text, it looks the entry up among the models the
-    previous read made (by the digest of the text) before reading it.
+    Given an entry's JSON text, it looks the entry up among the ``known``
+    models (by the digest of the text) before reading it, and records the
+    model in ``made``.
     """
 
     def __init__(
         self,
         structure: Callable[[Any, Any], ImageModel],
         not_utf8: Mapping[int, str] = types.MappingProxyType({}),
+        *,
+        known: Mapping[bytes, ImageModel] = types.MappingProxyType({}),
+        made: dict[bytes, ImageModel] | None = None,
     ) -> None:
         self.structure = structure
         self.not_utf8 = not_utf8
+        self.known = known
+        self.made = made
         self.models: list[ImageModel] = []
         self.rejected: list[RejectedEntry] = []
         self.seen: set[str] = set()
-        reading = _READING.get()
-        self.made = reading.made.models if reading is not None else None
-        before = reading.previous if reading is not None else None
-        self.before = before.models if before is not None and before.models else {}
 
     def add(self, entry: Any, text: str | None = None) -> None:
         """Read the next entry; ``text`` is its JSON as sent, when known."""
@@ -562,7 +465,7 @@ class _Entries:
                 self.models.append(self.structure(entry, ImageModel))
                 return
             key = _digest(text)
-            model = self.before.get(key)
+            model = self.known.get(key)
             if model is None:
                 model = self.structure(entry, ImageModel)
             self.made[key] = model

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, TypeVar
 
 from ._cache import Copy, NotModified
-from ._converter import Parts, parse_catalog, read_catalog
+from ._converter import parse_catalog, read_catalog
 from ._errors import DecodeError, NanoGPTError, TransportError
 from ._pace import off_loop
 from ._transport import Validators
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._clock import Clock
-    from ._models import Catalog
+    from ._models import Catalog, ImageModel
     from ._transport import Transport
 
 __all__ = ["OFF_LOOP_BYTES", "CatalogSource", "parse_without_key", "unmapped_failure"]
@@ -43,7 +43,8 @@ class CatalogSource:
         self._transport = transport
         self._detailed = detailed
         self._clock = clock
-        self._parts: Parts | None = None  # what the last read made, for the next to reuse
+        # The last catalog read's models by the digest of their entries, for the next read.
+        self._known: dict[bytes, ImageModel] = {}
 
     async def __call__(self, previous: Copy | None) -> Copy | NotModified:
         """GET the catalog, conditionally when ``previous`` has validators."""
@@ -83,7 +84,7 @@ class CatalogSource:
     def _read(self, body: bytes) -> Catalog:
         try:
             text = body.decode(json.detect_encoding(body), "surrogatepass")
-            catalog, self._parts = read_catalog(text, self._parts)
+            catalog, self._known = read_catalog(text, self._known)
         except (ValueError, DecodeError):  # explained (and redacted) from the bytes, the slow way
             catalog = self._parse(body)
         try:
