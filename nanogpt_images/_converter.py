@@ -25,7 +25,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeAlias, Union, get_args, get_origin
+from typing import Any, TypeAlias, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -34,6 +34,7 @@ from ._errors import DecodeError
 from ._models import Catalog, CatalogMeta, ImageModel, Pricing, RejectedEntry
 from ._pace import pace
 from ._pieces import Pieces
+from ._read_only import ReadOnlyDict
 
 __all__ = [
     "CONVERTER",
@@ -52,6 +53,9 @@ __all__ = [
 #: is true when unstructuring the typed value gives back the raw value.
 Reader: TypeAlias = Callable[[Any], tuple[Any, bool]]
 ReaderFactory: TypeAlias = Callable[[cattrs.Converter], Reader]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 _EXCERPT = 200
 log = logging.getLogger("nanogpt_images")
@@ -108,12 +112,12 @@ def read_catalog(
     """
     made: dict[bytes, ImageModel] = {}
     with _collector_paused():
-        entries = _Entries(_CONVERTER.get_structure_hook(ImageModel), known=known, made=made)
+        entries = _Entries(_UNTRACKED.get_structure_hook(ImageModel), known=known, made=made)
         try:
             tree = Pieces(text, "data", entries.add).document()
         except (ValueError, IndexError, RecursionError) as exc:
             raise DecodeError(f"not a catalog this reader follows ({exc})") from exc
-        return _structure_envelope(_CONVERTER, tree, entries), made
+        return _structure_envelope(_UNTRACKED, tree, entries), made
 
 
 def _digest(text: str) -> bytes:
@@ -126,11 +130,15 @@ def dump_catalog(catalog: Catalog) -> dict[str, Any]:
     return _CONVERTER.unstructure(catalog)  # type: ignore[no-any-return]
 
 
-def make_converter() -> cattrs.Converter:
-    """A converter that reads and writes every catalog class, extras included."""
+def make_converter(*, untracked: bool = False) -> cattrs.Converter:
+    """A converter that reads and writes every catalog class, extras included.
+
+    ``untracked``: what it reads is left out of the garbage collector's walks
+    (see :func:`_untracker`), for catalogs a session keeps.
+    """
     converter = cattrs.Converter()
     converter.register_structure_hook_factory(
-        _has_extras, lambda cls: _make_structure(converter, cls)
+        _has_extras, lambda cls: _make_structure(converter, cls, untracked=untracked)
     )
     converter.register_unstructure_hook_factory(
         _has_extras, lambda cls: _make_unstructure(converter, cls)
@@ -183,18 +191,22 @@ _collector_paused = _CollectorPause()
 
 
 def _untracker() -> Callable[[object], None]:
-    """``PyObject_GC_UnTrack``: takes an object the parser made out of the collector's lists.
+    """``PyObject_GC_UnTrack``: takes what the session's reader makes out of the collector's lists.
 
     A full collection walks every tracked object and each object it points
-    to, holding the GIL (so stopping the event loop) for all of it: with a
-    10,000-model catalog alive, 50 to 100 ms on a small VM, paid whenever any
-    code sets one off, and set off by the catalog itself when a refresh makes
-    a quarter as many new objects as the process holds.  The parsed objects
-    are frozen and built from an acyclic JSON tree, so they can never be part
-    of a reference cycle: reference counting frees them, and the collector
-    has nothing to find in them.  CPython already leaves tuples and dicts
-    of plain values untracked for this reason; this is its public C API
-    doing the same for ours.  Elsewhere than CPython, it does nothing.
+    to, holding the GIL (so stopping the event loop) all along: a
+    10,000-model catalog read as plain objects is about 70,000 of them (40
+    to 100 ms a walk on a 2-CPU VM), and reading one sets such walks off by
+    itself (a quarter as many new objects as the process holds sets off a
+    full one).  What the reader makes is frozen and built from an acyclic
+    JSON tree, so it can never be part of a reference cycle: reference
+    counting frees it, and the collector has nothing to find in it.  CPython
+    already untracks tuples and dicts of plain values for this reason; this
+    is its public C API doing it for ours.  Only for objects whose
+    deallocator accepts an untracked object: instances of classes written
+    in Python, tuples, dicts; never a ``types.MappingProxyType``, whose
+    deallocator assumes it is tracked (hence :class:`ReadOnlyDict`).
+    Elsewhere than CPython it does nothing.
     """
     if sys.implementation.name != "cpython":  # pragma: no cover - CI runs CPython
         return _keep_tracked
@@ -214,6 +226,13 @@ def _keep_tracked(obj: object) -> None:  # pragma: no cover - see _untracker
 
 
 _untrack = _untracker()
+
+
+def _read_only_untracked(table: Mapping[_K, _V]) -> ReadOnlyDict[_K, _V]:
+    """A read-only copy of a price map, untracked like the rest of a session's catalog."""
+    copy = ReadOnlyDict(table)
+    _untrack(copy)
+    return copy
 
 
 def _loads(body: bytes | bytearray | memoryview | str) -> tuple[Any, dict[int, str]]:
@@ -496,7 +515,9 @@ def _has_extras(cls: Any) -> bool:
     return attrs.has(cls) and cls is not Catalog and "extras" in attrs.fields_dict(cls)
 
 
-def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[Any, Any], Any]:
+def _make_structure(
+    converter: cattrs.Converter, cls: type[Any], *, untracked: bool
+) -> Callable[[Any, Any], Any]:
     """Generate a structure function for ``cls``, as cattrs' own code generation does.
 
     Each known field gets a straight-line type check that takes the raw value
@@ -504,6 +525,8 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
     reader otherwise; the generated code avoids a call per value, which makes
     parsing about twice as fast as a loop over readers.  Values are stored
     straight into a :func:`_builder` instance, which then becomes a ``cls``.
+    ``untracked``: the new object, its price maps and its tuples of strings
+    are taken out of the collector's lists as they are made.
     """
     attrs.resolve_types(cls)
     fields = [field for field in attrs.fields(cls) if field.name != "extras"]
@@ -512,7 +535,7 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         "_new": object.__new__,
         "_Builder": _builder(cls),
         "_NUMBER_TYPES": _NUMBER_TYPES,
-        "_read_only": types.MappingProxyType,
+        "_read_only": _read_only_untracked if untracked else ReadOnlyDict,
         "_untrack": _untrack,
         "_KNOWN": frozenset(field.name for field in fields),
         "_check_kept": _check_kept,
@@ -524,7 +547,7 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         key = repr(field.name)
         # `in` then [] is cheaper than dict.get, whether the key is there or not.
         body += [f"if {key} in raw:", f"    v = raw[{key}]"]
-        body += _indent(4, _field_code(converter, cls, field, index, namespace))
+        body += _indent(4, _field_code(converter, cls, field, index, namespace, untracked))
         body += ["else:", f"    obj.{field.name} = None", "    missing += 1"]
     body += [
         f"if len(raw) + missing > {len(fields)}:",
@@ -534,7 +557,7 @@ def _make_structure(converter: cattrs.Converter, cls: type[Any]) -> Callable[[An
         "    _check_kept(extras.values())",
         "obj.extras = extras",
         "obj.__class__ = _cls",
-        "_untrack(obj)",
+        *(["_untrack(obj)"] if untracked else []),
         "return obj",
     ]
     lines = [
@@ -561,6 +584,7 @@ def _field_code(
     field: attrs.Attribute[Any],
     index: int,
     namespace: dict[str, Any],
+    untracked: bool,
 ) -> list[str]:
     """The generated lines that store the raw value ``v`` of ``field`` into ``obj``."""
     slot = f"obj.{field.name}"
@@ -588,6 +612,10 @@ def _field_code(
             f"    {slot} = strings = tuple(v)",
             "    try:",
             "        ''.join(strings)",
+            *(
+                ["        _untrack(strings)  # only strings: as the collector's walk would"]
+                * untracked
+            ),
             "    except TypeError:",
             *_indent(8, fallback),
             "else:",
@@ -836,8 +864,8 @@ def _read_price_map(value: Any) -> tuple[Mapping[str, float] | None, bool]:
     if type(value) is not dict:
         return None, False
     if set(map(type, value.values())) <= _NUMBER_TYPES:
-        return types.MappingProxyType(value), True
-    return types.MappingProxyType({k: v for k, v in value.items() if _is_number(v)}), False
+        return ReadOnlyDict(value), True
+    return ReadOnlyDict({k: v for k, v in value.items() if _is_number(v)}), False
 
 
 def _read_per_image(value: Any) -> tuple[Mapping[str, float] | float | None, bool]:
@@ -856,7 +884,7 @@ def _read_by_speed(value: Any) -> tuple[Mapping[str, Mapping[str, float]] | None
         exact = exact and fits
         if typed is not None:
             speeds[speed] = typed
-    return types.MappingProxyType(speeds), exact
+    return ReadOnlyDict(speeds), exact
 
 
 def _model_pricing_reader(converter: cattrs.Converter) -> Reader:
@@ -885,7 +913,7 @@ def _read_odd_pricing(value: Any) -> Pricing | None:
         currencies = {c for line in lines if type(c := line.get("currency")) is str}
         currency = currencies.pop() if len(currencies) == 1 else None
         if per_image:
-            return Pricing(currency=currency, per_image=types.MappingProxyType(per_image))
+            return Pricing(currency=currency, per_image=ReadOnlyDict(per_image))
     return None
 
 
@@ -926,6 +954,8 @@ def _copy_json(value: Any) -> Any:
 
 
 _CONVERTER = make_converter()
+#: The converter of the catalogs a session reads and keeps (:func:`read_catalog`).
+_UNTRACKED = make_converter(untracked=True)
 
 #: The one converter, for the other bodies read the same way (endpoint details).
 CONVERTER = _CONVERTER

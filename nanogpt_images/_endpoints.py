@@ -10,7 +10,6 @@ string (``"0.05"``) is read as the number.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ import attrs
 from . import _converter
 from ._errors import DecodeError
 from ._models import Capabilities, InputImageConstraints, Pricing, SupportedParameters
+from ._read_only import ReadOnlyDict
 
 __all__ = ["Endpoint", "ModelEndpoints", "PriceLine", "dump_endpoints", "parse_endpoints"]
 
@@ -85,7 +85,7 @@ class Endpoint:
             if unit is not None and line.resolution is not None:
                 per_image.setdefault(line.resolution, unit)
         if per_image:
-            return Pricing(currency="USD", per_image=types.MappingProxyType(per_image))
+            return Pricing(currency="USD", per_image=ReadOnlyDict(per_image))
         return self.public_pricing
 
     @property

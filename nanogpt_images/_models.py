@@ -82,42 +82,11 @@ class Pricing:
     lora: Pricing | None = None
     extras: Extras = attrs.Factory(dict)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # The price maps are read-only views, which pickle cannot copy: send plain dicts.
-        speeds = self.by_rendering_speed
-        state = (
-            self.currency,
-            dict(self.per_image) if isinstance(self.per_image, Mapping) else self.per_image,
-            None if speeds is None else {speed: dict(table) for speed, table in speeds.items()},
-            self.lora,
-            self.extras,
-        )
-        return _read_only_pricing, state
-
     @property
     def in_usd(self) -> bool:
         """Whether the prices are USD: the API's unit unless ``currency`` says otherwise."""
         currency = self.currency
         return currency is None or currency.strip().upper() in ("USD", "")  # "" says nothing
-
-
-def _read_only_pricing(
-    currency: str | None,
-    per_image: dict[str, float] | float | None,
-    by_rendering_speed: dict[str, dict[str, float]] | None,
-    lora: Pricing | None,
-    extras: Extras,
-) -> Pricing:
-    """A :class:`Pricing` from plain dicts, its maps read-only as the parser makes them."""
-    prices: Mapping[str, float] | float | None = per_image
-    if isinstance(per_image, dict):
-        prices = types.MappingProxyType(per_image)
-    speeds = None
-    if by_rendering_speed is not None:
-        speeds = types.MappingProxyType(
-            {speed: types.MappingProxyType(table) for speed, table in by_rendering_speed.items()}
-        )
-    return Pricing(currency, prices, speeds, lora, extras)
 
 
 @attrs.frozen(hash=False)

@@ -23,11 +23,11 @@ Prices are USD: a ``currency`` other than ``USD`` gives ``None`` too.
 from __future__ import annotations
 
 from decimal import Decimal
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from . import _validation
 from ._errors import ParameterValidationError
+from ._read_only import ReadOnlyDict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -99,7 +99,7 @@ def spelling_prices(model: ImageModel) -> dict[str, float] | None:
 def _usual_map(pricing: Pricing) -> Mapping[str, float] | None:
     """``per_image`` when it has the usual shape, a non-empty price map; else ``None``."""
     table = pricing.per_image
-    return table if type(table) is MappingProxyType and table else None
+    return table if type(table) is ReadOnlyDict and table else None
 
 
 def valid_price(unit: float | None) -> bool:

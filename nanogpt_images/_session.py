@@ -787,15 +787,31 @@ class ImageModelsSession:
         after: Catalog | None,
         threaded: bool,
     ) -> None:
-        """Diff the old catalog in ``held`` against ``after`` and free it; tell after ``prior``."""
-        if threaded:
-            change = await off_loop(_diff_and_free, held, after)
+        """Diff the old catalog in ``held`` against ``after``, tell after ``prior``; free it.
+
+        The old models are freed here, a slice at a time in a thread, whoever
+        drops the old catalog last: this keeps them until then (an install
+        frame on the loop, the change told to subscribers), so that dropping
+        it frees only the catalog, never ten thousand models in one long C
+        call that holds the GIL.
+        """
+        before = held.pop()
+        models = list(before.models)
+        if after is None:
+            change = None
+        elif threaded:
+            change = await off_loop(diff_catalogs, before, after)
         else:
-            change = _diff_and_free(held, after)
+            change = diff_catalogs(before, after)
+        del before
         if prior is not None and not prior.done():
             await asyncio.wait([prior])  # the change before this one is told first
-        if change:
-            self._notify(change)
+        told = [change] if change else []
+        del change
+        if told:
+            self._notify(told[0])
+        if threaded:
+            await off_loop(_free_in_slices, told, models)
 
     def _notify(self, change: CatalogChange) -> None:
         for callback in list(self._subscribers):
@@ -900,21 +916,12 @@ def _fleet(
     )
 
 
-def _diff_and_free(held: list[Catalog], after: Catalog | None) -> CatalogChange | None:
-    """What changed from the catalog in ``held`` to ``after``; then free the old one in slices.
-
-    ``held`` has the last reference the session keeps; freeing ten thousand
-    models at once is one long C call that holds the GIL, so they go a slice
-    at a time, and the event loop's thread gets its turns in between.
-    """
-    before = held.pop()
-    change = diff_catalogs(before, after) if after is not None else None
-    models = list(before.models)
-    del before
-    while models:
-        pace()
-        del models[-64:]
-    return change
+def _free_in_slices(*held: list[Any]) -> None:
+    """Drop what ``held`` holds a slice at a time: one long free would hold the GIL."""
+    for items in held:
+        while items:
+            pace()
+            del items[-64:]
 
 
 def _weakly(method: Callable[[Copy | None, Copy, Source], None]) -> Listener:

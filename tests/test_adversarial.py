@@ -265,14 +265,15 @@ async def test_changes_are_told_in_order_when_a_big_diff_is_still_in_its_thread(
     bodies = [_catalog_body(1500, "a"), _catalog_body(800, "b"), _catalog_body(800, "c")]
     in_thread = threading.Event()
     release = threading.Event()
-    diff_and_free = _session._diff_and_free
+    diff = _session.diff_catalogs
 
-    def slow_diff_and_free(*args: Any) -> Any:  # a busy machine: the thread takes a while
-        in_thread.set()
-        release.wait(5)
-        return diff_and_free(*args)
+    def slow_diff(*args: Any) -> Any:  # a busy machine: the thread takes a while
+        if threading.current_thread() is not threading.main_thread():
+            in_thread.set()
+            release.wait(5)
+        return diff(*args)
 
-    monkeypatch.setattr(_session, "_diff_and_free", slow_diff_and_free)
+    monkeypatch.setattr(_session, "diff_catalogs", slow_diff)
     async with (
         RawServer(lambda n: http(200, bodies[min(n, 3) - 1])) as server,
         ImageModelsSession(

@@ -31,8 +31,9 @@ from nanogpt_images import (
     dump_catalog,
     parse_catalog,
 )
-from nanogpt_images._converter import MAX_DEPTH, make_converter
+from nanogpt_images._converter import MAX_DEPTH, make_converter, read_catalog
 from nanogpt_images._diff import diff_catalogs
+from nanogpt_images._read_only import ReadOnlyDict
 from nanogpt_images.testing import sample_catalog
 
 # -- golden tests on real and documented data ----------------------------------
@@ -444,29 +445,58 @@ def test_parses_in_many_threads_restore_the_collector() -> None:
 
 
 @pytest.mark.skipif(sys.implementation.name != "cpython", reason="CPython's collector")
-def test_parsed_objects_are_left_out_of_the_collectors_walks() -> None:
-    """What the parser builds is untracked (a full collection skips it), as plain tuples are."""
-    catalog = parse_catalog(json.dumps(sample_catalog()))
+def test_what_the_session_reads_is_left_out_of_the_collectors_walks() -> None:
+    """A catalog the session reads is untracked (a full collection skips it), as tuples are."""
+    catalog, _ = read_catalog(json.dumps(sample_catalog()), {})
     model = catalog["flux-pro"]
-    parts = [model, model.pricing, model.capabilities, model.architecture]
-    parts += [model.supported_parameters, catalog.meta]
+    assert model.pricing is not None
+    assert model.supported_parameters is not None
+    parts = [model, model.pricing, model.pricing.per_image, model.capabilities, model.tags]
+    parts += [model.architecture, model.supported_parameters, catalog.meta]
     assert not any(gc.is_tracked(part) for part in parts)
     assert gc.is_tracked(catalog)  # it holds the query tables and memo, which may change
+    assert catalog == parse_catalog(json.dumps(sample_catalog()))
 
 
 def test_a_dropped_catalog_is_freed_without_the_collector() -> None:
     """Reference counting alone frees the models of a catalog nobody holds: nothing leaks."""
-    catalog = parse_catalog(json.dumps(sample_catalog()))
+    catalog, known = read_catalog(json.dumps(sample_catalog()), {})
     refs = [weakref.ref(model) for model in catalog.models]
     refs.append(weakref.ref(catalog.models[0].pricing))
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        del catalog
+        del catalog, known
         assert all(ref() is None for ref in refs)
     finally:
         if was_enabled:
             gc.enable()
+
+
+def test_price_maps_are_read_only_dicts() -> None:
+    """A price map refuses changes (saying how to get a copy), and reads, pickles and encodes."""
+    table = parse_catalog(json.dumps(sample_catalog()))["flux-pro"].pricing.per_image
+    assert isinstance(table, ReadOnlyDict)
+    changes = [
+        lambda: table.__setitem__("1024x1024", 0.0),
+        lambda: table.__delitem__("1024x1024"),
+        lambda: table.update({"a": 1.0}),
+        table.clear,
+        lambda: table.pop("1024x1024"),
+        table.popitem,
+        lambda: table.setdefault("a", 1.0),
+    ]
+    for change in changes:
+        with pytest.raises(TypeError, match=r"read-only; dict\(table\) makes a copy"):
+            change()
+    twin = pickle.loads(pickle.dumps(table))  # noqa: S301 - our own bytes
+    assert twin == table
+    assert type(twin) is ReadOnlyDict
+    assert copy.deepcopy(table) is table
+    assert json.loads(json.dumps(table)) == dict(table)
+    changed = dict(table)
+    changed["1024x1024"] = 0.0
+    assert changed != table
 
 
 def test_price_lines_with_odd_currencies_still_read() -> None:

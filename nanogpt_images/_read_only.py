@@ -1,0 +1,42 @@
+"""A ``dict`` that refuses changes: the price maps of a parsed catalog."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn, Self, TypeVar
+
+__all__ = ["ReadOnlyDict"]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class ReadOnlyDict(dict[_K, _V]):
+    """A ``dict`` that refuses changes: the price maps of a parsed ``Pricing``.
+
+    A catalog is shared by every reader of a session, so its maps must not
+    change under them; ``dict(table)`` gives a copy to change.  A ``dict``
+    rather than a ``types.MappingProxyType`` view because the parser leaves
+    what it builds out of the garbage collector's walks, which CPython allows
+    for instances of classes written in Python, not for a view (see
+    ``_converter._untracker``).  It reads, compares, pickles and encodes to
+    JSON as a plain ``dict`` does.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, /, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError(
+            "a parsed catalog's price maps are read-only; dict(table) makes a copy to change"
+        )
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (dict(self),)
+
+    def __copy__(self) -> Self:
+        return self  # nothing in it can change
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
