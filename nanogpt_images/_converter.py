@@ -111,7 +111,7 @@ def read_catalog(
     :func:`parse_catalog` explains why.
     """
     made: dict[bytes, ImageModel] = {}
-    with _collector_paused():
+    with contextlib.nullcontext():
         entries = _Entries(_UNTRACKED.get_structure_hook(ImageModel), known=known, made=made)
         try:
             tree = Pieces(text, "data", entries.add).document()
@@ -228,9 +228,13 @@ def _keep_tracked(obj: object) -> None:  # pragma: no cover - see _untracker
 _untrack = _untracker()
 
 
+#: The ``extras`` of every parsed object that has none (read-only, so one will do).
+_NO_EXTRAS: ReadOnlyDict[str, Any] = ReadOnlyDict.of({})
+
+
 def _read_only_untracked(table: Mapping[_K, _V]) -> ReadOnlyDict[_K, _V]:
     """A read-only copy of a price map, untracked like the rest of a session's catalog."""
-    copy = ReadOnlyDict(table)
+    copy = ReadOnlyDict.of(table)
     _untrack(copy)
     return copy
 
@@ -429,7 +433,7 @@ def _structure_envelope(converter: cattrs.Converter, tree: Any, entries: _Entrie
         meta=meta,
         object=object_,
         rejected=tuple(entries.rejected),
-        extras=extras,
+        extras=ReadOnlyDict.of(extras),
     )
 
 
@@ -535,9 +539,10 @@ def _make_structure(
         "_new": object.__new__,
         "_Builder": _builder(cls),
         "_NUMBER_TYPES": _NUMBER_TYPES,
-        "_read_only": _read_only_untracked if untracked else ReadOnlyDict,
+        "_read_only": _read_only_untracked if untracked else ReadOnlyDict.of,
         "_untrack": _untrack,
         "_KNOWN": frozenset(field.name for field in fields),
+        "_NO_EXTRAS": _NO_EXTRAS,
         "_check_kept": _check_kept,
     }
     # Missing fields are counted, so that the keys are checked against _KNOWN only
@@ -555,7 +560,7 @@ def _make_structure(
         "    extras = {k: v for k, v in raw.items() if k not in _KNOWN} | extras",
         "if extras:",
         "    _check_kept(extras.values())",
-        "obj.extras = extras",
+        "obj.extras = _read_only(extras) if extras else _NO_EXTRAS",
         "obj.__class__ = _cls",
         *(["_untrack(obj)"] if untracked else []),
         "return obj",
@@ -864,8 +869,8 @@ def _read_price_map(value: Any) -> tuple[Mapping[str, float] | None, bool]:
     if type(value) is not dict:
         return None, False
     if set(map(type, value.values())) <= _NUMBER_TYPES:
-        return ReadOnlyDict(value), True
-    return ReadOnlyDict({k: v for k, v in value.items() if _is_number(v)}), False
+        return ReadOnlyDict.of(value), True
+    return ReadOnlyDict.of({k: v for k, v in value.items() if _is_number(v)}), False
 
 
 def _read_per_image(value: Any) -> tuple[Mapping[str, float] | float | None, bool]:
@@ -884,7 +889,7 @@ def _read_by_speed(value: Any) -> tuple[Mapping[str, Mapping[str, float]] | None
         exact = exact and fits
         if typed is not None:
             speeds[speed] = typed
-    return ReadOnlyDict(speeds), exact
+    return ReadOnlyDict.of(speeds), exact
 
 
 def _model_pricing_reader(converter: cattrs.Converter) -> Reader:
@@ -913,7 +918,7 @@ def _read_odd_pricing(value: Any) -> Pricing | None:
         currencies = {c for line in lines if type(c := line.get("currency")) is str}
         currency = currencies.pop() if len(currencies) == 1 else None
         if per_image:
-            return Pricing(currency=currency, per_image=ReadOnlyDict(per_image))
+            return Pricing(currency=currency, per_image=ReadOnlyDict.of(per_image))
     return None
 
 

@@ -85,7 +85,7 @@ class Endpoint:
             if unit is not None and line.resolution is not None:
                 per_image.setdefault(line.resolution, unit)
         if per_image:
-            return Pricing(currency="USD", per_image=ReadOnlyDict(per_image))
+            return Pricing(currency="USD", per_image=ReadOnlyDict.of(per_image))
         return self.public_pricing
 
     @property

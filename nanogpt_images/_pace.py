@@ -1,20 +1,24 @@
-"""CPU work off the event loop that leaves the loop its turns.
+"""CPU work off the event loop that leaves the loop its turns, and stops when its owner closes.
 
 CPython runs one thread's Python at a time.  A thread that wants the GIL back
 waits up to the switch interval (5 ms) before the holder is told to let go,
 and one turn of the event loop may need it several times, so a worker thread
-reading a 10,000-model catalog for half a second delays the loop by 10 to
-30 ms again and again.  Work run by :func:`off_loop` calls :func:`pace`
-between small steps; every :data:`SLICE` of work it rests :data:`REST`, long
-enough for a waiting thread to take the GIL, so the loop waits about a slice
-at most.  Called anywhere else (the loop's own thread, a user's code) ``pace``
-does nothing.  The interpreter's switch interval is left alone: it is the
-application's, not a library's, to set.
+reading a 10,000-model catalog for half a second delays the loop again and
+again.  Work run by :meth:`Workers.run` calls :func:`pace` between small
+steps; every :data:`SLICE` of work it rests :data:`REST`, long enough for a
+waiting thread to take the GIL.  Called anywhere else (the loop's own thread,
+a user's code) ``pace`` does nothing.  The interpreter's switch interval is
+left alone: it is the application's, not a library's, to set.
+
+A thread cannot be cancelled, so :meth:`Workers.stop` (a session's
+``close()``) makes the next ``pace()`` of each running piece of work raise
+:class:`WorkStoppedError`, and waits for them to end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import time
 from typing import TYPE_CHECKING, TypeVar
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["REST", "SLICE", "off_loop", "pace"]
+__all__ = ["REST", "SLICE", "WorkStoppedError", "Workers", "pace"]
 
 T = TypeVar("T")
 
@@ -32,25 +36,63 @@ SLICE = 0.002
 REST = 0.0002
 
 
-async def off_loop(func: Callable[..., T], /, *args: object) -> T:
-    """``await asyncio.to_thread(func, *args)``, its :func:`pace` calls resting now and then."""
-    return await asyncio.to_thread(_paced, func, *args)
+class WorkStoppedError(Exception):
+    """Raised by :func:`pace` in work whose owner stopped it (the session closed)."""
+
+
+class Workers:
+    """The pieces of work one owner runs in threads: paced, and waited for when it stops."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._running: set[asyncio.Future[None]] = set()
+
+    async def run(self, func: Callable[..., T], /, *args: object) -> T:
+        """``await asyncio.to_thread(func, *args)``, its :func:`pace` calls resting now and then."""
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
+        self._running.add(ended)
+        ended.add_done_callback(self._running.discard)
+        pacer = _Pacer(self)
+
+        def work() -> T:
+            token = _PACER.set(pacer)
+            try:
+                return func(*args)
+            finally:
+                _PACER.reset(token)
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    loop.call_soon_threadsafe(_end, ended)
+
+        return await asyncio.to_thread(work)
+
+    async def stop(self, wait: float) -> None:
+        """Make running work stop at its next :func:`pace`; wait up to ``wait`` s for it."""
+        self.stopping = True
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=wait)
 
 
 def pace() -> None:
-    """Between two steps of work: rest if this thread has worked a slice since the last rest."""
+    """Between two steps of work: rest if this thread has worked a slice since the last rest.
+
+    Raises :class:`WorkStoppedError` when the work's owner has stopped it.
+    """
     pacer = _PACER.get()
     if pacer is not None:
         pacer.step()
 
 
 class _Pacer:
-    __slots__ = ("until",)
+    __slots__ = ("until", "workers")
 
-    def __init__(self) -> None:
+    def __init__(self, workers: Workers) -> None:
+        self.workers = workers
         self.until = time.perf_counter() + SLICE
 
     def step(self) -> None:
+        if self.workers.stopping:
+            raise WorkStoppedError
         if time.perf_counter() >= self.until:
             time.sleep(REST)  # releases the GIL, for longer than a waiting thread needs
             self.until = time.perf_counter() + SLICE
@@ -61,9 +103,6 @@ _PACER: contextvars.ContextVar[_Pacer | None] = contextvars.ContextVar(
 )
 
 
-def _paced(func: Callable[..., T], /, *args: object) -> T:
-    token = _PACER.set(_Pacer())
-    try:
-        return func(*args)
-    finally:
-        _PACER.reset(token)
+def _end(ended: asyncio.Future[None]) -> None:
+    if not ended.done():
+        ended.set_result(None)

@@ -35,7 +35,7 @@ from ._image_checks import PARAMETER as IMAGES_PARAMETER
 from ._image_checks import check_input_images, image_limits
 from ._input_images import InputImage
 from ._options import check_bool, check_count, check_seconds
-from ._pace import off_loop, pace
+from ._pace import Workers, WorkStoppedError, pace
 from ._queries import filter_names_checked
 from ._refresher import JITTER, Refresher
 from ._source import CatalogSource
@@ -69,6 +69,8 @@ Route = Literal["image-models", "images"]
 #: Two catalogs with this many models between them are compared (and the old one freed)
 #: in a worker thread.
 OFF_LOOP_MODELS = 2_000
+#: Seconds close() waits for work in threads to stop (it stops within a few ms).
+WORKERS_WAIT = 5.0
 
 
 class _State(enum.Enum):
@@ -189,7 +191,10 @@ class ImageModelsSession:
             proxy=proxy,
             generation_timeout=generation_timeout,
         )
-        self._source = CatalogSource(self._transport, detailed=detailed, clock=self._clock)
+        self._workers = Workers()
+        self._source = CatalogSource(
+            self._transport, detailed=detailed, clock=self._clock, workers=self._workers
+        )
         self._fleet = (
             _fleet(
                 coordinator,
@@ -398,6 +403,8 @@ class ImageModelsSession:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self._workers.stop(WORKERS_WAIT)
+            self._source.forget()
             if self._store is not None:
                 await self._store.close()
         finally:
@@ -800,7 +807,10 @@ class ImageModelsSession:
         if after is None:
             change = None
         elif threaded:
-            change = await off_loop(diff_catalogs, before, after)
+            try:
+                change = await self._workers.run(diff_catalogs, before, after)
+            except WorkStoppedError:  # the session is closing: nobody is left to tell
+                return
         else:
             change = diff_catalogs(before, after)
         del before
@@ -811,7 +821,7 @@ class ImageModelsSession:
         if told:
             self._notify(told[0])
         if threaded:
-            await off_loop(_free_in_slices, told, models)
+            await self._workers.run(_free_in_slices, told, models)
 
     def _notify(self, change: CatalogChange) -> None:
         for callback in list(self._subscribers):
@@ -918,10 +928,14 @@ def _fleet(
 
 def _free_in_slices(*held: list[Any]) -> None:
     """Drop what ``held`` holds a slice at a time: one long free would hold the GIL."""
-    for items in held:
-        while items:
-            pace()
-            del items[-64:]
+    try:
+        for items in held:
+            while items:
+                pace()
+                del items[-64:]
+    except WorkStoppedError:  # the session is closing: the rest at once, still in this thread
+        for items in held:
+            items.clear()
 
 
 def _weakly(method: Callable[[Copy | None, Copy, Source], None]) -> Listener:

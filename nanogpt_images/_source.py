@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ._cache import Copy, NotModified
 from ._converter import parse_catalog, read_catalog
 from ._errors import DecodeError, NanoGPTError, TransportError
-from ._pace import off_loop
+from ._pace import Workers, WorkStoppedError
 from ._transport import Validators
 
 if TYPE_CHECKING:
@@ -40,10 +40,13 @@ OFF_LOOP_BYTES = 64 << 10
 class CatalogSource:
     """``fetch(previous) -> Copy | NotModified`` over a :class:`Transport`."""
 
-    def __init__(self, transport: Transport, *, detailed: bool, clock: Clock) -> None:
+    def __init__(
+        self, transport: Transport, *, detailed: bool, clock: Clock, workers: Workers
+    ) -> None:
         self._transport = transport
         self._detailed = detailed
         self._clock = clock
+        self._workers = workers
         # The last catalog read's models by the digest of their entries, for the next read.
         self._known: dict[bytes, ImageModel] = {}
 
@@ -79,7 +82,7 @@ class CatalogSource:
     async def read(self, body: bytes) -> Catalog:
         """``body`` as a catalog with its query tables built; :class:`DecodeError` if it is not."""
         if len(body) >= OFF_LOOP_BYTES:
-            return await off_loop(self._read, body)
+            return await self._workers.run(self._read, body)
         return self._read(body)
 
     def _read(self, body: bytes) -> Catalog:
@@ -87,12 +90,19 @@ class CatalogSource:
             text = body.decode(json.detect_encoding(body), "surrogatepass")
             catalog, self._known = read_catalog(text, self._known)
         except (ValueError, DecodeError):  # explained (and redacted) from the bytes, the slow way
+            self._known = {}  # kept, they would outlive the catalog they came from
             catalog = self._parse(body)
         try:
             catalog.prepare()
+        except WorkStoppedError:
+            raise
         except Exception:  # a bug, never the data: queries then build them, and say so
             log.exception("could not prepare the catalog's query tables")
         return catalog
+
+    def forget(self) -> None:
+        """Let go of the last read's models (the session is closing)."""
+        self._known = {}
 
     def _parse(self, body: bytes) -> Catalog:
         """parse_catalog, with the API key blanked out of what a bad body's error quotes."""

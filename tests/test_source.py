@@ -22,6 +22,7 @@ from nanogpt_images import (
 )
 from nanogpt_images import _source as source_module
 from nanogpt_images._converter import read_catalog
+from nanogpt_images._pace import Workers
 from nanogpt_images._pieces import Pieces
 from nanogpt_images._source import CatalogSource
 from nanogpt_images._transport import Transport
@@ -164,7 +165,7 @@ class ExplodingTransport(Transport):
 async def test_any_failure_of_the_transport_is_typed_and_redacted() -> None:
     """A stray ValueError becomes a TransportError naming it, with the key blanked out."""
     transport = ExplodingTransport(api_key="sk-secret-123", base_url="http://127.0.0.1:9")
-    source = CatalogSource(transport, detailed=True, clock=FakeClock())
+    source = CatalogSource(transport, detailed=True, clock=FakeClock(), workers=Workers())
     with pytest.raises(TransportError, match="ValueError") as caught:
         await source(None)
     assert "sk-secret-123" not in str(caught.value)
