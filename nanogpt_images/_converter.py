@@ -110,14 +110,16 @@ def read_catalog(
     Raises :class:`DecodeError` for a body it cannot read; only
     :func:`parse_catalog` explains why.
     """
+    # Unlike parse_catalog, this does not pause the collector: it runs in a worker thread
+    # while the application runs, and what it keeps is untracked, so the young collections
+    # it sets off only walk the entry being read.
     made: dict[bytes, ImageModel] = {}
-    with contextlib.nullcontext():
-        entries = _Entries(_UNTRACKED.get_structure_hook(ImageModel), known=known, made=made)
-        try:
-            tree = Pieces(text, "data", entries.add).document()
-        except (ValueError, IndexError, RecursionError) as exc:
-            raise DecodeError(f"not a catalog this reader follows ({exc})") from exc
-        return _structure_envelope(_UNTRACKED, tree, entries), made
+    entries = _Entries(_UNTRACKED.get_structure_hook(ImageModel), known=known, made=made)
+    try:
+        tree = Pieces(text, "data", entries.add).document()
+    except (ValueError, IndexError, RecursionError) as exc:
+        raise DecodeError(f"not a catalog this reader follows ({exc})") from exc
+    return _structure_envelope(_UNTRACKED, tree, entries), made
 
 
 def _digest(text: str) -> bytes:

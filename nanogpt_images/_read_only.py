@@ -1,4 +1,4 @@
-"""A ``dict`` that refuses changes: the price maps of a parsed catalog."""
+"""A ``dict`` that refuses changes: the price maps and ``extras`` of a parsed catalog."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ _V = TypeVar("_V")
 
 
 class ReadOnlyDict(dict[_K, _V]):
-    """A ``dict`` that refuses changes: the price maps of a parsed ``Pricing``.
+    """A ``dict`` that refuses changes: the price maps and ``extras`` of parsed objects.
 
     A catalog is shared by every reader of a session, so its maps must not
     change under them; ``dict(table)`` gives a copy to change.  A ``dict``
@@ -37,7 +37,8 @@ class ReadOnlyDict(dict[_K, _V]):
 
     def _refuse(self, /, *args: object, **kwargs: object) -> NoReturn:
         raise TypeError(
-            "a parsed catalog's price maps are read-only; dict(table) makes a copy to change"
+            "a parsed catalog is read-only (every reader shares it); "
+            "dict(table) makes a copy to change"
         )
 
     def __init__(self, /, *args: object, **kwargs: object) -> None:

@@ -487,7 +487,9 @@ def test_price_maps_are_read_only_dicts() -> None:
         lambda: table.setdefault("a", 1.0),
     ]
     for change in changes:
-        with pytest.raises(TypeError, match=r"read-only; dict\(table\) makes a copy"):
+        with pytest.raises(
+            TypeError, match=r"read-only \(every reader shares it\); dict\(table\) makes a copy"
+        ):
             change()
     twin = pickle.loads(pickle.dumps(table))  # noqa: S301 - our own bytes
     assert twin == table
