@@ -22,7 +22,7 @@ import attrs
 
 from . import _pricing, _queries, _validation
 from ._errors import ModelNotFoundError
-from ._problems import ValidationProblem, suggest
+from ._problems import ValidationProblem
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -316,8 +316,13 @@ class Catalog:
         return self._index.get(model_id, default)
 
     def suggest(self, model_id: str, limit: int = 3) -> tuple[str, ...]:
-        """Up to ``limit`` ids close to ``model_id`` (case-insensitive), closest first."""
-        return suggest(model_id, self._index, limit)
+        """Up to ``limit`` ids close to ``model_id`` (case-insensitive), closest first.
+
+        A few milliseconds at most, however big the catalog: past 1,000 models
+        only the ids near ``model_id`` in sorted orders are compared, so a
+        request for a missing id cannot stall a service.
+        """
+        return self._lookup.suggester()(model_id, limit)
 
     @_queries.filter_names_checked
     def filter(
@@ -361,13 +366,14 @@ class Catalog:
         return self._lookup.find(sort, filters)
 
     def prepare(self) -> Catalog:
-        """Build the lookup tables of :meth:`filter` now; returns the catalog.
+        """Build the lookup tables of :meth:`filter` (and of :meth:`suggest`) now; returns it.
 
         Otherwise the first query builds them, in one walk of the models
         (a few milliseconds for the real catalog).  The session prepares
         every catalog it installs, in the refresh rather than in a request.
         """
         self._lookup.tables()
+        self._lookup.suggester()
         return self
 
     @_queries.filter_names_checked

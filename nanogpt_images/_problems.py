@@ -6,15 +6,16 @@ catalog (``_models``) all build on it, and it imports none of them.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
-__all__ = ["ValidationProblem", "suggest"]
+__all__ = ["IdSuggester", "ValidationProblem", "suggest"]
 
 
 @attrs.frozen
@@ -42,3 +43,66 @@ def suggest(word: str, candidates: Iterable[str], limit: int = 3) -> tuple[str, 
         folded.setdefault(candidate.casefold(), candidate)
     matches = difflib.get_close_matches(word.casefold(), folded, n=limit, cutoff=0.6)
     return tuple(folded[match] for match in matches)
+
+
+class IdSuggester:
+    """Close matches among a catalog's ids, in a few milliseconds however many there are.
+
+    :func:`suggest` scores every candidate with ``difflib``: 10 to 40 ms for
+    10,000 ids, paid by every request for an id that is not there, which
+    would make a mistyped (or hostile) id a way to stall a service.  Past
+    :data:`EXACT_UP_TO` ids, only those near the word in three orders are
+    scored: sorted as written (a typo late in the id), without their first
+    character (one at the start), and backwards (one in the middle of a long
+    common prefix); a close match is nearly always among them.  Up to
+    ``EXACT_UP_TO`` ids, the answer is exactly :func:`suggest`'s.
+    """
+
+    #: Ids scored from each side of the word, in each order.
+    NEAR = 64
+    #: Up to this many ids, every one is scored.
+    EXACT_UP_TO = 1_000
+
+    def __init__(self, ids: Iterable[str]) -> None:
+        self._folded: dict[str, str] = {}
+        for model_id in ids:
+            self._folded.setdefault(model_id.casefold(), model_id)
+        # For each order: the keys so written, sorted, and the keys they were made from.
+        self._orders: tuple[tuple[list[str], list[str]], ...] = ()
+        if len(self._folded) > self.EXACT_UP_TO:
+            keys = list(self._folded)
+            self._orders = tuple(_sorted_by(keys, order) for order in _ORDERS)
+
+    def __call__(self, word: str, limit: int = 3) -> tuple[str, ...]:
+        """Up to ``limit`` close matches of ``word`` (case-insensitive), closest first."""
+        folded_word = word.casefold()
+        candidates: Iterable[str] = self._folded
+        if self._orders:
+            near: set[str] = set()
+            for order, (written, keys) in zip(_ORDERS, self._orders, strict=True):
+                at = bisect.bisect_left(written, order(folded_word))
+                near.update(keys[max(0, at - self.NEAR) : at + self.NEAR])
+            candidates = sorted(near)
+        matches = difflib.get_close_matches(folded_word, candidates, n=limit, cutoff=0.6)
+        return tuple(self._folded[match] for match in matches)
+
+
+def _sorted_by(keys: list[str], order: Callable[[str], str]) -> tuple[list[str], list[str]]:
+    written = [order(key) for key in keys]
+    positions = sorted(range(len(keys)), key=written.__getitem__)
+    return [written[at] for at in positions], [keys[at] for at in positions]
+
+
+def _as_written(key: str) -> str:
+    return key
+
+
+def _without_first(key: str) -> str:
+    return key[1:]
+
+
+def _backwards(key: str) -> str:
+    return key[::-1]
+
+
+_ORDERS = (_as_written, _without_first, _backwards)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, ParamSpec, TypeAlias
 
 from . import _pricing, _validation
 from ._pace import pace
-from ._problems import suggest
+from ._problems import IdSuggester, suggest
 
 if TYPE_CHECKING:
     from ._models import ImageModel
@@ -129,14 +129,21 @@ REMEMBERED_QUERIES = 256
 
 
 class QueryIndex:
-    """The lookup tables and remembered answers of one catalog's queries."""
+    """The lookup tables and remembered answers of one catalog's queries, and its id suggester."""
 
-    __slots__ = ("_answers", "_models", "_tables")
+    __slots__ = ("_answers", "_models", "_suggester", "_tables")
 
     def __init__(self, models: tuple[ImageModel, ...]) -> None:
         self._models = models
         self._tables: Tables | None = None
+        self._suggester: IdSuggester | None = None
         self._answers: dict[Hashable, tuple[ImageModel, ...]] = {}
+
+    def suggester(self) -> IdSuggester:
+        """Close ids for an id that is not there, built on first use."""
+        if self._suggester is None:
+            self._suggester = IdSuggester(model.id for model in self._models)
+        return self._suggester
 
     def tables(self) -> Tables:
         """The lookup tables, built on first use."""

@@ -33,6 +33,7 @@ from nanogpt_images import (
 )
 from nanogpt_images._converter import MAX_DEPTH, make_converter, read_catalog
 from nanogpt_images._diff import diff_catalogs
+from nanogpt_images._problems import IdSuggester, suggest
 from nanogpt_images._read_only import ReadOnlyDict
 from nanogpt_images.testing import sample_catalog
 
@@ -307,6 +308,26 @@ def test_unknown_id_suggests_close_ids() -> None:
     assert caught.value.suggestions[0] == "flux-pro"
     assert "did you mean 'flux-pro'" in str(caught.value)
     assert isinstance(caught.value, LookupError)
+
+
+def test_close_ids_in_a_big_catalog_are_found_among_the_near_ones() -> None:
+    """Past 1,000 ids, typos at the start, middle and end still find the id (scoring ~400)."""
+    ids = [f"vendor-{n:04d}/model-{n % 7}" for n in range(5_000)] + ["flux-pro", "recraft-v3"]
+    catalog = Catalog(models=tuple(ImageModel(id=model_id) for model_id in ids))
+    assert catalog.suggest("lux-pro")[0] == "flux-pro"  # the first character lost
+    assert catalog.suggest("recrat-v3")[0] == "recraft-v3"  # one in the middle
+    assert catalog.suggest("vendor-1234/model-2x")[0] == "vendor-1234/model-2"
+    assert catalog.suggest("FLUX-PRO")[0] == "flux-pro"
+    assert catalog.suggest("\0") == ()
+    with pytest.raises(ModelNotFoundError) as caught:
+        catalog["flux-pr"]
+    assert caught.value.suggestions[0] == "flux-pro"
+
+
+@given(st.lists(st.text(min_size=1, max_size=6), max_size=40), st.text(max_size=6))
+def test_close_ids_in_a_small_catalog_are_exactly_difflibs(ids: list[str], word: str) -> None:
+    """Up to 1,000 ids every one is scored: the answer is suggest()'s over all of them."""
+    assert IdSuggester(ids)(word) == suggest(word, ids)
 
 
 def test_models_are_frozen_and_unhashable() -> None:
