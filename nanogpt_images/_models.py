@@ -73,7 +73,10 @@ class Pricing:
     ``per_image`` maps an opaque resolution key (``1024x1024``, ``1024*1024``,
     ``1k``, ``16:9``, ``auto``...) to the price of one image, or is a single
     number for every resolution.  ``by_rendering_speed`` nests such maps by
-    speed tier; ``lora`` holds the prices with a LoRA add-on.
+    speed tier; ``lora`` holds the prices with a LoRA add-on.  A parsed
+    catalog's maps (and every ``extras``) are read-only ``dict`` objects:
+    the catalog is shared by every reader, so a change raises ``TypeError``;
+    ``dict(pricing.per_image)`` is a copy to change.
     """
 
     currency: str | None = None
