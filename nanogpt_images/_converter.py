@@ -21,7 +21,6 @@ import hashlib
 import json
 import linecache
 import logging
-import sys
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -35,6 +34,7 @@ from ._models import Catalog, CatalogMeta, ImageModel, Pricing, RejectedEntry
 from ._pace import pace
 from ._pieces import Pieces
 from ._read_only import ReadOnlyDict
+from ._untrack import untrack as _untrack
 
 __all__ = [
     "CONVERTER",
@@ -136,7 +136,7 @@ def make_converter(*, untracked: bool = False) -> cattrs.Converter:
     """A converter that reads and writes every catalog class, extras included.
 
     ``untracked``: what it reads is left out of the garbage collector's walks
-    (see :func:`_untracker`), for catalogs a session keeps.
+    (see :mod:`nanogpt_images._untrack`), for catalogs a session keeps.
     """
     converter = cattrs.Converter()
     converter.register_structure_hook_factory(
@@ -190,44 +190,6 @@ class _CollectorPause:
 
 
 _collector_paused = _CollectorPause()
-
-
-def _untracker() -> Callable[[object], None]:
-    """``PyObject_GC_UnTrack``: takes what the session's reader makes out of the collector's lists.
-
-    A full collection walks every tracked object and each object it points
-    to, holding the GIL (so stopping the event loop) all along: a
-    10,000-model catalog read as plain objects is about 70,000 of them (40
-    to 100 ms a walk on a 2-CPU VM), and reading one sets such walks off by
-    itself (a quarter as many new objects as the process holds sets off a
-    full one).  What the reader makes is frozen and built from an acyclic
-    JSON tree, so it can never be part of a reference cycle: reference
-    counting frees it, and the collector has nothing to find in it.  CPython
-    already untracks tuples and dicts of plain values for this reason; this
-    is its public C API doing it for ours.  Only for objects whose
-    deallocator accepts an untracked object: instances of classes written
-    in Python, tuples, dicts; never a ``types.MappingProxyType``, whose
-    deallocator assumes it is tracked (hence :class:`ReadOnlyDict`).
-    Elsewhere than CPython it does nothing.
-    """
-    if sys.implementation.name != "cpython":  # pragma: no cover - CI runs CPython
-        return _keep_tracked
-    try:
-        import ctypes
-
-        untrack = ctypes.pythonapi.PyObject_GC_UnTrack
-    except (ImportError, AttributeError):  # pragma: no cover - a CPython built without ctypes
-        return _keep_tracked
-    untrack.argtypes = (ctypes.py_object,)
-    untrack.restype = None
-    return untrack
-
-
-def _keep_tracked(obj: object) -> None:  # pragma: no cover - see _untracker
-    pass
-
-
-_untrack = _untracker()
 
 
 #: The ``extras`` of every parsed object that has none (read-only, so one will do).

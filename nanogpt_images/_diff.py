@@ -6,8 +6,9 @@ import attrs
 
 from ._models import Catalog, ImageModel
 from ._pace import pace
+from ._untrack import untrack
 
-__all__ = ["CatalogChange", "ModelChange", "diff_catalogs"]
+__all__ = ["CatalogChange", "ModelChange", "diff_catalogs", "diff_untracked"]
 
 
 @attrs.frozen
@@ -57,6 +58,22 @@ def diff_catalogs(before: Catalog, after: Catalog) -> CatalogChange:
         if old is not None and old is not model and old != model:
             changed.append(ModelChange(before=old, after=model, fields=changed_fields(old, model)))
     return CatalogChange(added=added, removed=removed, changed=tuple(changed))
+
+
+def diff_untracked(before: Catalog, after: Catalog) -> CatalogChange:
+    """:func:`diff_catalogs`, its objects left out of the collector's walks (see ``_untrack``).
+
+    For the session's subscribers: a refresh in which every one of 10,000
+    models changed makes 20,000 such objects, which would set off a full
+    collection, a stop of every thread as long as the application's heap.
+    """
+    change = diff_catalogs(before, after)
+    for model_change in change.changed:
+        untrack(model_change)
+        untrack(model_change.fields)
+    for part in (change.added, change.removed, change.changed, change):
+        untrack(part)
+    return change
 
 
 def changed_fields(before: ImageModel, after: ImageModel) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ class ReadOnlyDict(dict[_K, _V]):
     rather than a ``types.MappingProxyType`` view because the parser leaves
     what it builds out of the garbage collector's walks, which CPython allows
     for instances of classes written in Python, not for a view (see
-    ``_converter._untracker``).  It reads, compares, pickles and encodes to
+    ``nanogpt_images._untrack``).  It reads, compares, pickles and encodes to
     JSON as a plain ``dict`` does.  Made with :meth:`of`: calling the class
     (or its ``__init__`` again) is refused like any other change.
     """

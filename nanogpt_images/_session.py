@@ -18,7 +18,7 @@ from . import _store as store_module
 from ._cache import CacheStats, CatalogCache, Copy, Listener, Source
 from ._clock import SYSTEM_CLOCK, Clock
 from ._coordinator import Coordinator
-from ._diff import diff_catalogs
+from ._diff import diff_catalogs, diff_untracked
 from ._endpoint_cache import EndpointCache
 from ._endpoint_source import EndpointSource, endpoints_path
 from ._errors import (
@@ -808,7 +808,7 @@ class ImageModelsSession:
             change = None
         elif threaded:
             try:
-                change = await self._workers.run(diff_catalogs, before, after)
+                change = await self._workers.run(diff_untracked, before, after)
             except WorkStoppedError:  # the session is closing: nobody is left to tell
                 return
         else:

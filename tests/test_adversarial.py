@@ -265,15 +265,14 @@ async def test_changes_are_told_in_order_when_a_big_diff_is_still_in_its_thread(
     bodies = [_catalog_body(1500, "a"), _catalog_body(800, "b"), _catalog_body(800, "c")]
     in_thread = threading.Event()
     release = threading.Event()
-    diff = _session.diff_catalogs
+    diff = _session.diff_untracked
 
     def slow_diff(*args: Any) -> Any:  # a busy machine: the thread takes a while
-        if threading.current_thread() is not threading.main_thread():
-            in_thread.set()
-            release.wait(5)
+        in_thread.set()
+        release.wait(5)
         return diff(*args)
 
-    monkeypatch.setattr(_session, "diff_catalogs", slow_diff)
+    monkeypatch.setattr(_session, "diff_untracked", slow_diff)
     async with (
         RawServer(lambda n: http(200, bodies[min(n, 3) - 1])) as server,
         ImageModelsSession(

@@ -32,7 +32,7 @@ from nanogpt_images import (
     parse_catalog,
 )
 from nanogpt_images._converter import MAX_DEPTH, make_converter, read_catalog
-from nanogpt_images._diff import diff_catalogs
+from nanogpt_images._diff import diff_catalogs, diff_untracked
 from nanogpt_images._problems import IdSuggester, suggest
 from nanogpt_images._read_only import ReadOnlyDict
 from nanogpt_images.testing import sample_catalog
@@ -477,6 +477,24 @@ def test_what_the_session_reads_is_left_out_of_the_collectors_walks() -> None:
     assert not any(gc.is_tracked(part) for part in parts)
     assert gc.is_tracked(catalog)  # it holds the query tables and memo, which may change
     assert catalog == parse_catalog(json.dumps(sample_catalog()))
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="CPython's collector")
+def test_the_changes_told_to_subscribers_are_left_out_of_the_collectors_walks() -> None:
+    """diff_untracked gives what diff_catalogs gives, its objects untracked (and freed)."""
+    before, _ = read_catalog(json.dumps(sample_catalog()), {})
+    body = sample_catalog()
+    for entry in body["data"]:
+        entry["name"] = "renamed"
+    after, _ = read_catalog(json.dumps(body), {})
+    change = diff_untracked(before, after)
+    assert change == diff_catalogs(before, after)
+    assert len(change.changed) == len(after)
+    parts = [change, change.changed, change.added, change.changed[0], change.changed[0].fields]
+    assert not any(gc.is_tracked(part) for part in parts)
+    first = weakref.ref(change.changed[0])
+    del change, parts
+    assert first() is None
 
 
 def test_a_dropped_catalog_is_freed_without_the_collector() -> None:
