@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 
 from ._models import Catalog, ImageModel
 from ._pace import pace
 from ._untrack import untrack
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["CatalogChange", "ModelChange", "diff_catalogs", "diff_untracked"]
 
@@ -49,15 +54,7 @@ class CatalogChange:
 
 def diff_catalogs(before: Catalog, after: Catalog) -> CatalogChange:
     """The models ``after`` added, removed and changed relative to ``before``."""
-    added = tuple(model for model in after if model.id not in before)
-    removed = tuple(model for model in before if model.id not in after)
-    changed = []
-    for model in after:
-        pace()
-        old = before.get(model.id)
-        if old is not None and old is not model and old != model:
-            changed.append(ModelChange(before=old, after=model, fields=changed_fields(old, model)))
-    return CatalogChange(added=added, removed=removed, changed=tuple(changed))
+    return _diff(before, after, _keep_tracked)
 
 
 def diff_untracked(before: Catalog, after: Catalog) -> CatalogChange:
@@ -65,15 +62,35 @@ def diff_untracked(before: Catalog, after: Catalog) -> CatalogChange:
 
     For the session's subscribers: a refresh in which every one of 10,000
     models changed makes 20,000 such objects, which would set off a full
-    collection, a stop of every thread as long as the application's heap.
+    collection (a stop of every thread as long as the application's heap)
+    if they were tracked even while being made.
     """
-    change = diff_catalogs(before, after)
-    for model_change in change.changed:
-        untrack(model_change)
-        untrack(model_change.fields)
-    for part in (change.added, change.removed, change.changed, change):
-        untrack(part)
-    return change
+    return _diff(before, after, untrack)
+
+
+def _diff(before: Catalog, after: Catalog, made: Callable[[object], None]) -> CatalogChange:
+    added = tuple(model for model in after if model.id not in before)
+    removed = tuple(model for model in before if model.id not in after)
+    changed = []
+    for model in after:
+        pace()
+        old = before.get(model.id)
+        if old is not None and old is not model and old != model:
+            fields = changed_fields(old, model)
+            made(fields)
+            change = ModelChange(before=old, after=model, fields=fields)
+            made(change)
+            changed.append(change)
+    parts = (added, removed, tuple(changed))
+    for part in parts:
+        made(part)
+    result = CatalogChange(*parts)
+    made(result)
+    return result
+
+
+def _keep_tracked(_: object) -> None:
+    pass
 
 
 def changed_fields(before: ImageModel, after: ImageModel) -> tuple[str, ...]:
