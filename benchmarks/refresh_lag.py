@@ -199,6 +199,8 @@ async def measure(size: int, rounds: int) -> tuple[dict[str, list[Probe]], int]:
                 )
                 probes["full collection, catalog held"].append(await probe_lag(full_collection))
                 tracked = max(tracked, len(gc.get_objects()))
+            del session
+            gc.collect()  # a closed session is cyclic garbage: not the next round's to collect
     return probes, tracked
 
 

@@ -119,7 +119,12 @@ def read_catalog(
         tree = Pieces(text, "data", entries.add).document()
     except (ValueError, IndexError, RecursionError) as exc:
         raise DecodeError(f"not a catalog this reader follows ({exc})") from exc
-    return _structure_envelope(_UNTRACKED, tree, entries), made
+    catalog = _structure_envelope(_UNTRACKED, tree, entries)
+    # The containers of every model too: a full collection would otherwise still touch each
+    # model (a cache miss apiece) through them.  Built once here, never changed after.
+    for every_model in (catalog.models, catalog._index, made):
+        _untrack(every_model)
+    return catalog, made
 
 
 def _digest(text: str) -> bytes:
