@@ -68,7 +68,7 @@ class IdSuggester:
         for model_id in ids:
             self._folded.setdefault(model_id.casefold(), model_id)
         # For each order: the keys so written, sorted, and the keys they were made from.
-        self._orders: tuple[tuple[list[str], list[str]], ...] = ()
+        self._orders: tuple[tuple[tuple[str, ...], ...], ...] = ()
         if len(self._folded) > self.EXACT_UP_TO:
             keys = list(self._folded)
             self._orders = tuple(_sorted_by(keys, order) for order in _ORDERS)
@@ -87,10 +87,11 @@ class IdSuggester:
         return tuple(self._folded[match] for match in matches)
 
 
-def _sorted_by(keys: list[str], order: Callable[[str], str]) -> tuple[list[str], list[str]]:
+def _sorted_by(keys: list[str], order: Callable[[str], str]) -> tuple[tuple[str, ...], ...]:
+    # Tuples of strings, which the collector stops walking after its first look (not lists).
     written = [order(key) for key in keys]
     positions = sorted(range(len(keys)), key=written.__getitem__)
-    return [written[at] for at in positions], [keys[at] for at in positions]
+    return tuple(written[at] for at in positions), tuple(keys[at] for at in positions)
 
 
 def _as_written(key: str) -> str:
