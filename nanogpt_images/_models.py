@@ -321,7 +321,7 @@ class Catalog:
     def suggest(self, model_id: str, limit: int = 3) -> tuple[str, ...]:
         """Up to ``limit`` ids close to ``model_id`` (case-insensitive), closest first.
 
-        A few milliseconds at most, however big the catalog: past 1,000 models
+        A few milliseconds at most, however big the catalog: past 500 models
         only the ids near ``model_id`` in sorted orders are compared, so a
         request for a missing id cannot stall a service.
         """

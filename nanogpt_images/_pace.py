@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import contextvars
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,7 +57,16 @@ class Workers:
         if self._turn is None:
             self._turn = asyncio.Lock()
         async with self._turn:
-            return await self._run(func, *args)
+            work = asyncio.ensure_future(self._run(func, *args))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await _ended(work)  # a thread cannot be cancelled: its turn lasts until it ends
+                raise
+
+    def stop_soon(self) -> None:
+        """Make running work stop at its next :func:`pace`, without waiting for it."""
+        self.stopping = True
 
     async def _run(self, func: Callable[..., T], /, *args: object) -> T:
         loop = asyncio.get_running_loop()
@@ -112,6 +121,15 @@ class _Pacer:
 _PACER: contextvars.ContextVar[_Pacer | None] = contextvars.ContextVar(
     "nanogpt_images_pacer", default=None
 )
+
+
+async def _ended(work: asyncio.Future[Any]) -> None:
+    """Wait, cancelled or not, until ``work`` is done; nobody else will see how it ended."""
+    while not work.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([work])
+    if not work.cancelled():
+        work.exception()
 
 
 def _end(ended: asyncio.Future[None]) -> None:

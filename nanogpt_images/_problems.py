@@ -48,25 +48,32 @@ def suggest(word: str, candidates: Iterable[str], limit: int = 3) -> tuple[str, 
 class IdSuggester:
     """Close matches among a catalog's ids, in a few milliseconds however many there are.
 
-    :func:`suggest` scores every candidate with ``difflib``: 10 to 40 ms for
+    :func:`suggest` scores every candidate with ``difflib``: 10 to 85 ms for
     10,000 ids, paid by every request for an id that is not there, which
     would make a mistyped (or hostile) id a way to stall a service.  Past
     :data:`EXACT_UP_TO` ids, only those near the word in three orders are
     scored: sorted as written (a typo late in the id), without their first
     character (one at the start), and backwards (one in the middle of a long
-    common prefix); a close match is nearly always among them.  Up to
-    ``EXACT_UP_TO`` ids, the answer is exactly :func:`suggest`'s.
+    common prefix); a close match is nearly always among them.  Scoring one
+    id costs up to the square of its length, so only the first
+    :data:`COMPARED` characters of ids (and of the word) are compared: the
+    real ids are 40 at most, a hostile catalog's could be thousands.  Up to
+    ``EXACT_UP_TO`` ids of up to ``COMPARED`` characters, the answer is
+    exactly :func:`suggest`'s.
     """
 
     #: Ids scored from each side of the word, in each order.
-    NEAR = 64
+    NEAR = 32
     #: Up to this many ids, every one is scored.
-    EXACT_UP_TO = 1_000
+    EXACT_UP_TO = 500
+    #: Characters of an id (and of the word) compared.
+    COMPARED = 64
 
     def __init__(self, ids: Iterable[str]) -> None:
+        # What is compared (case-folded, cut to COMPARED) -> the id; the first id wins a tie.
         self._folded: dict[str, str] = {}
         for model_id in ids:
-            self._folded.setdefault(model_id.casefold(), model_id)
+            self._folded.setdefault(model_id.casefold()[: self.COMPARED], model_id)
         # For each order: the keys so written, sorted, and the keys they were made from.
         self._orders: tuple[tuple[tuple[str, ...], ...], ...] = ()
         if len(self._folded) > self.EXACT_UP_TO:
@@ -75,7 +82,7 @@ class IdSuggester:
 
     def __call__(self, word: str, limit: int = 3) -> tuple[str, ...]:
         """Up to ``limit`` close matches of ``word`` (case-insensitive), closest first."""
-        folded_word = word.casefold()
+        folded_word = word.casefold()[: self.COMPARED]
         candidates: Iterable[str] = self._folded
         if self._orders:
             near: set[str] = set()

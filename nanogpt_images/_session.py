@@ -387,6 +387,7 @@ class ImageModelsSession:
         await asyncio.shield(self._closing)
 
     async def _shut_down(self) -> None:
+        self._workers.stop_soon()  # a read in a thread ends within ms once its fetch is cancelled
         try:
             for starting in (self._opening, self._loading):
                 if starting is not None and not starting.done():  # a slow store: stop waiting
