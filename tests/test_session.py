@@ -7,6 +7,8 @@ import contextlib
 import gc
 import math
 import os
+import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -496,6 +498,21 @@ async def test_wait_timeout_bounds_a_cold_read_and_says_how_long(
     server.release()
     assert (await session.catalog()).ids == MODEL_IDS
     assert server.request_count == 1
+
+
+async def test_close_frees_a_big_catalog_in_a_thread_not_on_the_loop(
+    make_session: MakeSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The models of the last catalog die in a worker thread during close(), not on the loop."""
+    monkeypatch.setattr(session_module, "OFF_LOOP_MODELS", 0)
+    session = make_session()
+    freed_in: list[str] = []
+    catalog = await session.catalog()
+    weakref.finalize(catalog.models[0], lambda: freed_in.append(threading.current_thread().name))
+    del catalog
+    await session.close()
+    assert len(freed_in) == 1
+    assert freed_in[0] != threading.current_thread().name
 
 
 async def test_big_catalogs_are_compared_off_the_loop_and_told_in_order(
