@@ -8,7 +8,7 @@ import attrs
 
 from ._models import Catalog, ImageModel
 from ._pace import pace
-from ._untrack import untrack
+from ._untrack import keep_tracked, untrack
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,7 +54,7 @@ class CatalogChange:
 
 def diff_catalogs(before: Catalog, after: Catalog) -> CatalogChange:
     """The models ``after`` added, removed and changed relative to ``before``."""
-    return _diff(before, after, _keep_tracked)
+    return _diff(before, after, keep_tracked)
 
 
 def diff_untracked(before: Catalog, after: Catalog) -> CatalogChange:
@@ -87,10 +87,6 @@ def _diff(before: Catalog, after: Catalog, made: Callable[[object], None]) -> Ca
     result = CatalogChange(*parts)
     made(result)
     return result
-
-
-def _keep_tracked(_: object) -> None:
-    pass
 
 
 def changed_fields(before: ImageModel, after: ImageModel) -> tuple[str, ...]:

@@ -41,11 +41,10 @@ class WorkStoppedError(Exception):
 
 
 class Workers:
-    """The pieces of work one owner runs in threads: paced, and waited for when it stops."""
+    """The pieces of work one owner runs in threads: paced, one at a time, stopped on demand."""
 
     def __init__(self) -> None:
         self.stopping = False
-        self._running: set[asyncio.Future[None]] = set()
         self._turn: asyncio.Lock | None = None  # made in the loop, on first use
 
     async def run(self, func: Callable[..., T], /, *args: object) -> T:
@@ -53,44 +52,35 @@ class Workers:
 
         One piece at a time: two busy threads would take the GIL from each
         other while the event loop waited for it (a 30 ms stall, measured).
+        A thread cannot be cancelled, so its turn lasts until it has ended,
+        even when the caller is cancelled.
         """
-        if self._turn is None:
-            self._turn = asyncio.Lock()
-        async with self._turn:
-            work = asyncio.ensure_future(self._run(func, *args))
+        async with self._the_turn():
+            work = asyncio.ensure_future(asyncio.to_thread(_paced, _Pacer(self), func, *args))
             try:
                 return await asyncio.shield(work)
             except asyncio.CancelledError:
-                await _ended(work)  # a thread cannot be cancelled: its turn lasts until it ends
+                await _ended(work)
                 raise
 
     def stop_soon(self) -> None:
         """Make running work stop at its next :func:`pace`, without waiting for it."""
         self.stopping = True
 
-    async def _run(self, func: Callable[..., T], /, *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        ended: asyncio.Future[None] = loop.create_future()
-        self._running.add(ended)
-        ended.add_done_callback(self._running.discard)
-        pacer = _Pacer(self)
-
-        def work() -> T:
-            token = _PACER.set(pacer)
-            try:
-                return func(*args)
-            finally:
-                _PACER.reset(token)
-                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                    loop.call_soon_threadsafe(_end, ended)
-
-        return await asyncio.to_thread(work)
-
     async def stop(self, wait: float) -> None:
         """Make running work stop at its next :func:`pace`; wait up to ``wait`` s for it."""
-        self.stopping = True
-        if self._running:
-            await asyncio.wait(list(self._running), timeout=wait)
+        self.stop_soon()
+        turn = self._the_turn()
+        try:
+            await asyncio.wait_for(turn.acquire(), wait)
+        except TimeoutError:
+            return
+        turn.release()  # nothing runs: every piece holds the turn until its thread ends
+
+    def _the_turn(self) -> asyncio.Lock:
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        return self._turn
 
 
 def pace() -> None:
@@ -123,6 +113,15 @@ _PACER: contextvars.ContextVar[_Pacer | None] = contextvars.ContextVar(
 )
 
 
+def _paced(pacer: _Pacer, func: Callable[..., T], /, *args: object) -> T:
+    """In the worker thread: ``func(*args)``, its pace() calls going to ``pacer``."""
+    token = _PACER.set(pacer)
+    try:
+        return func(*args)
+    finally:
+        _PACER.reset(token)
+
+
 async def _ended(work: asyncio.Future[Any]) -> None:
     """Wait, cancelled or not, until ``work`` is done; nobody else will see how it ended."""
     while not work.done():
@@ -130,8 +129,3 @@ async def _ended(work: asyncio.Future[Any]) -> None:
             await asyncio.wait([work])
     if not work.cancelled():
         work.exception()
-
-
-def _end(ended: asyncio.Future[None]) -> None:
-    if not ended.done():
-        ended.set_result(None)

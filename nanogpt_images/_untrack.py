@@ -26,26 +26,26 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["untrack"]
+__all__ = ["keep_tracked", "untrack"]
 
 
 def _untracker() -> Callable[[object], None]:
     """The C function, or a stand-in that does nothing where there is none."""
     if sys.implementation.name != "cpython":  # pragma: no cover - CI runs CPython
-        return _keep_tracked
+        return keep_tracked
     try:
         import ctypes
 
         untrack = ctypes.pythonapi.PyObject_GC_UnTrack
     except (ImportError, AttributeError):  # pragma: no cover - a CPython built without ctypes
-        return _keep_tracked
+        return keep_tracked
     untrack.argtypes = (ctypes.py_object,)
     untrack.restype = None
     return untrack
 
 
-def _keep_tracked(obj: object) -> None:  # pragma: no cover - see _untracker
-    pass
+def keep_tracked(obj: object) -> None:
+    """Where ``untrack`` is not wanted (or not possible): leave ``obj`` as it is."""
 
 
 untrack = _untracker()
